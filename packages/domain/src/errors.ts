@@ -1,0 +1,37 @@
+/**
+ * Expected failures, each with a machine-readable reason. The API maps each reason to a tRPC
+ * code in one place; anything else thrown is a bug and surfaces as such.
+ */
+export const REASONS = {
+  INSUFFICIENT_CREDITS: 'INSUFFICIENT_CREDITS',
+  COMING_SOON: 'COMING_SOON',
+  FEATURE_UNAVAILABLE: 'FEATURE_UNAVAILABLE',
+  HOLD_NOT_FOUND: 'HOLD_NOT_FOUND',
+  HOLD_SETTLED: 'HOLD_SETTLED',
+  CAPTURE_EXCEEDS_HOLD: 'CAPTURE_EXCEEDS_HOLD',
+  IDEMPOTENCY_CONFLICT: 'IDEMPOTENCY_CONFLICT',
+  RULES_INVALID: 'RULES_INVALID',
+  WORKSPACE_NOT_FOUND: 'WORKSPACE_NOT_FOUND',
+  WORKSPACE_EXISTS: 'WORKSPACE_EXISTS',
+  NOT_FOUND: 'NOT_FOUND',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  VALIDATION: 'VALIDATION',
+} as const;
+export type Reason = (typeof REASONS)[keyof typeof REASONS];
+
+/** An expected failure: the caller did something the rules of the ledger refuse. */
+export class CreditsError extends Error {
+  readonly reason: Reason;
+  readonly details: Record<string, unknown>;
+  constructor(reason: Reason, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'CreditsError';
+    this.reason = reason;
+    this.details = details;
+  }
+}
+
+export function isCreditsError(e: unknown): e is CreditsError {
+  return e instanceof CreditsError;
+}

@@ -1,0 +1,4 @@
+export * from './wallets.js';
+export * from './lots.js';
+export * from './ledger.js';
+export * from './errors.js';

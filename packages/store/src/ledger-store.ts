@@ -1,0 +1,1117 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CreditsError,
+  actionWhenShort,
+  allocate,
+  assertCredits,
+  returnOrder,
+  type Allocation,
+  type EntryType,
+  type JobStatus,
+  type LotSource,
+  type LotState,
+  type WalletKind,
+} from '@credits/domain';
+import type { Driver, Executor } from './executor.js';
+import { migrationsFor } from './schema.js';
+import type {
+  CaptureInput,
+  ChargeInput,
+  ChargeResult,
+  CreateWorkspaceInput,
+  GrantInput,
+  GrantResult,
+  HistoryQuery,
+  InvariantViolation,
+  JobRecord,
+  JobsQuery,
+  LedgerEntry,
+  Lot,
+  Page,
+  ReleaseInput,
+  ReserveInput,
+  ReserveResult,
+  RuleVersion,
+  SettleResult,
+  Store,
+  VerifyReport,
+  WalletBalance,
+  Workspace,
+} from './types.js';
+
+const ENTRY_OF_SOURCE: Record<LotSource, EntryType> = {
+  plan_allowance: 'grant',
+  promo: 'grant',
+  purchase: 'purchase',
+  trial: 'trial',
+  adjustment: 'adjustment',
+};
+
+/** Scope of idempotency keys for writes that belong to no workspace yet. */
+const ADMIN_SCOPE = '_admin';
+
+function newId(prefix: string): string {
+  return `${prefix}_${randomUUID().replaceAll('-', '')}`;
+}
+
+const LOT_COLUMNS = `id, workspace_id AS "workspaceId", wallet, source, granted, remaining,
+  expires_at AS "expiresAt", restriction, order_id AS "orderId", cycle_key AS "cycleKey",
+  created_at AS "createdAt", expired_at AS "expiredAt"`;
+
+const JOB_COLUMNS = `id, workspace_id AS "workspaceId", wallet, kind, job, status, held, captured,
+  rule_version AS "ruleVersion", breakdown, trial_applies AS "trialApplies", actor,
+  created_at AS "createdAt", expires_at AS "expiresAt", settled_at AS "settledAt"`;
+
+const ENTRY_COLUMNS = `id, workspace_id AS "workspaceId", wallet, type, amount,
+  available_delta AS "availableDelta", held_delta AS "heldDelta", balance_after AS "balanceAfter",
+  held_after AS "heldAfter", job_id AS "jobId", order_id AS "orderId",
+  rule_version AS "ruleVersion", actor, description, lots, created_at AS "createdAt"`;
+
+type JobRow = Omit<JobRecord, 'job' | 'breakdown' | 'trialApplies'> & {
+  job: string;
+  breakdown: string;
+  trialApplies: number;
+};
+type EntryRow = Omit<LedgerEntry, 'lots'> & { lots: string };
+
+function toJob(r: JobRow): JobRecord {
+  return {
+    ...r,
+    job: JSON.parse(r.job),
+    breakdown: JSON.parse(r.breakdown),
+    trialApplies: Boolean(r.trialApplies),
+  };
+}
+
+function toEntry(r: EntryRow): LedgerEntry {
+  return { ...r, lots: JSON.parse(r.lots) as Allocation[] };
+}
+
+function encodeCursor(parts: (string | number)[]): string {
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
+
+function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string | number)[] {
+  try {
+    const parts: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(parts) &&
+      parts.length === shape.length &&
+      parts.every((p, i) => typeof p === shape[i])
+    ) {
+      return parts as (string | number)[];
+    }
+  } catch {
+    // fall through to the validation error below
+  }
+  throw new CreditsError('VALIDATION', 'The cursor is not one this server issued.', {
+    field: 'cursor',
+  });
+}
+
+interface WalletState {
+  available: number;
+  held: number;
+}
+
+/** Running state of one wallet inside one operation: entries are written as it moves. */
+class WalletMove {
+  available: number;
+  held: number;
+  private readonly start: WalletState;
+  constructor(
+    private readonly tx: Executor,
+    readonly workspaceId: string,
+    readonly wallet: WalletKind,
+    state: WalletState,
+  ) {
+    this.start = { ...state };
+    this.available = state.available;
+    this.held = state.held;
+  }
+
+  async entry(e: {
+    type: EntryType;
+    amount: number;
+    availableDelta: number;
+    heldDelta: number;
+    jobId?: string | null;
+    orderId?: string | null;
+    ruleVersion?: number | null;
+    actor: string;
+    description: string;
+    lots: Allocation[];
+    now: number;
+  }): Promise<void> {
+    this.available += e.availableDelta;
+    this.held += e.heldDelta;
+    if (this.available < 0 || this.held < 0) {
+      throw new Error(`ledger bug: ${this.workspaceId}/${this.wallet} would go below zero`);
+    }
+    await this.tx.run(
+      `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
+        balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        this.workspaceId,
+        this.wallet,
+        e.type,
+        e.amount,
+        e.availableDelta,
+        e.heldDelta,
+        this.available,
+        this.held,
+        e.jobId ?? null,
+        e.orderId ?? null,
+        e.ruleVersion ?? null,
+        e.actor,
+        e.description,
+        JSON.stringify(e.lots),
+        e.now,
+      ],
+    );
+  }
+
+  /** Write the wallet's new balances; the row must not have moved under us. */
+  async save(): Promise<WalletState> {
+    const da = this.available - this.start.available;
+    const dh = this.held - this.start.held;
+    if (da === 0 && dh === 0) return { available: this.available, held: this.held };
+    const row = await this.tx.get<WalletState>(
+      `UPDATE wallets SET available = available + ?, held = held + ?
+       WHERE workspace_id = ? AND kind = ? RETURNING available, held`,
+      [da, dh, this.workspaceId, this.wallet],
+    );
+    if (!row || Number(row.available) !== this.available || Number(row.held) !== this.held) {
+      throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
+    }
+    return { available: this.available, held: this.held };
+  }
+}
+
+/**
+ * The ledger, written once over a {@link Driver}. Every write is one atomic operation that
+ * claims its idempotency key first (a UNIQUE key in the database), locks the wallet, moves
+ * lots, writes entries and stores its answer for replays.
+ */
+export class LedgerStore implements Store {
+  constructor(private readonly driver: Driver) {}
+
+  get dialect() {
+    return this.driver.dialect;
+  }
+
+  migrate(): Promise<number> {
+    return this.driver.migrate(migrationsFor(this.driver.dialect));
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+
+  stats() {
+    return this.driver.stats();
+  }
+
+  // ---------------------------------------------------------------- building blocks
+
+  private idempotent<T>(
+    input: { scope: string; key: string; operation: string; requestHash: string; now: number },
+    body: (tx: Executor) => Promise<T>,
+  ): Promise<T> {
+    return this.driver.write(async (tx) => {
+      const claimed = await tx.run(
+        `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [input.scope, input.key, input.operation, input.requestHash, input.now],
+      );
+      if (claimed.changes !== 1) {
+        const prior = await tx.get<{ operation: string; requestHash: string; response: string | null }>(
+          `SELECT operation, request_hash AS "requestHash", response FROM idempotency_keys
+           WHERE scope = ? AND key = ?`,
+          [input.scope, input.key],
+        );
+        if (!prior || prior.response === null) throw new Error('idempotency key claimed without an answer');
+        if (prior.operation !== input.operation || prior.requestHash !== input.requestHash) {
+          throw new CreditsError(
+            'IDEMPOTENCY_CONFLICT',
+            'This idempotency key was already used for a different request.',
+            { idempotencyKey: input.key, firstOperation: prior.operation },
+          );
+        }
+        return JSON.parse(prior.response) as T;
+      }
+      const result = await body(tx);
+      await tx.run(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
+        JSON.stringify(result),
+        input.scope,
+        input.key,
+      ]);
+      return result;
+    });
+  }
+
+  /** Lock the wallet row (PostgreSQL) and read it; the workspace must exist. */
+  private async openWallet(tx: Executor, workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
+    const row = await tx.get<WalletState>(
+      `SELECT available, held FROM wallets WHERE workspace_id = ? AND kind = ? ${this.driver.lockRows}`,
+      [workspaceId, wallet],
+    );
+    if (!row) {
+      const ws = await tx.get(`SELECT id FROM workspaces WHERE id = ?`, [workspaceId]);
+      if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
+      throw new CreditsError('NOT_FOUND', `This workspace has no ${wallet} wallet.`, { wallet });
+    }
+    return new WalletMove(tx, workspaceId, wallet, {
+      available: Number(row.available),
+      held: Number(row.held),
+    });
+  }
+
+  /**
+   * The wallet's live lots, after expiring the ones past their time (each once: the update
+   * only matches a lot not yet expired). Returns the lots that are still live.
+   */
+  private async liveLots(
+    tx: Executor,
+    w: WalletMove,
+    now: number,
+    actor: string,
+  ): Promise<(LotState & { expiresAt: number | null })[]> {
+    const rows = await tx.all<LotState>(
+      `SELECT id, source, remaining, expires_at AS "expiresAt", restriction, created_at AS "createdAt"
+       FROM lots WHERE workspace_id = ? AND wallet = ? AND remaining > 0 AND expired_at IS NULL
+       ORDER BY created_at ${this.driver.lockRows}`,
+      [w.workspaceId, w.wallet],
+    );
+    const live: LotState[] = [];
+    for (const raw of rows) {
+      const lot = {
+        ...raw,
+        remaining: Number(raw.remaining),
+        expiresAt: raw.expiresAt === null ? null : Number(raw.expiresAt),
+        createdAt: Number(raw.createdAt),
+      };
+      if (lot.expiresAt !== null && lot.expiresAt <= now) {
+        const done = await tx.run(
+          `UPDATE lots SET remaining = 0, expired_at = ? WHERE id = ? AND expired_at IS NULL AND remaining = ?`,
+          [now, lot.id, lot.remaining],
+        );
+        if (done.changes !== 1) throw new Error(`ledger bug: lot ${lot.id} changed while locked`);
+        await w.entry({
+          type: 'expire',
+          amount: -lot.remaining,
+          availableDelta: -lot.remaining,
+          heldDelta: 0,
+          actor,
+          description: `${lot.source.replace('_', ' ')} credits expired`,
+          lots: [{ lotId: lot.id, amount: -lot.remaining }],
+          now,
+        });
+      } else {
+        live.push(lot);
+      }
+    }
+    return live;
+  }
+
+  /** Take allocations out of their lots. */
+  private async drawLots(tx: Executor, allocations: Allocation[]): Promise<void> {
+    for (const a of allocations) {
+      const r = await tx.run(
+        `UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`,
+        [a.amount, a.lotId, a.amount],
+      );
+      if (r.changes !== 1) throw new Error(`ledger bug: lot ${a.lotId} cannot give ${a.amount}`);
+    }
+  }
+
+  private async spendPlan(
+    tx: Executor,
+    w: WalletMove,
+    input: { credits: number; restrictions: string[]; now: number; actor: string },
+  ): Promise<Allocation[]> {
+    assertCredits(input.credits);
+    const lots = await this.liveLots(tx, w, input.now, input.actor);
+    const plan = allocate({
+      lots,
+      amount: input.credits,
+      ctx: { now: input.now, restrictions: input.restrictions },
+    });
+    if (!plan.ok) {
+      throw new CreditsError('INSUFFICIENT_CREDITS', 'Not enough credits for this job.', {
+        wallet: w.wallet,
+        needed: plan.needed,
+        available: plan.available,
+        balance: w.available,
+        action: actionWhenShort(w.wallet),
+      });
+    }
+    await this.drawLots(tx, plan.allocations);
+    return plan.allocations;
+  }
+
+  // ---------------------------------------------------------------- workspaces
+
+  createWorkspace(input: CreateWorkspaceInput): Promise<Workspace> {
+    return this.idempotent(
+      {
+        scope: ADMIN_SCOPE,
+        key: input.idempotencyKey,
+        operation: 'createWorkspace',
+        requestHash: input.requestHash,
+        now: input.now,
+      },
+      async (tx) => {
+        const ws: Workspace = {
+          id: input.id ?? newId('ws'),
+          name: input.name,
+          plan: input.plan,
+          features: input.features ?? [],
+          billingAnchorDay: input.billingAnchorDay,
+          createdAt: input.now,
+        };
+        const made = await tx.run(
+          `INSERT INTO workspaces (id, name, plan, features, billing_anchor_day, created_at)
+           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          [ws.id, ws.name, ws.plan, JSON.stringify(ws.features), ws.billingAnchorDay, ws.createdAt],
+        );
+        if (made.changes !== 1) {
+          throw new CreditsError('WORKSPACE_EXISTS', 'A workspace with this id exists.', { id: ws.id });
+        }
+        for (const kind of input.wallets) {
+          await tx.run(`INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`, [
+            ws.id,
+            kind,
+          ]);
+        }
+        return ws;
+      },
+    );
+  }
+
+  async getWorkspace(id: string): Promise<Workspace | null> {
+    const row = await this.driver.read.get<Omit<Workspace, 'features'> & { features: string }>(
+      `SELECT id, name, plan, features, billing_anchor_day AS "billingAnchorDay", created_at AS "createdAt"
+       FROM workspaces WHERE id = ?`,
+      [id],
+    );
+    if (!row) return null;
+    return {
+      ...row,
+      features: JSON.parse(row.features) as string[],
+      billingAnchorDay: Number(row.billingAnchorDay),
+      createdAt: Number(row.createdAt),
+    };
+  }
+
+  async listWorkspaceIds(): Promise<string[]> {
+    const rows = await this.driver.read.all<{ id: string }>(`SELECT id FROM workspaces ORDER BY id`);
+    return rows.map((r) => r.id);
+  }
+
+  // ---------------------------------------------------------------- money movement
+
+  grant(input: GrantInput): Promise<GrantResult> {
+    assertCredits(input.amount);
+    if (input.amount === 0) throw new Error('a grant must be positive');
+    return this.idempotent(
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'grant', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const w = await this.openWallet(tx, input.workspaceId, input.wallet);
+        const lotId = newId('lot');
+        await tx.run(
+          `INSERT INTO lots (id, workspace_id, wallet, source, granted, remaining, expires_at,
+            restriction, order_id, cycle_key, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            lotId,
+            input.workspaceId,
+            input.wallet,
+            input.source,
+            input.amount,
+            input.amount,
+            input.expiresAt ?? null,
+            input.restriction ?? null,
+            input.orderId ?? null,
+            input.cycleKey ?? null,
+            input.now,
+          ],
+        );
+        await w.entry({
+          type: ENTRY_OF_SOURCE[input.source],
+          amount: input.amount,
+          availableDelta: input.amount,
+          heldDelta: 0,
+          orderId: input.orderId ?? null,
+          actor: input.actor,
+          description: input.description,
+          lots: [{ lotId, amount: input.amount }],
+          now: input.now,
+        });
+        const after = await w.save();
+        return { lotId, wallet: input.wallet, amount: input.amount, balance: after.available };
+      },
+    );
+  }
+
+  reserve(input: ReserveInput): Promise<ReserveResult> {
+    const { priced } = input;
+    return this.idempotent(
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const w = await this.openWallet(tx, input.workspaceId, priced.wallet);
+        const allocations = await this.spendPlan(tx, w, {
+          credits: priced.credits,
+          restrictions: priced.restrictions,
+          now: input.now,
+          actor: input.actor,
+        });
+        const holdId = newId('hold');
+        const expiresAt = input.now + input.ttlMs;
+        await tx.run(
+          `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
+            breakdown, trial_applies, actor, created_at, expires_at, settled_at)
+           VALUES (?, ?, ?, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?, ?, ?, NULL)`,
+          [
+            holdId,
+            input.workspaceId,
+            priced.wallet,
+            priced.kind,
+            JSON.stringify(priced.job),
+            priced.credits,
+            priced.ruleVersion,
+            JSON.stringify(priced.breakdown),
+            priced.trialApplies ? 1 : 0,
+            input.actor,
+            input.now,
+            expiresAt,
+          ],
+        );
+        if (allocations.length > 0) {
+          await tx.run(
+            `INSERT INTO hold_lots (job_id, lot_id, position, amount) VALUES ${allocations.map(() => '(?, ?, ?, ?)').join(', ')}`,
+            allocations.flatMap((a, i) => [holdId, a.lotId, i, a.amount]),
+          );
+        }
+        await w.entry({
+          type: 'hold',
+          amount: -priced.credits,
+          availableDelta: -priced.credits,
+          heldDelta: priced.credits,
+          jobId: holdId,
+          ruleVersion: priced.ruleVersion,
+          actor: input.actor,
+          description: `Hold for ${priced.description}`,
+          lots: allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
+          now: input.now,
+        });
+        const after = await w.save();
+        return {
+          holdId,
+          wallet: priced.wallet,
+          credits: priced.credits,
+          ruleVersion: priced.ruleVersion,
+          trialApplies: priced.trialApplies,
+          expiresAt,
+          balance: after.available,
+          held: after.held,
+          lots: allocations,
+        };
+      },
+    );
+  }
+
+  capture(input: CaptureInput): Promise<SettleResult> {
+    return this.idempotent(
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'capture', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
+        const credits = input.credits ?? job.held;
+        assertCredits(credits);
+        if (credits > job.held) {
+          throw new CreditsError('CAPTURE_EXCEEDS_HOLD', 'A capture cannot take more than the hold.', {
+            holdId: job.id,
+            held: job.held,
+            requested: credits,
+          });
+        }
+        return this.settle(tx, job, { status: 'completed', captured: credits, now: input.now, actor: input.actor });
+      },
+    );
+  }
+
+  release(input: ReleaseInput): Promise<SettleResult> {
+    return this.idempotent(
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'release', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
+        return this.settle(tx, job, { status: 'failed', captured: 0, now: input.now, actor: input.actor });
+      },
+    );
+  }
+
+  private async openHold(tx: Executor, workspaceId: string, holdId: string, now: number): Promise<JobRecord> {
+    const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`, [
+      holdId,
+      workspaceId,
+    ]);
+    if (!row || row.expiresAt === null) {
+      throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId });
+    }
+    const job = toJob(row);
+    job.held = Number(job.held);
+    job.expiresAt = Number(job.expiresAt);
+    if (job.status !== 'reserved') {
+      throw new CreditsError('HOLD_SETTLED', `This hold is already ${job.status}.`, { holdId, status: job.status });
+    }
+    if (job.expiresAt <= now) {
+      throw new CreditsError('HOLD_SETTLED', 'This hold expired; its credits are being returned.', {
+        holdId,
+        status: 'expired',
+      });
+    }
+    return job;
+  }
+
+  /**
+   * Settle a hold once: the status update matches only a reserved job, so a second
+   * settlement (capture, release or expiry racing) finds nothing and fails.
+   */
+  private async settle(
+    tx: Executor,
+    job: JobRecord,
+    s: { status: Exclude<JobStatus, 'reserved'>; captured: number; now: number; actor: string },
+  ): Promise<SettleResult> {
+    const w = await this.openWallet(tx, job.workspaceId, job.wallet);
+    const won = await tx.run(
+      `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
+      [s.status, s.captured, s.now, job.id],
+    );
+    if (won.changes !== 1) {
+      throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
+    }
+    const drawn = (
+      await tx.all<{ lotId: string; amount: number; expiresAt: number | null }>(
+        `SELECT h.lot_id AS "lotId", h.amount, l.expires_at AS "expiresAt"
+         FROM hold_lots h JOIN lots l ON l.id = h.lot_id WHERE h.job_id = ? ORDER BY h.position`,
+        [job.id],
+      )
+    ).map((r) => ({ lotId: r.lotId, amount: Number(r.amount), expiresAt: r.expiresAt === null ? null : Number(r.expiresAt) }));
+    const total = drawn.reduce((sum, a) => sum + a.amount, 0);
+    if (total !== job.held) throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
+
+    const back = returnOrder({ allocations: drawn, amount: job.held - s.captured });
+    const backBy = new Map(back.map((a) => [a.lotId, a.amount]));
+    const expiry = new Map(drawn.map((a) => [a.lotId, a.expiresAt]));
+    const spent = drawn
+      .map((a) => ({ lotId: a.lotId, amount: a.amount - (backBy.get(a.lotId) ?? 0) }))
+      .filter((a) => a.amount > 0);
+    const returned: Allocation[] = [];
+    const expired: Allocation[] = [];
+    for (const a of back) {
+      const exp = expiry.get(a.lotId) ?? null;
+      if (exp !== null && exp <= s.now) expired.push(a);
+      else returned.push(a);
+    }
+    const sum = (xs: Allocation[]) => xs.reduce((t, a) => t + a.amount, 0);
+    const ruleVersion = job.ruleVersion;
+
+    if (s.captured > 0) {
+      await w.entry({
+        type: 'spend',
+        amount: -s.captured,
+        availableDelta: 0,
+        heldDelta: -s.captured,
+        jobId: job.id,
+        ruleVersion,
+        actor: s.actor,
+        description: 'Job completed: held credits spent',
+        lots: spent.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
+        now: s.now,
+      });
+    }
+    if (returned.length > 0) {
+      for (const a of returned) {
+        await tx.run(`UPDATE lots SET remaining = remaining + ? WHERE id = ?`, [a.amount, a.lotId]);
+      }
+      const reason =
+        s.status === 'completed' ? 'Unused part of the hold returned' : s.status === 'failed' ? 'Job failed: credits returned' : 'Hold expired: credits returned';
+      await w.entry({
+        type: 'return',
+        amount: sum(returned),
+        availableDelta: sum(returned),
+        heldDelta: -sum(returned),
+        jobId: job.id,
+        ruleVersion,
+        actor: s.actor,
+        description: reason,
+        lots: returned,
+        now: s.now,
+      });
+    }
+    if (expired.length > 0) {
+      await w.entry({
+        type: 'expire',
+        amount: -sum(expired),
+        availableDelta: 0,
+        heldDelta: -sum(expired),
+        jobId: job.id,
+        ruleVersion,
+        actor: s.actor,
+        description: 'Returned credits whose lot had expired',
+        lots: expired.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
+        now: s.now,
+      });
+    }
+    const after = await w.save();
+    return {
+      holdId: job.id,
+      status: s.status,
+      captured: s.captured,
+      returned: sum(returned),
+      expired: sum(expired),
+      balance: after.available,
+      held: after.held,
+    };
+  }
+
+  charge(input: ChargeInput): Promise<ChargeResult> {
+    const { priced } = input;
+    return this.idempotent(
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const w = await this.openWallet(tx, input.workspaceId, priced.wallet);
+        const allocations = await this.spendPlan(tx, w, {
+          credits: priced.credits,
+          restrictions: priced.restrictions,
+          now: input.now,
+          actor: input.actor,
+        });
+        const jobId = newId('job');
+        await tx.run(
+          `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
+            breakdown, trial_applies, actor, created_at, expires_at, settled_at)
+           VALUES (?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
+          [
+            jobId,
+            input.workspaceId,
+            priced.wallet,
+            priced.kind,
+            JSON.stringify(priced.job),
+            priced.credits,
+            priced.credits,
+            priced.ruleVersion,
+            JSON.stringify(priced.breakdown),
+            priced.trialApplies ? 1 : 0,
+            input.actor,
+            input.now,
+            input.now,
+          ],
+        );
+        await w.entry({
+          type: 'spend',
+          amount: -priced.credits,
+          availableDelta: -priced.credits,
+          heldDelta: 0,
+          jobId,
+          ruleVersion: priced.ruleVersion,
+          actor: input.actor,
+          description: priced.description,
+          lots: allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
+          now: input.now,
+        });
+        const after = await w.save();
+        return {
+          jobId,
+          wallet: priced.wallet,
+          credits: priced.credits,
+          ruleVersion: priced.ruleVersion,
+          balance: after.available,
+          lots: allocations,
+        };
+      },
+    );
+  }
+
+  async expireHolds(input: { now: number; limit?: number }): Promise<number> {
+    const due = await this.driver.read.all<{ id: string; workspaceId: string }>(
+      `SELECT id, workspace_id AS "workspaceId" FROM jobs
+       WHERE status = 'reserved' AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+      [input.now, input.limit ?? 500],
+    );
+    const settled = await Promise.all(
+      due.map((d) =>
+        this.driver
+          .write(async (tx) => {
+            const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [d.id]);
+            if (!row || row.status !== 'reserved') return 0;
+            const job = toJob(row);
+            job.held = Number(job.held);
+            await this.settle(tx, job, { status: 'expired', captured: 0, now: input.now, actor: 'system:sweeper' });
+            return 1;
+          })
+          .catch((e: unknown) => {
+            if (e instanceof CreditsError && e.reason === 'HOLD_SETTLED') return 0;
+            throw e;
+          }),
+      ),
+    );
+    return settled.reduce<number>((a, b) => a + b, 0);
+  }
+
+  async expireLots(input: { now: number; workspaceId?: string; limit?: number }): Promise<number> {
+    const params: unknown[] = [input.now];
+    let where = `expires_at <= ? AND expired_at IS NULL AND remaining > 0`;
+    if (input.workspaceId) {
+      where += ` AND workspace_id = ?`;
+      params.push(input.workspaceId);
+    }
+    params.push(input.limit ?? 500);
+    const due = await this.driver.read.all<{ workspaceId: string; wallet: WalletKind }>(
+      `SELECT DISTINCT workspace_id AS "workspaceId", wallet FROM lots WHERE ${where} LIMIT ?`,
+      params,
+    );
+    const counts = await Promise.all(
+      due.map((d) =>
+        this.driver.write(async (tx) => {
+          const w = await this.openWallet(tx, d.workspaceId, d.wallet);
+          const before = w.available;
+          await this.liveLots(tx, w, input.now, 'system:sweeper');
+          await w.save();
+          return before - w.available;
+        }),
+      ),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async pruneIdempotencyKeys(input: { before: number }): Promise<number> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(`DELETE FROM idempotency_keys WHERE created_at < ?`, [input.before]);
+      return r.changes;
+    });
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async wallets(workspaceId: string): Promise<WalletBalance[]> {
+    const rows = await this.driver.read.all<WalletBalance>(
+      `SELECT kind, available, held FROM wallets WHERE workspace_id = ?`,
+      [workspaceId],
+    );
+    return rows.map((r) => ({ kind: r.kind, available: Number(r.available), held: Number(r.held) }));
+  }
+
+  async lots(input: { workspaceId: string; wallet?: WalletKind }): Promise<Lot[]> {
+    const params: unknown[] = [input.workspaceId];
+    let where = 'workspace_id = ?';
+    if (input.wallet) {
+      where += ' AND wallet = ?';
+      params.push(input.wallet);
+    }
+    const rows = await this.driver.read.all<Lot>(
+      `SELECT ${LOT_COLUMNS} FROM lots WHERE ${where} ORDER BY created_at, id`,
+      params,
+    );
+    return rows.map((r) => ({
+      ...r,
+      granted: Number(r.granted),
+      remaining: Number(r.remaining),
+      expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
+      createdAt: Number(r.createdAt),
+      expiredAt: r.expiredAt === null ? null : Number(r.expiredAt),
+    }));
+  }
+
+  async hasDueLots(input: { workspaceId: string; now: number }): Promise<boolean> {
+    const row = await this.driver.read.get(
+      `SELECT id FROM lots WHERE workspace_id = ? AND expires_at <= ? AND expired_at IS NULL AND remaining > 0 LIMIT 1`,
+      [input.workspaceId, input.now],
+    );
+    return row !== undefined;
+  }
+
+  async getJob(input: { workspaceId: string; jobId: string }): Promise<JobRecord | null> {
+    const row = await this.driver.read.get<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`,
+      [input.jobId, input.workspaceId],
+    );
+    return row ? normaliseJob(toJob(row)) : null;
+  }
+
+  async history(q: HistoryQuery): Promise<Page<LedgerEntry>> {
+    const where = ['workspace_id = ?'];
+    const params: unknown[] = [q.workspaceId];
+    if (q.wallet) {
+      where.push('wallet = ?');
+      params.push(q.wallet);
+    }
+    if (q.types && q.types.length > 0) {
+      where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
+      params.push(...q.types);
+    }
+    if (q.from !== undefined) {
+      where.push('created_at >= ?');
+      params.push(q.from);
+    }
+    if (q.to !== undefined) {
+      where.push('created_at < ?');
+      params.push(q.to);
+    }
+    if (q.cursor) {
+      const [id] = decodeCursor(q.cursor, ['number']);
+      where.push('id < ?');
+      params.push(id);
+    }
+    params.push(q.limit + 1);
+    const rows = await this.driver.read.all<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
+      params,
+    );
+    const items = rows.slice(0, q.limit).map((r) => normaliseEntry(toEntry(r)));
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  }
+
+  async jobs(q: JobsQuery): Promise<Page<JobRecord>> {
+    const where = ['workspace_id = ?'];
+    const params: unknown[] = [q.workspaceId];
+    if (q.wallet) {
+      where.push('wallet = ?');
+      params.push(q.wallet);
+    }
+    if (q.status) {
+      where.push('status = ?');
+      params.push(q.status);
+    }
+    if (q.cursor) {
+      const [at, id] = decodeCursor(q.cursor, ['number', 'string']);
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(at, at, id);
+    }
+    params.push(q.limit + 1);
+    const rows = await this.driver.read.all<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      params,
+    );
+    const items = rows.slice(0, q.limit).map((r) => normaliseJob(toJob(r)));
+    const last = items[items.length - 1];
+    return {
+      items,
+      nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null,
+    };
+  }
+
+  // ---------------------------------------------------------------- rules
+
+  async activeRules(): Promise<RuleVersion | null> {
+    const row = await this.driver.read.get<RuleRow>(
+      `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy", v.reason,
+        v.rolled_back_from AS "rolledBackFrom"
+       FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`,
+    );
+    return row ? toRuleVersion(row) : null;
+  }
+
+  async ruleVersions(): Promise<Omit<RuleVersion, 'document'>[]> {
+    const rows = await this.driver.read.all<Omit<RuleRow, 'document'>>(
+      `SELECT version, created_at AS "createdAt", created_by AS "createdBy", reason,
+        rolled_back_from AS "rolledBackFrom" FROM rule_versions ORDER BY version DESC`,
+    );
+    return rows.map((r) => ({
+      ...r,
+      version: Number(r.version),
+      createdAt: Number(r.createdAt),
+      rolledBackFrom: r.rolledBackFrom === null ? null : Number(r.rolledBackFrom),
+    }));
+  }
+
+  async getRuleVersion(version: number): Promise<RuleVersion | null> {
+    const row = await this.driver.read.get<RuleRow>(
+      `SELECT version, document, created_at AS "createdAt", created_by AS "createdBy", reason,
+        rolled_back_from AS "rolledBackFrom" FROM rule_versions WHERE version = ?`,
+      [version],
+    );
+    return row ? toRuleVersion(row) : null;
+  }
+
+  publishRules(input: {
+    document: unknown;
+    createdBy: string;
+    reason: string;
+    rolledBackFrom?: number | null;
+    now: number;
+  }): Promise<RuleVersion> {
+    return this.driver.write(async (tx) => {
+      await tx.get(`SELECT active_version FROM rule_state WHERE id = 1 ${this.driver.lockRows}`);
+      const top = await tx.get<{ v: number | null }>(`SELECT MAX(version) AS v FROM rule_versions`);
+      const version = Number(top?.v ?? 0) + 1;
+      const doc = JSON.stringify(input.document);
+      await tx.run(
+        `INSERT INTO rule_versions (version, document, created_at, created_by, reason, rolled_back_from)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        [version, doc, input.now, input.createdBy, input.reason, input.rolledBackFrom ?? null],
+      );
+      await tx.run(
+        `INSERT INTO rule_state (id, active_version) VALUES (1, ?)
+         ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version`,
+        [version],
+      );
+      return {
+        version,
+        document: JSON.parse(doc),
+        createdAt: input.now,
+        createdBy: input.createdBy,
+        reason: input.reason,
+        rolledBackFrom: input.rolledBackFrom ?? null,
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- verify
+
+  verify(): Promise<VerifyReport> {
+    return this.driver.snapshot((tx) => verifyLedger(tx));
+  }
+}
+
+type RuleRow = Omit<RuleVersion, 'document'> & { document: string };
+function toRuleVersion(r: RuleRow): RuleVersion {
+  return {
+    ...r,
+    version: Number(r.version),
+    createdAt: Number(r.createdAt),
+    rolledBackFrom: r.rolledBackFrom === null ? null : Number(r.rolledBackFrom),
+    document: JSON.parse(r.document),
+  };
+}
+
+function normaliseJob(j: JobRecord): JobRecord {
+  return {
+    ...j,
+    held: Number(j.held),
+    captured: j.captured === null ? null : Number(j.captured),
+    ruleVersion: j.ruleVersion === null ? null : Number(j.ruleVersion),
+    createdAt: Number(j.createdAt),
+    expiresAt: j.expiresAt === null ? null : Number(j.expiresAt),
+    settledAt: j.settledAt === null ? null : Number(j.settledAt),
+  };
+}
+
+function normaliseEntry(e: LedgerEntry): LedgerEntry {
+  return {
+    ...e,
+    id: Number(e.id),
+    amount: Number(e.amount),
+    availableDelta: Number(e.availableDelta),
+    heldDelta: Number(e.heldDelta),
+    balanceAfter: Number(e.balanceAfter),
+    heldAfter: Number(e.heldAfter),
+    ruleVersion: e.ruleVersion === null ? null : Number(e.ruleVersion),
+    createdAt: Number(e.createdAt),
+  };
+}
+
+/** SPEC 13, in a handful of aggregate queries over one consistent snapshot. */
+async function verifyLedger(tx: Executor): Promise<VerifyReport> {
+  const violations: InvariantViolation[] = [];
+  const key = (ws: string, w: string) => `${ws}\u0000${w}`;
+  const n = (v: unknown) => Number(v ?? 0);
+
+  const wallets = await tx.all<{ workspaceId: string; kind: string; available: number; held: number }>(
+    `SELECT workspace_id AS "workspaceId", kind, available, held FROM wallets`,
+  );
+  const ledger = new Map(
+    (
+      await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
+        `SELECT workspace_id AS "workspaceId", wallet,
+          SUM(available_delta) AS "avail", SUM(held_delta) AS "held",
+          SUM(CASE WHEN type IN ('grant','purchase','trial') OR (type = 'adjustment' AND amount > 0) THEN amount ELSE 0 END) AS "granted",
+          SUM(CASE WHEN type = 'spend' THEN -amount ELSE 0 END) AS "spent",
+          SUM(CASE WHEN type = 'expire' THEN -amount ELSE 0 END) AS "expired",
+          SUM(CASE WHEN type = 'refund' THEN -amount ELSE 0 END) AS "refunded",
+          SUM(CASE WHEN type = 'adjustment' AND amount < 0 THEN -amount ELSE 0 END) AS "adjustedOut",
+          COUNT(*) AS "entries"
+         FROM ledger_entries GROUP BY workspace_id, wallet`,
+      )
+    ).map((r) => [key(r.workspaceId, r.wallet), r]),
+  );
+  const lots = new Map(
+    (
+      await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
+        `SELECT workspace_id AS "workspaceId", wallet, SUM(granted) AS "granted",
+          SUM(remaining) AS "remaining", MIN(remaining) AS "minRemaining"
+         FROM lots GROUP BY workspace_id, wallet`,
+      )
+    ).map((r) => [key(r.workspaceId, r.wallet), r]),
+  );
+  const holds = new Map(
+    (
+      await tx.all<{ workspaceId: string; wallet: string; held: number }>(
+        `SELECT workspace_id AS "workspaceId", wallet, SUM(held) AS "held"
+         FROM jobs WHERE status = 'reserved' GROUP BY workspace_id, wallet`,
+      )
+    ).map((r) => [key(r.workspaceId, r.wallet), r]),
+  );
+  let entries = 0;
+  const workspaces = new Set<string>();
+  for (const w of wallets) {
+    workspaces.add(w.workspaceId);
+    const k = key(w.workspaceId, w.kind);
+    const l = ledger.get(k);
+    const lot = lots.get(k);
+    const available = n(w.available);
+    const held = n(w.held);
+    entries += n(l?.entries);
+    const bad = (invariant: string, detail: string) =>
+      violations.push({ workspaceId: w.workspaceId, wallet: w.kind, invariant, detail });
+    if (available < 0 || held < 0) bad('1 no negative balance', `available ${available}, held ${held}`);
+    if (lot && n(lot.minRemaining) < 0) bad('1 no negative lot', `a lot has ${n(lot.minRemaining)}`);
+    if (available !== n(l?.avail) || held !== n(l?.held)) {
+      bad('2 balance equals ledger', `wallet ${available}+${held}, ledger ${n(l?.avail)}+${n(l?.held)}`);
+    }
+    if (available !== n(lot?.remaining)) {
+      bad('2 balance equals lots', `available ${available}, lots remaining ${n(lot?.remaining)}`);
+    }
+    if (held !== n(holds.get(k)?.held)) {
+      bad('5 held equals open holds', `held ${held}, open holds ${n(holds.get(k)?.held)}`);
+    }
+    const granted = n(lot?.granted);
+    const out = n(l?.spent) + n(l?.expired) + n(l?.refunded) + n(l?.adjustedOut);
+    if (granted !== n(l?.granted) || granted !== available + held + out) {
+      bad(
+        '3 conservation',
+        `lots granted ${granted}, ledger granted ${n(l?.granted)}, available+held+spent+expired+refunded+adjusted ${available + held + out}`,
+      );
+    }
+  }
+  const settledTwice = await tx.all<{ workspaceId: string; wallet: string; jobId: string; total: number }>(
+    `SELECT j.workspace_id AS "workspaceId", j.wallet, j.id AS "jobId", SUM(e.held_delta) AS "total"
+     FROM jobs j JOIN ledger_entries e ON e.job_id = j.id
+     GROUP BY j.workspace_id, j.wallet, j.id, j.status, j.held
+     HAVING SUM(e.held_delta) <> CASE WHEN j.status = 'reserved' THEN j.held ELSE 0 END`,
+  );
+  for (const s of settledTwice) {
+    violations.push({
+      workspaceId: s.workspaceId,
+      wallet: s.wallet,
+      invariant: '5 a hold settles at most once',
+      detail: `job ${s.jobId} leaves ${n(s.total)} held`,
+    });
+  }
+  const unanswered = await tx.all<{ scope: string; key: string }>(
+    `SELECT scope, key FROM idempotency_keys WHERE response IS NULL`,
+  );
+  for (const u of unanswered) {
+    violations.push({ workspaceId: u.scope, wallet: '-', invariant: '4 idempotency', detail: `key ${u.key} has no answer` });
+  }
+  const cycles = await tx.all<{ workspaceId: string; wallet: string; cycleKey: string }>(
+    `SELECT workspace_id AS "workspaceId", wallet, cycle_key AS "cycleKey" FROM lots
+     WHERE cycle_key IS NOT NULL GROUP BY workspace_id, wallet, cycle_key HAVING COUNT(*) > 1`,
+  );
+  for (const c of cycles) {
+    violations.push({ workspaceId: c.workspaceId, wallet: c.wallet, invariant: '6 one allowance per cycle', detail: c.cycleKey });
+  }
+  return { ok: violations.length === 0, workspaces: workspaces.size, wallets: wallets.length, entries, violations };
+}

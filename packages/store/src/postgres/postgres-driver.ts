@@ -1,0 +1,148 @@
+import pg from 'pg';
+import type { Driver, DriverStats, Executor } from '../executor.js';
+
+/** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
+const converted = new Map<string, string>();
+export function toPositional(sql: string): string {
+  let out = converted.get(sql);
+  if (out === undefined) {
+    let i = 0;
+    out = sql.replace(/\?/g, () => `$${++i}`);
+    converted.set(sql, out);
+  }
+  return out;
+}
+
+/** BIGINT columns come back as numbers; every amount fits in 2^53. */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+function executorOf(client: pg.Pool | pg.PoolClient): Executor {
+  const all = async <T>(sql: string, params: readonly unknown[] = []) =>
+    (await client.query({ text: toPositional(sql), values: params as unknown[], types })).rows as T[];
+  return {
+    all,
+    get: async <T>(sql: string, params: readonly unknown[] = []) => (await all<T>(sql, params))[0],
+    run: async (sql, params = []) => {
+      const r = await client.query({ text: toPositional(sql), values: params as unknown[], types });
+      return { changes: r.rowCount ?? 0 };
+    },
+  };
+}
+
+/** SQLSTATEs worth retrying: serialization failure, deadlock. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+export interface PostgresOptions {
+  url: string;
+  /** Connections in the pool. */
+  max?: number;
+  /** Schema to use (created if missing); tests give each run its own. */
+  schema?: string;
+}
+
+/**
+ * PostgreSQL: one transaction per operation. Concurrency between processes is held by the
+ * database (row locks taken with `FOR UPDATE`, conditional updates, UNIQUE keys);
+ * serialization failures and deadlocks are retried with backoff.
+ */
+export class PostgresDriver implements Driver {
+  readonly dialect = 'postgres' as const;
+  readonly lockRows = 'FOR UPDATE';
+  readonly read: Executor;
+  private counters = { writes: 0, commits: 0, queued: 0 };
+
+  private constructor(private readonly pool: pg.Pool) {
+    this.read = executorOf(pool);
+  }
+
+  static async open(opts: PostgresOptions): Promise<PostgresDriver> {
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.max ?? 16,
+      ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+    });
+    if (opts.schema) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(opts.schema)) throw new Error(`bad schema name ${opts.schema}`);
+      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
+    }
+    return new PostgresDriver(pool);
+  }
+
+  private async transaction<T>(begin: string, fn: (tx: Executor) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query(begin);
+        const value = await fn(executorOf(client));
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        const code = (err as { code?: string }).code;
+        if (code && RETRYABLE.has(code) && attempt < 20) {
+          await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * (0.5 + Math.random())));
+          continue;
+        }
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async write<T>(op: (tx: Executor) => Promise<T>): Promise<T> {
+    this.counters.queued += 1;
+    try {
+      const value = await this.transaction('BEGIN', op);
+      this.counters.commits += 1;
+      this.counters.writes += 1;
+      return value;
+    } finally {
+      this.counters.queued -= 1;
+    }
+  }
+
+  snapshot<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    return this.transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn);
+  }
+
+  async migrate(migrations: readonly { version: number; name: string; sql: string }[]): Promise<number> {
+    return this.transaction('BEGIN', async (tx) => {
+      // One migrator at a time across processes.
+      await tx.run('SELECT pg_advisory_xact_lock(7267126)');
+      await tx.run(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+      );
+      const done = new Set(
+        (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
+      );
+      let applied = 0;
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
+          await tx.run(statement);
+        }
+        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
+        applied += 1;
+      }
+      return applied;
+    });
+  }
+
+  stats(): DriverStats {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,191 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import sqlite3 from 'sqlite3';
+import type { Driver, DriverStats, Executor } from '../executor.js';
+
+type Op = {
+  run: (tx: Executor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+};
+
+function open(filename: string, mode: number): Promise<sqlite3.Database> {
+  return new Promise((resolve, reject) => {
+    const db = new sqlite3.Database(filename, mode, (err) => (err ? reject(err) : resolve(db)));
+  });
+}
+
+/** Promise calls on one sqlite3 connection. `get` reads through `all` so no statement stays open. */
+export function executorOf(db: sqlite3.Database): Executor {
+  const all = <T>(sql: string, params: readonly unknown[] = []) =>
+    new Promise<T[]>((resolve, reject) =>
+      db.all(sql, params as unknown[], (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+    );
+  return {
+    all,
+    get: async <T>(sql: string, params: readonly unknown[] = []) => (await all<T>(sql, params))[0],
+    run: (sql, params = []) =>
+      new Promise((resolve, reject) =>
+        db.run(sql, params as unknown[], function (this: sqlite3.RunResult, err) {
+          if (err) reject(err);
+          else resolve({ changes: this.changes });
+        }),
+      ),
+  };
+}
+
+function exec(db: sqlite3.Database, sql: string): Promise<void> {
+  return new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
+}
+
+export interface SqliteOptions {
+  /** A file path; its folder is created. */
+  filename: string;
+  /** Most operations grouped into one commit. */
+  maxBatch?: number;
+}
+
+/**
+ * The embedded store. All writes go through one queue: the operations waiting when a commit
+ * starts run in one `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint, so one
+ * operation's failure rolls back only its own savepoint. Callers are answered after COMMIT
+ * returns (with `synchronous=FULL`, after the WAL is on disk). Reads use a second,
+ * read-only connection that sees committed state only.
+ */
+export class SqliteDriver implements Driver {
+  readonly dialect = 'sqlite' as const;
+  readonly lockRows = '';
+  readonly read: Executor;
+  private readonly tx: Executor;
+  private queue: Op[] = [];
+  private draining = false;
+  private closed = false;
+  private counters = { writes: 0, commits: 0 };
+  private readonly maxBatch: number;
+
+  private constructor(
+    private readonly writer: sqlite3.Database,
+    private readonly reader: sqlite3.Database,
+    maxBatch: number,
+  ) {
+    this.tx = executorOf(writer);
+    this.read = executorOf(reader);
+    this.maxBatch = maxBatch;
+  }
+
+  static async open(opts: SqliteOptions): Promise<SqliteDriver> {
+    mkdirSync(dirname(opts.filename), { recursive: true });
+    const writer = await open(opts.filename, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE);
+    writer.configure('busyTimeout', 10_000);
+    await exec(
+      writer,
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+    );
+    const reader = await open(opts.filename, sqlite3.OPEN_READONLY);
+    reader.configure('busyTimeout', 10_000);
+    return new SqliteDriver(writer, reader, opts.maxBatch ?? 512);
+  }
+
+  write<T>(op: (tx: Executor) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: op, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  snapshot<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    // The writer is exclusive while a batch runs, so a read inside the queue is consistent.
+    return this.write(fn);
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async commitBatch(batch: Op[]): Promise<void> {
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      await this.tx.run('BEGIN IMMEDIATE');
+    } catch (err) {
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    try {
+      for (const op of batch) {
+        await this.tx.run('SAVEPOINT op');
+        try {
+          const value = await op.run(this.tx);
+          await this.tx.run('RELEASE op');
+          outcomes.push({ ok: true, value });
+        } catch (err) {
+          await this.tx.run('ROLLBACK TO op');
+          await this.tx.run('RELEASE op');
+          outcomes.push({ ok: false, value: err });
+        }
+      }
+      await this.tx.run('COMMIT');
+    } catch (err) {
+      // The commit (or a savepoint statement) failed: nothing in this batch happened.
+      await this.tx.run('ROLLBACK').catch(() => undefined);
+      for (const op of batch) op.reject(err);
+      return;
+    }
+    this.counters.commits += 1;
+    this.counters.writes += batch.length;
+    batch.forEach((op, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) op.resolve(o.value);
+      else op.reject(o.value);
+    });
+  }
+
+  async migrate(migrations: readonly { version: number; name: string; sql: string }[]): Promise<number> {
+    await exec(
+      this.writer,
+      `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
+    );
+    return this.write(async (tx) => {
+      const done = new Set(
+        (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
+      );
+      let applied = 0;
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
+          await tx.run(statement);
+        }
+        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+          m.version,
+          m.name,
+          Date.now(),
+        ]);
+        applied += 1;
+      }
+      return applied;
+    });
+  }
+
+  stats(): DriverStats {
+    return { ...this.counters, queued: this.queue.length };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.draining || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(
+      [this.writer, this.reader].map(
+        (db) => new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
+      ),
+    );
+  }
+}

@@ -1,0 +1,276 @@
+import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
+
+export interface Workspace {
+  id: string;
+  name: string;
+  plan: string;
+  features: string[];
+  billingAnchorDay: number;
+  createdAt: number;
+}
+
+export interface WalletBalance {
+  kind: WalletKind;
+  /** Credits a job may reserve now. */
+  available: number;
+  /** Credits reserved by running jobs. */
+  held: number;
+}
+
+export interface Lot {
+  id: string;
+  workspaceId: string;
+  wallet: WalletKind;
+  source: LotSource;
+  granted: number;
+  remaining: number;
+  expiresAt: number | null;
+  restriction: string | null;
+  orderId: string | null;
+  cycleKey: string | null;
+  createdAt: number;
+  expiredAt: number | null;
+}
+
+export interface LedgerEntry {
+  id: number;
+  workspaceId: string;
+  wallet: WalletKind;
+  type: EntryType;
+  /** Signed credits as the user reads the entry: a hold of 50 is -50, a return of 20 is +20. */
+  amount: number;
+  /** Change to the available balance. */
+  availableDelta: number;
+  /** Change to the held balance. */
+  heldDelta: number;
+  /** Available balance after the entry. */
+  balanceAfter: number;
+  heldAfter: number;
+  jobId: string | null;
+  orderId: string | null;
+  ruleVersion: number | null;
+  actor: string;
+  description: string;
+  /** Which lots the entry touched and by how much (signed). */
+  lots: Allocation[];
+  createdAt: number;
+}
+
+export interface JobRecord {
+  id: string;
+  workspaceId: string;
+  wallet: WalletKind;
+  kind: string;
+  job: unknown;
+  status: JobStatus;
+  /** Credits reserved (for a one-step charge, the charged amount). */
+  held: number;
+  /** Credits finally spent; null while reserved. */
+  captured: number | null;
+  ruleVersion: number | null;
+  breakdown: unknown;
+  trialApplies: boolean;
+  actor: string;
+  createdAt: number;
+  expiresAt: number | null;
+  settledAt: number | null;
+}
+
+/** Every write names its idempotency key; the request hash tells a replay from a conflict. */
+export interface Idempotent {
+  idempotencyKey: string;
+  requestHash: string;
+}
+
+export interface WriteBase extends Idempotent {
+  workspaceId: string;
+  actor: string;
+  /** Epoch ms: the store reads no clock. */
+  now: number;
+}
+
+export interface GrantInput extends WriteBase {
+  wallet: WalletKind;
+  amount: number;
+  source: LotSource;
+  expiresAt?: number | null;
+  restriction?: string | null;
+  orderId?: string | null;
+  cycleKey?: string | null;
+  description: string;
+}
+export interface GrantResult {
+  lotId: string;
+  wallet: WalletKind;
+  amount: number;
+  balance: number;
+}
+
+export interface PricedJob {
+  wallet: WalletKind;
+  /** Job kind, e.g. video. */
+  kind: string;
+  job: unknown;
+  credits: number;
+  ruleVersion: number;
+  breakdown: unknown;
+  trialApplies: boolean;
+  /** Restrictions this job satisfies: lots restricted to others are not touched. */
+  restrictions: string[];
+  description: string;
+}
+
+export interface ReserveInput extends WriteBase {
+  priced: PricedJob;
+  ttlMs: number;
+}
+export interface ReserveResult {
+  holdId: string;
+  wallet: WalletKind;
+  credits: number;
+  ruleVersion: number;
+  trialApplies: boolean;
+  expiresAt: number;
+  balance: number;
+  held: number;
+  lots: Allocation[];
+}
+
+export interface CaptureInput extends WriteBase {
+  holdId: string;
+  /** Final cost; at most the hold. Omitted: the whole hold. */
+  credits?: number;
+}
+export interface SettleResult {
+  holdId: string;
+  status: JobStatus;
+  captured: number;
+  returned: number;
+  /** Returned credits whose lot had expired meanwhile, expired at once. */
+  expired: number;
+  balance: number;
+  held: number;
+}
+
+export interface ReleaseInput extends WriteBase {
+  holdId: string;
+}
+
+export interface ChargeInput extends WriteBase {
+  priced: PricedJob;
+}
+export interface ChargeResult {
+  jobId: string;
+  wallet: WalletKind;
+  credits: number;
+  ruleVersion: number;
+  balance: number;
+  lots: Allocation[];
+}
+
+export interface HistoryQuery {
+  workspaceId: string;
+  wallet?: WalletKind;
+  types?: EntryType[];
+  /** Epoch ms, inclusive. */
+  from?: number;
+  /** Epoch ms, exclusive. */
+  to?: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+  limit: number;
+}
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface JobsQuery {
+  workspaceId: string;
+  wallet?: WalletKind;
+  status?: JobStatus;
+  cursor?: string;
+  limit: number;
+}
+
+export interface RuleVersion {
+  version: number;
+  document: unknown;
+  createdAt: number;
+  createdBy: string;
+  reason: string;
+  rolledBackFrom: number | null;
+}
+
+export interface InvariantViolation {
+  workspaceId: string;
+  wallet: string;
+  invariant: string;
+  detail: string;
+}
+export interface VerifyReport {
+  ok: boolean;
+  workspaces: number;
+  wallets: number;
+  entries: number;
+  violations: InvariantViolation[];
+}
+
+export interface CreateWorkspaceInput {
+  id?: string;
+  name: string;
+  plan: string;
+  features?: string[];
+  billingAnchorDay: number;
+  wallets: readonly WalletKind[];
+  now: number;
+  idempotencyKey: string;
+  requestHash: string;
+}
+
+/** The ledger's storage, the same contract for SQLite and PostgreSQL. */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  migrate(): Promise<number>;
+  close(): Promise<void>;
+  stats(): { writes: number; commits: number; queued: number };
+
+  createWorkspace(input: CreateWorkspaceInput): Promise<Workspace>;
+  getWorkspace(id: string): Promise<Workspace | null>;
+  listWorkspaceIds(): Promise<string[]>;
+
+  grant(input: GrantInput): Promise<GrantResult>;
+  reserve(input: ReserveInput): Promise<ReserveResult>;
+  capture(input: CaptureInput): Promise<SettleResult>;
+  release(input: ReleaseInput): Promise<SettleResult>;
+  charge(input: ChargeInput): Promise<ChargeResult>;
+  /** Settle holds past their TTL; returns how many it expired. */
+  expireHolds(input: { now: number; limit?: number }): Promise<number>;
+  /** Turn the remainder of lots past expiry into `expire` entries, once each. */
+  expireLots(input: { now: number; workspaceId?: string; limit?: number }): Promise<number>;
+  /** Forget idempotency keys older than `before` (kept at least 24 h by the caller). */
+  pruneIdempotencyKeys(input: { before: number }): Promise<number>;
+
+  wallets(workspaceId: string): Promise<WalletBalance[]>;
+  lots(input: { workspaceId: string; wallet?: WalletKind }): Promise<Lot[]>;
+  /** True when some lot of the workspace is past expiry and not yet expired. */
+  hasDueLots(input: { workspaceId: string; now: number }): Promise<boolean>;
+  getJob(input: { workspaceId: string; jobId: string }): Promise<JobRecord | null>;
+  history(query: HistoryQuery): Promise<Page<LedgerEntry>>;
+  jobs(query: JobsQuery): Promise<Page<JobRecord>>;
+
+  activeRules(): Promise<RuleVersion | null>;
+  ruleVersions(): Promise<Omit<RuleVersion, 'document'>[]>;
+  getRuleVersion(version: number): Promise<RuleVersion | null>;
+  /** Append a version and make it active; returns it. */
+  publishRules(input: {
+    document: unknown;
+    createdBy: string;
+    reason: string;
+    rolledBackFrom?: number | null;
+    now: number;
+  }): Promise<RuleVersion>;
+
+  /** Check SPEC 13's invariants over every wallet. */
+  verify(): Promise<VerifyReport>;
+}
