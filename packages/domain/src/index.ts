@@ -2,3 +2,4 @@ export * from './wallets.js';
 export * from './lots.js';
 export * from './ledger.js';
 export * from './errors.js';
+export * from './plans.js';

@@ -1,0 +1,111 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
+import type { Logger } from 'pino';
+import { appRouter, type Caller, type RulesService } from '@credits/api';
+import type { Store } from '@credits/store';
+import type { Metrics } from './metrics.js';
+
+export interface AppDeps {
+  store: Store;
+  rules: RulesService;
+  logger: Logger;
+  metrics: Metrics;
+  clock: () => number;
+  serviceKey: string;
+  holdTtlMs: number;
+  webDist?: string;
+  /** False while shutting down: /readyz answers 503. */
+  isReady?: () => boolean;
+}
+
+/** Compare bearer keys in constant time (digests have equal length). */
+function keyMatcher(expected: string) {
+  const want = createHash('sha256').update(expected).digest();
+  return (presented: string) => timingSafeEqual(createHash('sha256').update(presented).digest(), want);
+}
+
+function callerFrom(header: string | undefined, matches: (k: string) => boolean): Caller | null {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m?.[1] || !matches(m[1].trim())) return null;
+  return { kind: 'service', id: 'service:env', scopes: ['usage:write', 'wallets:read', 'admin'] };
+}
+
+/**
+ * The HTTP surface: `/trpc` (every procedure but `health` needs the bearer service key),
+ * `/healthz`, `/readyz`, `/metrics`, and the built web app when there is one.
+ *
+ * @example
+ * const app = createApp(deps);
+ * const res = await app.request('/healthz');
+ */
+export function createApp(deps: AppDeps) {
+  const app = new Hono();
+  const matches = keyMatcher(deps.serviceKey);
+
+  app.use('*', requestId());
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const route = c.req.path.startsWith('/trpc/') ? c.req.path : c.req.routePath;
+    deps.metrics.request(route, c.res.status, seconds);
+    deps.logger.debug(
+      { reqId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1000) },
+      'request',
+    );
+  });
+  app.use('*', secureHeaders());
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', async (c) => {
+    if (deps.isReady && !deps.isReady()) return c.json({ ready: false, reason: 'shutting down' }, 503);
+    try {
+      await deps.store.getWorkspace('_readyz');
+      return c.json({ ready: true });
+    } catch (e) {
+      return c.json({ ready: false, reason: String(e) }, 503);
+    }
+  });
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', deps.metrics.registry.contentType);
+    return c.body(await deps.metrics.registry.metrics());
+  });
+
+  app.use('/trpc/*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: 'Request body too large' }, 413) }));
+  app.all('/trpc/*', (c) =>
+    fetchRequestHandler({
+      endpoint: '/trpc',
+      req: c.req.raw,
+      router: appRouter,
+      maxBatchSize: 50,
+      allowMethodOverride: false,
+      createContext: () => ({
+        store: deps.store,
+        rules: deps.rules,
+        now: deps.clock,
+        caller: callerFrom(c.req.header('authorization'), matches),
+        config: { holdTtlMs: deps.holdTtlMs },
+        observe: (e) => deps.metrics.operation(e),
+      }),
+      onError: ({ error, path }) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR') {
+          deps.logger.error({ reqId: c.get('requestId'), path, err: error.cause ?? error }, 'procedure failed');
+        }
+      },
+    }),
+  );
+
+  if (deps.webDist && existsSync(join(deps.webDist, 'index.html'))) {
+    const index = readFileSync(join(deps.webDist, 'index.html'), 'utf8');
+    app.use('/*', serveStatic({ root: deps.webDist }));
+    app.get('*', (c) => c.html(index));
+  }
+  return app;
+}

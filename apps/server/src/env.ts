@@ -1,0 +1,31 @@
+import { z } from 'zod';
+
+/** Every setting the server reads, parsed once. */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  /** `postgres://…` selects PostgreSQL; otherwise the SQLite file. */
+  DATABASE_URL: z.string().default('sqlite:./data/credits.db'),
+  /** The bearer key internal services present. Required in production. */
+  CREDITS_SERVICE_KEY: z.string().min(16).optional(),
+  HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+  RULES_REFRESH_MS: z.coerce.number().int().min(0).default(1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Built web app to serve at `/`, if present. */
+  WEB_DIST: z.string().optional(),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** The development key: printed at start, never accepted in production. */
+export const DEV_SERVICE_KEY = 'dev-service-key-change-me';
+
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env & { serviceKey: string } {
+  const env = envSchema.parse(source);
+  if (!env.CREDITS_SERVICE_KEY && env.NODE_ENV === 'production') {
+    throw new Error('CREDITS_SERVICE_KEY must be set in production (at least 16 characters).');
+  }
+  return { ...env, serviceKey: env.CREDITS_SERVICE_KEY ?? DEV_SERVICE_KEY };
+}

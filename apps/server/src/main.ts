@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { RulesService } from '@credits/api';
+import { openStore } from '@credits/store';
+import { parseEnv, DEV_SERVICE_KEY } from './env.js';
+import { startServer } from './server.js';
+import { seedDemo } from './seed.js';
+
+const USAGE = `credits <command>
+
+  serve [--seed-demo]     start the server (migrates first; --seed-demo seeds the demo workspace)
+  migrate                 apply pending migrations
+  seed --demo             create the demo workspace with credits in every wallet
+  verify                  check every ledger invariant; exits 1 listing the wallets that break one
+  rules validate FILE     validate a rule document (exits 1 with the paths of its problems)
+  rules test FILE         run a rule document's examples
+
+Settings come from the environment: DATABASE_URL, PORT, HOST, CREDITS_SERVICE_KEY, LOG_LEVEL,
+HOLD_TTL_SEC, SWEEP_INTERVAL_MS, WEB_DIST.`;
+
+async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
+  const env = parseEnv();
+  const store = await openStore({ url: env.DATABASE_URL });
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'seed-demo': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, sub, file] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command ? 0 : 1;
+  }
+  switch (command) {
+    case 'serve': {
+      const env = parseEnv();
+      const server = await startServer(env, { handleSignals: true });
+      if (values['seed-demo']) {
+        const rules = new RulesService(server.store);
+        const ws = await seedDemo({ store: server.store, rules, now: Date.now() });
+        console.log(`Demo workspace "${ws.id}" is ready.`);
+      }
+      if (env.serviceKey === DEV_SERVICE_KEY) {
+        console.log(`Development service key (demo only): ${DEV_SERVICE_KEY}`);
+      }
+      return -1; // keep running
+    }
+    case 'migrate':
+      return withStore(async (store) => {
+        console.log(`migrations applied: ${await store.migrate()}`);
+        return 0;
+      });
+    case 'seed': {
+      if (!values.demo) {
+        console.error('seed needs --demo');
+        return 1;
+      }
+      return withStore(async (store) => {
+        const rules = new RulesService(store);
+        await rules.seed(Date.now());
+        const ws = await seedDemo({ store, rules, now: Date.now() });
+        console.log(`Demo workspace "${ws.id}" is ready.`);
+        return 0;
+      });
+    }
+    case 'verify':
+      return withStore(async (store) => {
+        const report = await store.verify();
+        console.log(
+          `verify: ${report.workspaces} workspaces, ${report.wallets} wallets, ${report.entries} ledger entries, ${report.violations.length} violations`,
+        );
+        for (const v of report.violations) {
+          console.log(`  ${v.workspaceId} ${v.wallet}: invariant ${v.invariant}: ${v.detail}`);
+        }
+        return report.ok ? 0 : 1;
+      });
+    case 'rules': {
+      if (!file || (sub !== 'validate' && sub !== 'test')) {
+        console.error('usage: rules validate FILE | rules test FILE');
+        return 1;
+      }
+      const { validateRuleDocument, runExamples } = await import('@credits/rules');
+      let input: unknown;
+      try {
+        input = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        console.error(`cannot read ${file}: ${String(e)}`);
+        return 1;
+      }
+      const result = validateRuleDocument(input);
+      if (!result.ok) {
+        for (const e of result.errors) console.log(`  ${e.path}: ${e.message}`);
+        console.log(`invalid: ${result.errors.length} problems`);
+        return 1;
+      }
+      if (sub === 'test') {
+        const r = runExamples(result.doc);
+        console.log(`examples: ${r.passed} passed, ${r.failed.length} failed`);
+        for (const f of r.failed) console.log(`  examples[${f.index}] ${f.name}: expected ${f.expected}, got ${f.actual}`);
+        return r.failed.length === 0 ? 0 : 1;
+      }
+      console.log('valid');
+      return 0;
+    }
+    default:
+      console.error(`unknown command: ${command}\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,68 @@
+import { serve, type ServerType } from '@hono/node-server';
+import pino from 'pino';
+import { RulesService } from '@credits/api';
+import { openStore, type Store } from '@credits/store';
+import { createApp } from './app.js';
+import { createMetrics } from './metrics.js';
+import { startSweeper } from './sweeper.js';
+import type { Env } from './env.js';
+
+export interface RunningServer {
+  port: number;
+  store: Store;
+  close(): Promise<void>;
+}
+
+/** Open the store, migrate, seed the rules, listen; SIGTERM drains and closes. */
+export async function startServer(env: Env & { serviceKey: string }, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+  const logger = pino({ level: env.LOG_LEVEL });
+  const clock = () => Date.now();
+  const store = await openStore({ url: env.DATABASE_URL });
+  await store.migrate();
+  const rules = new RulesService(store, { refreshMs: env.RULES_REFRESH_MS, clock });
+  await rules.seed(clock());
+  await rules.current();
+  const metrics = createMetrics(store);
+  let ready = true;
+  const app = createApp({
+    store,
+    rules,
+    logger,
+    metrics,
+    clock,
+    serviceKey: env.serviceKey,
+    holdTtlMs: env.HOLD_TTL_SEC * 1000,
+    webDist: env.WEB_DIST,
+    isReady: () => ready,
+  });
+  const sweeper = startSweeper({ store, clock, intervalMs: env.SWEEP_INTERVAL_MS, logger });
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  logger.info({ port, store: store.dialect }, `Credit Wallets listening on http://${env.HOST}:${port}`);
+
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      ready = false;
+      sweeper.stop();
+      // Stop taking connections, let requests in flight finish, then drain the write queue.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sweeper.idle();
+      await store.close();
+      logger.info('closed');
+    })();
+    return closing;
+  };
+  if (opts.handleSignals) {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        logger.info({ sig }, 'shutting down');
+        void close().then(() => process.exit(0));
+      });
+    }
+  }
+  return { port, store, close };
+}

@@ -1,0 +1,29 @@
+import { TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import { CreditsError, type Reason } from '@credits/domain';
+
+/** Every expected failure's tRPC code, in one place. */
+export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
+  INSUFFICIENT_CREDITS: 'PRECONDITION_FAILED',
+  COMING_SOON: 'PRECONDITION_FAILED',
+  FEATURE_UNAVAILABLE: 'FORBIDDEN',
+  HOLD_NOT_FOUND: 'NOT_FOUND',
+  HOLD_SETTLED: 'CONFLICT',
+  CAPTURE_EXCEEDS_HOLD: 'BAD_REQUEST',
+  IDEMPOTENCY_CONFLICT: 'CONFLICT',
+  RULES_INVALID: 'BAD_REQUEST',
+  WORKSPACE_NOT_FOUND: 'NOT_FOUND',
+  WORKSPACE_EXISTS: 'CONFLICT',
+  NOT_FOUND: 'NOT_FOUND',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  VALIDATION: 'BAD_REQUEST',
+};
+
+/** A CreditsError as the TRPCError the client sees; anything else passes through. */
+export function toTRPCError(e: unknown): unknown {
+  if (e instanceof CreditsError) {
+    return new TRPCError({ code: REASON_CODES[e.reason], message: e.message, cause: e });
+  }
+  return e;
+}

@@ -1,0 +1,95 @@
+import {
+  CreditsError,
+  DEFAULT_WALLET_CATALOG,
+  usableBalance,
+  walletForJob,
+  type WalletKind,
+} from '@credits/domain';
+import type { Job, Priced, WorkspaceFacts } from '@credits/rules';
+import type { Lot, PricedJob, Workspace } from '@credits/store';
+import type { Context } from './trpc.js';
+import type { ActiveRules } from './rules-service.js';
+
+export interface PricedForWorkspace {
+  workspace: Workspace;
+  wallet: WalletKind;
+  rules: ActiveRules;
+  priced: Priced;
+  lots: Lot[];
+  facts: WorkspaceFacts;
+}
+
+/** A short line for the ledger: what the job was. */
+export function describeJob(job: Job): string {
+  switch (job.kind) {
+    case 'video':
+      return `${job.type.replace('_', ' ')} video, ${job.durationSec} s at ${job.resolution}`;
+    case 'image':
+      return `${job.count} ${job.type.replace('_', ' ')} image${job.count === 1 ? '' : 's'}${job.quality ? ` (${job.quality})` : ''}`;
+    case 'ai':
+      return `AI usage, ${job.tokens} tokens`;
+    case 'audio':
+      return `audio${job.type ? ` ${job.type}` : ''}`;
+  }
+}
+
+export async function loadWorkspace(ctx: Context, workspaceId: string): Promise<Workspace> {
+  const ws = await ctx.store.getWorkspace(workspaceId);
+  if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
+  return ws;
+}
+
+/**
+ * Price a job for a workspace under the active rules (or a given version). Refuses jobs of a
+ * Coming Soon wallet and features the rules do not offer, so nothing is ever charged for them.
+ */
+export async function priceForWorkspace(
+  ctx: Context,
+  input: { workspaceId: string; job: Job; version?: number },
+): Promise<PricedForWorkspace> {
+  const wallet = walletForJob(input.job.kind);
+  const catalog = DEFAULT_WALLET_CATALOG[wallet];
+  const [workspace, rules] = await Promise.all([
+    loadWorkspace(ctx, input.workspaceId),
+    input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
+  ]);
+  if (!catalog.available) {
+    throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, { wallet, ruleVersion: rules.version });
+  }
+  const lots = await ctx.store.lots({ workspaceId: workspace.id, wallet });
+  const now = ctx.now();
+  const trialRemaining = lots
+    .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
+    .reduce((s, l) => s + l.remaining, 0);
+  const facts: WorkspaceFacts = { plan: workspace.plan, features: workspace.features, trialRemaining };
+  const outcome = rules.pricer.price(input.job, facts);
+  if (!outcome.ok) {
+    throw new CreditsError(outcome.reason, outcome.message, { wallet, ruleVersion: outcome.ruleVersion });
+  }
+  return { workspace, wallet, rules, priced: outcome, lots, facts };
+}
+
+/** Restrictions a priced job satisfies: trial lots pay only for jobs the trial accepts. */
+export function restrictionsOf(priced: Priced): string[] {
+  return priced.trialApplies ? ['trial'] : [];
+}
+
+export function toPricedJob(p: PricedForWorkspace, job: Job): PricedJob {
+  return {
+    wallet: p.wallet,
+    kind: job.kind,
+    job,
+    credits: p.priced.credits,
+    ruleVersion: p.priced.ruleVersion,
+    breakdown: p.priced.breakdown,
+    trialApplies: p.priced.trialApplies,
+    restrictions: restrictionsOf(p.priced),
+    description: describeJob(job),
+  };
+}
+
+/** The credits this job may draw on now. */
+export function usableFor(p: PricedForWorkspace, now: number): number {
+  return usableBalance(p.lots, { now, restrictions: restrictionsOf(p.priced) });
+}
+

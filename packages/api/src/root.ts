@@ -1,0 +1,20 @@
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { createCallerFactory, createTRPCRouter } from './trpc.js';
+import { healthRouter } from './routers/health.js';
+import { walletsRouter } from './routers/wallets.js';
+import { usageRouter } from './routers/usage.js';
+import { adminRouter } from './routers/admin.js';
+
+export const appRouter = createTRPCRouter({
+  health: healthRouter,
+  wallets: walletsRouter,
+  usage: usageRouter,
+  admin: adminRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+
+/** Call procedures in-process (tests, CLI): `createCaller(ctx).wallets.list(...)`. */
+export const createCaller = createCallerFactory(appRouter);

@@ -1,0 +1,169 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { z } from 'zod';
+import { CreditsError, actionWhenShort } from '@credits/domain';
+import { serviceProcedure, type Context } from '../trpc.js';
+import {
+  cursorSchema,
+  entryTypeSchema,
+  epochMsSchema,
+  idSchema,
+  idempotencyKeySchema,
+  jobSchema,
+  jobStatusSchema,
+  walletSchema,
+  workspaceIdSchema,
+} from '../schemas.js';
+import { priceForWorkspace, toPricedJob, usableFor } from '../pricing.js';
+import { requestHash } from '../request-hash.js';
+
+/** Time a money operation for metrics, whatever its outcome. */
+async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    const value = await fn();
+    ctx.observe?.({ op, ok: true, ms: performance.now() - started });
+    return value;
+  } catch (e) {
+    ctx.observe?.({
+      op,
+      ok: false,
+      reason: e instanceof CreditsError ? e.reason : 'ERROR',
+      ms: performance.now() - started,
+    });
+    throw e;
+  }
+}
+
+function writeBase(ctx: Context & { caller: { id: string } }, input: { workspaceId: string; idempotencyKey: string }, op: string) {
+  return {
+    workspaceId: input.workspaceId,
+    idempotencyKey: input.idempotencyKey,
+    requestHash: requestHash(op, input),
+    actor: ctx.caller.id,
+    now: ctx.now(),
+  };
+}
+
+const quoteInput = z.object({ workspaceId: workspaceIdSchema, job: jobSchema }).strict();
+const writeJobInput = z
+  .object({ workspaceId: workspaceIdSchema, job: jobSchema, idempotencyKey: idempotencyKeySchema })
+  .strict();
+
+export const usageRouter = {
+  /** Price a job; changes nothing. */
+  quote: serviceProcedure.input(quoteInput).query(async ({ ctx, input }) => {
+    const p = await priceForWorkspace(ctx, input);
+    const usable = usableFor(p, ctx.now());
+    const balance = p.lots.reduce((s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0), 0);
+    const sufficient = usable >= p.priced.credits;
+    return {
+      wallet: p.wallet,
+      credits: p.priced.credits,
+      breakdown: p.priced.breakdown,
+      ruleVersion: p.priced.ruleVersion,
+      trialApplies: p.priced.trialApplies,
+      balance,
+      usable,
+      sufficient,
+      action: sufficient ? null : actionWhenShort(p.wallet),
+    };
+  }),
+
+  /** Price a job and hold its credits until capture, release or expiry. */
+  reserve: serviceProcedure
+    .input(writeJobInput.extend({ ttlSec: z.number().int().min(10).max(86_400).optional() }).strict())
+    .mutation(({ ctx, input }) =>
+      observed(ctx, 'reserve', async () => {
+        const p = await priceForWorkspace(ctx, input);
+        return ctx.store.reserve({
+          ...writeBase(ctx, input, 'reserve'),
+          priced: toPricedJob(p, input.job),
+          ttlMs: input.ttlSec ? input.ttlSec * 1000 : ctx.config.holdTtlMs,
+        });
+      }),
+    ),
+
+  /**
+   * Settle a hold: the final cost is the price of the job that actually ran (under the
+   * rule version that priced the hold), never more than the hold; the rest returns.
+   */
+  capture: serviceProcedure
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          holdId: idSchema,
+          actual: jobSchema.optional(),
+          idempotencyKey: idempotencyKeySchema,
+        })
+        .strict(),
+    )
+    .mutation(({ ctx, input }) =>
+      observed(ctx, 'capture', async () => {
+        let credits: number | undefined;
+        if (input.actual) {
+          const hold = await ctx.store.getJob({ workspaceId: input.workspaceId, jobId: input.holdId });
+          if (!hold) throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId: input.holdId });
+          if (hold.kind !== input.actual.kind) {
+            throw new CreditsError('VALIDATION', `The actual job must be a ${hold.kind} job, like the hold.`, {
+              field: 'actual.kind',
+            });
+          }
+          const p = await priceForWorkspace(ctx, {
+            workspaceId: input.workspaceId,
+            job: input.actual,
+            version: hold.ruleVersion ?? undefined,
+          });
+          credits = p.priced.credits;
+        }
+        return ctx.store.capture({ ...writeBase(ctx, input, 'capture'), holdId: input.holdId, credits });
+      }),
+    ),
+
+  /** The job did not run: every held credit returns. */
+  release: serviceProcedure
+    .input(z.object({ workspaceId: workspaceIdSchema, holdId: idSchema, idempotencyKey: idempotencyKeySchema }).strict())
+    .mutation(({ ctx, input }) =>
+      observed(ctx, 'release', () => ctx.store.release({ ...writeBase(ctx, input, 'release'), holdId: input.holdId })),
+    ),
+
+  /** One-step debit for usage known afterwards (AI tokens). */
+  charge: serviceProcedure.input(writeJobInput).mutation(({ ctx, input }) =>
+    observed(ctx, 'charge', async () => {
+      const p = await priceForWorkspace(ctx, input);
+      return ctx.store.charge({ ...writeBase(ctx, input, 'charge'), priced: toPricedJob(p, input.job) });
+    }),
+  ),
+
+  /** Ledger entries, newest first, in stable cursor pages. */
+  history: serviceProcedure
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          wallet: walletSchema.optional(),
+          types: z.array(entryTypeSchema).max(9).optional(),
+          from: epochMsSchema.optional(),
+          to: epochMsSchema.optional(),
+          cursor: cursorSchema.optional(),
+          limit: z.number().int().min(1).max(200).default(50),
+        })
+        .strict(),
+    )
+    .query(({ ctx, input }) => ctx.store.history(input)),
+
+  /** Recent jobs with status and cost. */
+  jobs: serviceProcedure
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          wallet: walletSchema.optional(),
+          status: jobStatusSchema.optional(),
+          cursor: cursorSchema.optional(),
+          limit: z.number().int().min(1).max(200).default(20),
+        })
+        .strict(),
+    )
+    .query(({ ctx, input }) => ctx.store.jobs(input)),
+} satisfies TRPCRouterRecord;

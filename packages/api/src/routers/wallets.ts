@@ -1,0 +1,39 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { z } from 'zod';
+import { CreditsError } from '@credits/domain';
+import { serviceProcedure } from '../trpc.js';
+import type { Context } from '../trpc.js';
+import { walletSchema, workspaceIdSchema } from '../schemas.js';
+import { loadWorkspace } from '../pricing.js';
+import { sortWallets, walletView, type WalletView } from '../wallet-view.js';
+
+/** Balances as of now: lots past expiry are expired first (once), so no stale credit shows. */
+export async function listWallets(ctx: Context, workspaceId: string): Promise<WalletView[]> {
+  const ws = await loadWorkspace(ctx, workspaceId);
+  const now = ctx.now();
+  if (await ctx.store.hasDueLots({ workspaceId, now })) {
+    await ctx.store.expireLots({ now, workspaceId });
+  }
+  const [balances, videoLots, rules] = await Promise.all([
+    ctx.store.wallets(workspaceId),
+    ctx.store.lots({ workspaceId, wallet: 'video_credits' }),
+    ctx.rules.current(),
+  ]);
+  return sortWallets(
+    balances.map((balance) => walletView({ balance, videoLots, rules: rules.document, plan: ws.plan, now })),
+  );
+}
+
+export const walletsRouter = {
+  list: serviceProcedure
+    .input(z.object({ workspaceId: workspaceIdSchema }).strict())
+    .query(async ({ ctx, input }) => ({ workspaceId: input.workspaceId, wallets: await listWallets(ctx, input.workspaceId) })),
+
+  get: serviceProcedure
+    .input(z.object({ workspaceId: workspaceIdSchema, wallet: walletSchema }).strict())
+    .query(async ({ ctx, input }) => {
+      const wallet = (await listWallets(ctx, input.workspaceId)).find((w) => w.kind === input.wallet);
+      if (!wallet) throw new CreditsError('NOT_FOUND', 'This workspace has no such wallet.', { wallet: input.wallet });
+      return wallet;
+    }),
+} satisfies TRPCRouterRecord;

@@ -1,0 +1,67 @@
+import {
+  DEFAULT_WALLET_CATALOG,
+  WALLET_KINDS,
+  walletActions,
+  walletStatus,
+  type WalletAction,
+  type WalletKind,
+  type WalletStatus,
+} from '@credits/domain';
+import { trialGrant, type RuleDocument } from '@credits/rules';
+import type { Lot, WalletBalance } from '@credits/store';
+
+export const TRIAL_MESSAGE_FALLBACK = 'Free trial includes one 5-second Standard Video at 720p.';
+
+/** A wallet as the API returns it (SPEC 2). */
+export interface WalletView {
+  kind: WalletKind;
+  label: string;
+  usedFor: string;
+  balance: number;
+  held: number;
+  status: WalletStatus;
+  actions: WalletAction[];
+  lowThreshold: number;
+  trial?: { remaining: number; message: string };
+}
+
+export function walletView(input: {
+  balance: WalletBalance;
+  videoLots: Lot[];
+  rules: RuleDocument;
+  plan: string;
+  now: number;
+}): WalletView {
+  const { balance } = input;
+  const catalog = DEFAULT_WALLET_CATALOG[balance.kind];
+  const status = walletStatus({
+    balance: balance.available,
+    lowThreshold: catalog.lowThreshold,
+    available: catalog.available,
+  });
+  const view: WalletView = {
+    kind: balance.kind,
+    label: catalog.label,
+    usedFor: catalog.usedFor,
+    balance: balance.available,
+    held: balance.held,
+    status,
+    actions: walletActions(balance.kind, status),
+    lowThreshold: catalog.lowThreshold,
+  };
+  if (balance.kind === 'video_credits') {
+    const remaining = input.videoLots
+      .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > input.now))
+      .reduce((s, l) => s + l.remaining, 0);
+    if (remaining > 0) {
+      const message =
+        trialGrant(input.rules, { trialEligible: true, plan: input.plan })?.message ?? TRIAL_MESSAGE_FALLBACK;
+      view.trial = { remaining, message };
+    }
+  }
+  return view;
+}
+
+export function sortWallets<T extends { kind: WalletKind }>(wallets: T[]): T[] {
+  return [...wallets].sort((a, b) => WALLET_KINDS.indexOf(a.kind) - WALLET_KINDS.indexOf(b.kind));
+}
