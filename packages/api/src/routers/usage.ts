@@ -84,8 +84,9 @@ export const usageRouter = {
     ),
 
   /**
-   * Settle a hold: the final cost is the price of the job that actually ran (under the
-   * rule version that priced the hold), never more than the hold; the rest returns.
+   * Settle a hold. With `actual`, the final cost is the price of the job that actually ran
+   * (under the rule version that priced the hold), capped at the hold; with `credits`, that
+   * amount, refused above the hold; with neither, the whole hold. The rest returns.
    */
   capture: serviceProcedure
     .input(
@@ -94,13 +95,18 @@ export const usageRouter = {
           workspaceId: workspaceIdSchema,
           holdId: idSchema,
           actual: jobSchema.optional(),
+          credits: z.number().int().min(0).max(1_000_000_000).optional(),
           idempotencyKey: idempotencyKeySchema,
         })
-        .strict(),
+        .strict()
+        .refine((v) => v.actual === undefined || v.credits === undefined, {
+          message: 'Give the actual job or the final credits, not both.',
+          path: ['credits'],
+        }),
     )
     .mutation(({ ctx, input }) =>
       observed(ctx, 'capture', async () => {
-        let credits: number | undefined;
+        let credits = input.credits;
         if (input.actual) {
           const hold = await ctx.store.getJob({ workspaceId: input.workspaceId, jobId: input.holdId });
           if (!hold) throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId: input.holdId });
@@ -114,7 +120,8 @@ export const usageRouter = {
             job: input.actual,
             version: hold.ruleVersion ?? undefined,
           });
-          credits = p.priced.credits;
+          // SPEC 6: the price of the job that ran, capped at the hold.
+          credits = Math.min(p.priced.credits, hold.held);
         }
         return ctx.store.capture({ ...writeBase(ctx, input, 'capture'), holdId: input.holdId, credits });
       }),

@@ -1,0 +1,3 @@
+export { createCreditsClient, reasonOf, type CreditsClient, type CreditsClientOptions } from './create-credits-client.js';
+export type { AppRouter, RouterInputs, RouterOutputs } from './create-credits-client.js';
+export { runWithCredits, type WorkResult } from './run-with-credits.js';
