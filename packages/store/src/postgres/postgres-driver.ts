@@ -14,12 +14,12 @@ export function toPositional(sql: string): string {
 }
 
 /** BIGINT columns come back as numbers; every amount fits in 2^53. */
-const types = {
+const types: pg.CustomTypesConfig = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === 20) return (v: string) => Number(v);
     return pg.types.getTypeParser(oid, format);
   },
-} as pg.CustomTypesConfig;
+};
 
 function executorOf(client: pg.Pool | pg.PoolClient): Executor {
   const all = async <T>(sql: string, params: readonly unknown[] = []) =>
