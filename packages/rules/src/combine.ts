@@ -25,15 +25,19 @@ export type RuleEvent =
 
 /** Events ready for the combiner: multiplier factors as integer basis points. */
 export type CombinerEvent =
-  | { readonly type: 'rate'; readonly perUnit: number; readonly unit: RateUnit; readonly label: string }
+  | {
+      readonly type: 'rate';
+      readonly perUnit: number;
+      readonly unit: RateUnit;
+      readonly label: string;
+    }
   | { readonly type: 'flat'; readonly credits: number; readonly label: string }
   | { readonly type: 'multiplier'; readonly bps: number; readonly label: string }
   | { readonly type: 'minimum'; readonly credits: number; readonly label: string }
   | { readonly type: 'unavailable'; readonly reason: UnavailableReason; readonly message: string };
 
 export type CombineResult =
-  | { ok: true; credits: number; breakdown: BreakdownLine[] }
-  | Omit<Unavailable, 'ruleVersion'>;
+  { ok: true; credits: number; breakdown: BreakdownLine[] } | Omit<Unavailable, 'ruleVersion'>;
 
 /** 1.0 as basis points: multiplier factors are exact to 1/10,000. */
 export const BPS_ONE = 10_000;
@@ -60,28 +64,44 @@ function bpsText(bps: number): string {
 
 /** Turns a document event into a combiner event. Throws on an event validation would refuse. */
 export function normalizeEvent(event: { type: string; params?: unknown }): CombinerEvent {
-  const p = (event.params ?? {}) as Record<string, any>;
+  // Validated documents only: the casts restate what the schema already checked.
+  const p = (event.params ?? {}) as Record<string, unknown>;
+  const label = p.label as string;
   switch (event.type) {
     case 'rate':
-      return { type: 'rate', perUnit: p.perUnit, unit: p.unit, label: p.label };
+      return { type: 'rate', perUnit: p.perUnit as number, unit: p.unit as RateUnit, label };
     case 'flat':
-      return { type: 'flat', credits: p.credits, label: p.label };
+      return { type: 'flat', credits: p.credits as number, label };
     case 'multiplier': {
-      const bps = factorToBps(p.factor);
-      if (bps === null) throw new RangeError(`multiplier factor ${String(p.factor)} is not exact to 4 places`);
-      return { type: 'multiplier', bps, label: p.label };
+      const bps = factorToBps(p.factor as number);
+      if (bps === null)
+        throw new RangeError(`multiplier factor ${String(p.factor)} is not exact to 4 places`);
+      return { type: 'multiplier', bps, label };
     }
     case 'minimum':
-      return { type: 'minimum', credits: p.credits, label: p.label ?? 'Minimum charge' };
+      return {
+        type: 'minimum',
+        credits: p.credits as number,
+        label: (p.label as string | undefined) ?? 'Minimum charge',
+      };
     case 'unavailable':
-      return { type: 'unavailable', reason: p.reason, message: p.message };
+      return {
+        type: 'unavailable',
+        reason: p.reason as UnavailableReason,
+        message: p.message as string,
+      };
     default:
       throw new Error(`normalizeEvent: unknown event type "${event.type}"`);
   }
 }
 
 function quantity(unit: RateUnit, job: Job): number {
-  const j = job as any;
+  const j = job as {
+    durationSec?: number;
+    count?: number;
+    tokens?: number;
+    options?: { referenceImages?: number };
+  };
   switch (unit) {
     case 'second':
       return j.durationSec ?? 0;
@@ -90,7 +110,7 @@ function quantity(unit: RateUnit, job: Job): number {
     case 'token':
       return j.tokens ?? 0;
     case '1k_tokens': {
-      const t: number = j.tokens ?? 0;
+      const t = j.tokens ?? 0;
       return (t - (t % 1000)) / 1000 + (t % 1000 > 0 ? 1 : 0);
     }
     case 'reference_image':
@@ -160,7 +180,11 @@ export function combine(input: { events: readonly CombinerEvent[]; job: Job }): 
         total = checkSafe(total + credits);
         priced = true;
         const suffix = UNIT_SUFFIX[e.unit][qty === 1 ? 0 : 1];
-        breakdown.push({ label: `${e.label}: ${qty}${suffix} × ${e.perUnit}`, type: 'rate', credits });
+        breakdown.push({
+          label: `${e.label}: ${qty}${suffix} × ${e.perUnit}`,
+          type: 'rate',
+          credits,
+        });
         break;
       }
       case 'flat':
@@ -170,13 +194,18 @@ export function combine(input: { events: readonly CombinerEvent[]; job: Job }): 
         break;
       case 'multiplier': {
         const next = applyBps(total, e.bps);
-        breakdown.push({ label: `${e.label} (×${bpsText(e.bps)})`, type: 'multiplier', credits: next - total });
+        breakdown.push({
+          label: `${e.label} (×${bpsText(e.bps)})`,
+          type: 'multiplier',
+          credits: next - total,
+        });
         total = next;
         break;
       }
       case 'minimum':
         priced = true;
-        if (minimum === null || e.credits > minimum.credits) minimum = { credits: e.credits, label: e.label };
+        if (minimum === null || e.credits > minimum.credits)
+          minimum = { credits: e.credits, label: e.label };
         break;
       case 'unavailable':
         break;

@@ -154,7 +154,11 @@ export function checkCondition(input: {
   checkLeaf(node, facts, path, report);
 }
 
-function checkNameAndPriority(node: Record<string, unknown>, path: Path, report: ReportIssue): void {
+function checkNameAndPriority(
+  node: Record<string, unknown>,
+  path: Path,
+  report: ReportIssue,
+): void {
   if (Object.hasOwn(node, 'name')) {
     const name = node.name;
     if (typeof name !== 'string' || name.length > MAX_STRING_VALUE) {
@@ -164,12 +168,20 @@ function checkNameAndPriority(node: Record<string, unknown>, path: Path, report:
   if (Object.hasOwn(node, 'priority')) {
     const p = node.priority;
     if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > MAX_CONDITION_PRIORITY) {
-      report([...path, 'priority'], `priority must be an integer from 1 to ${MAX_CONDITION_PRIORITY}`);
+      report(
+        [...path, 'priority'],
+        `priority must be an integer from 1 to ${MAX_CONDITION_PRIORITY}`,
+      );
     }
   }
 }
 
-function checkLeaf(node: Record<string, unknown>, facts: FactTable, path: Path, report: ReportIssue): void {
+function checkLeaf(
+  node: Record<string, unknown>,
+  facts: FactTable,
+  path: Path,
+  report: ReportIssue,
+): void {
   const fact = node.fact;
   const operator = node.operator;
   if (typeof fact !== 'string') {
@@ -178,7 +190,10 @@ function checkLeaf(node: Record<string, unknown>, facts: FactTable, path: Path, 
   }
   const def = Object.hasOwn(facts, fact) ? facts[fact] : undefined;
   if (def === undefined) {
-    report([...path, 'fact'], `unknown fact "${fact}"; known facts: ${Object.keys(facts).join(', ')}`);
+    report(
+      [...path, 'fact'],
+      `unknown fact "${fact}"; known facts: ${Object.keys(facts).join(', ')}`,
+    );
   }
   if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) {
     report(
@@ -195,7 +210,10 @@ function checkLeaf(node: Record<string, unknown>, facts: FactTable, path: Path, 
   const op = operator as Operator;
   const allowed = OPERATORS_BY_FACT_TYPE[def.type];
   if (!allowed.includes(op)) {
-    report([...path, 'operator'], `operator "${op}" does not apply to ${def.type} fact "${fact}"; use ${allowed.join(', ')}`);
+    report(
+      [...path, 'operator'],
+      `operator "${op}" does not apply to ${def.type} fact "${fact}"; use ${allowed.join(', ')}`,
+    );
     return;
   }
   const value = node.value;
@@ -207,7 +225,8 @@ function checkLeaf(node: Record<string, unknown>, facts: FactTable, path: Path, 
       return;
     }
     if (typeof v === 'string') {
-      if (v.length > MAX_STRING_VALUE) report(p, `strings are at most ${MAX_STRING_VALUE} characters`);
+      if (v.length > MAX_STRING_VALUE)
+        report(p, `strings are at most ${MAX_STRING_VALUE} characters`);
       else if (def.values !== undefined && !def.values.includes(v)) {
         report(p, `"${v}" is not a value of "${fact}"; expected one of ${def.values.join(', ')}`);
       }
@@ -234,7 +253,7 @@ function checkLeaf(node: Record<string, unknown>, facts: FactTable, path: Path, 
 }
 
 /** A compiled condition: a plain synchronous predicate over (subject, workspace). */
-export type Predicate = (subject: any, workspace: any) => boolean;
+export type Predicate = (subject: unknown, workspace: unknown) => boolean;
 
 const TRUE: Predicate = () => true;
 
@@ -281,16 +300,18 @@ export function compileCondition(node: Condition, facts: FactTable): Predicate {
   const def = facts[node.fact];
   if (def === undefined) throw new Error(`compileCondition: unknown fact "${node.fact}"`);
   const get = def.get;
-  const v: any = node.value;
+  const v = node.value;
+  const list = v as readonly unknown[];
+  const n = v as number;
   switch (node.operator) {
     case 'equal':
       return (s, w) => get(s, w) === v;
     case 'notEqual':
       return (s, w) => get(s, w) !== v;
     case 'in':
-      return (s, w) => v.indexOf(get(s, w)) > -1;
+      return (s, w) => list.indexOf(get(s, w)) > -1;
     case 'notIn':
-      return (s, w) => v.indexOf(get(s, w)) === -1;
+      return (s, w) => list.indexOf(get(s, w)) === -1;
     case 'contains':
       return (s, w) => {
         const a = get(s, w);
@@ -303,23 +324,23 @@ export function compileCondition(node: Condition, facts: FactTable): Predicate {
       };
     case 'lessThan':
       return (s, w) => {
-        const a: any = get(s, w);
-        return isNumberish(a) && a < v;
+        const a = get(s, w);
+        return isNumberish(a) && (a as number) < n;
       };
     case 'lessThanInclusive':
       return (s, w) => {
-        const a: any = get(s, w);
-        return isNumberish(a) && a <= v;
+        const a = get(s, w);
+        return isNumberish(a) && (a as number) <= n;
       };
     case 'greaterThan':
       return (s, w) => {
-        const a: any = get(s, w);
-        return isNumberish(a) && a > v;
+        const a = get(s, w);
+        return isNumberish(a) && (a as number) > n;
       };
     case 'greaterThanInclusive':
       return (s, w) => {
-        const a: any = get(s, w);
-        return isNumberish(a) && a >= v;
+        const a = get(s, w);
+        return isNumberish(a) && (a as number) >= n;
       };
     default: {
       const never: never = node.operator;

@@ -80,7 +80,9 @@ function pricingEventSchema(kind: JobKind) {
           .strict(),
       })
       .strict(),
-    z.object({ type: z.literal('flat'), params: z.object({ credits: amount, label }).strict() }).strict(),
+    z
+      .object({ type: z.literal('flat'), params: z.object({ credits: amount, label }).strict() })
+      .strict(),
     z
       .object({
         type: z.literal('multiplier'),
@@ -90,14 +92,19 @@ function pricingEventSchema(kind: JobKind) {
               .number()
               .min(0)
               .max(LIMITS.factorMax)
-              .refine((f) => factorToBps(f) !== null, { message: 'factor has at most 4 decimal places' }),
+              .refine((f) => factorToBps(f) !== null, {
+                message: 'factor has at most 4 decimal places',
+              }),
             label,
           })
           .strict(),
       })
       .strict(),
     z
-      .object({ type: z.literal('minimum'), params: z.object({ credits: amount, label: label.optional() }).strict() })
+      .object({
+        type: z.literal('minimum'),
+        params: z.object({ credits: amount, label: label.optional() }).strict(),
+      })
       .strict(),
     unavailableEvent,
   ]);
@@ -116,9 +123,15 @@ function ruleSchema(kind: JobKind, section: 'pricing' | 'availability') {
 }
 
 function sectionSchema(section: 'pricing' | 'availability') {
-  const rules = (kind: JobKind) => z.array(ruleSchema(kind, section)).max(LIMITS.rulesPerSectionMax);
+  const rules = (kind: JobKind) =>
+    z.array(ruleSchema(kind, section)).max(LIMITS.rulesPerSectionMax);
   return z
-    .object({ video: rules('video'), image: rules('image'), ai: rules('ai'), audio: rules('audio') })
+    .object({
+      video: rules('video'),
+      image: rules('image'),
+      ai: rules('ai'),
+      audio: rules('audio'),
+    })
     .strict();
 }
 
@@ -185,7 +198,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;
-    else if (typeof key === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) out += out === '' ? key : `.${key}`;
+    else if (typeof key === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key))
+      out += out === '' ? key : `.${key}`;
     else out += `[${JSON.stringify(String(key))}]`;
   }
   return out;
