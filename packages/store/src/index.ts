@@ -4,3 +4,4 @@ export { LedgerStore } from './ledger-store.js';
 export { openStore } from './open-store.js';
 export { SqliteDriver } from './sqlite/sqlite-driver.js';
 export { migrationsFor } from './schema.js';
+export { AccountStore, type ApiKeyRecord, type AuditEntry, type AuditInput, type Role, type User, type UserWithSecret } from './accounts-store.js';

@@ -13,6 +13,7 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Driver, Executor } from './executor.js';
+import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { migrationsFor } from './schema.js';
 import type {
   CaptureInput,
@@ -195,7 +196,10 @@ class WalletMove {
  * lots, writes entries and stores its answer for replays.
  */
 export class LedgerStore implements Store {
-  constructor(private readonly driver: Driver) {}
+  readonly accounts: AccountStore;
+  constructor(private readonly driver: Driver) {
+    this.accounts = new AccountStore(driver);
+  }
 
   get dialect() {
     return this.driver.dialect;
@@ -216,7 +220,7 @@ export class LedgerStore implements Store {
   // ---------------------------------------------------------------- building blocks
 
   private idempotent<T>(
-    input: { scope: string; key: string; operation: string; requestHash: string; now: number },
+    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
     body: (tx: Executor) => Promise<T>,
   ): Promise<T> {
     return this.driver.write(async (tx) => {
@@ -242,6 +246,7 @@ export class LedgerStore implements Store {
         return JSON.parse(prior.response) as T;
       }
       const result = await body(tx);
+      if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
       await tx.run(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
         JSON.stringify(result),
         input.scope,
@@ -416,7 +421,7 @@ export class LedgerStore implements Store {
     assertCredits(input.amount);
     if (input.amount === 0) throw new Error('a grant must be positive');
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'grant', requestHash: input.requestHash, now: input.now },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'grant', requestHash: input.requestHash, now: input.now, audit: input.audit },
       async (tx) => {
         const w = await this.openWallet(tx, input.workspaceId, input.wallet);
         const lotId = newId('lot');
@@ -942,6 +947,7 @@ export class LedgerStore implements Store {
     reason: string;
     rolledBackFrom?: number | null;
     now: number;
+    audit?: AuditInput;
   }): Promise<RuleVersion> {
     return this.driver.write(async (tx) => {
       await tx.get(`SELECT active_version FROM rule_state WHERE id = 1 ${this.driver.lockRows}`);
@@ -958,6 +964,9 @@ export class LedgerStore implements Store {
          ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version`,
         [version],
       );
+      if (input.audit) {
+        await writeAudit(tx, { ...input.audit, target: `rules:${version}`, after: input.audit.after ?? { version, rolledBackFrom: input.rolledBackFrom ?? null } }, input.now);
+      }
       return {
         version,
         document: JSON.parse(doc),
@@ -967,6 +976,37 @@ export class LedgerStore implements Store {
         rolledBackFrom: input.rolledBackFrom ?? null,
       };
     });
+  }
+
+  async ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null> {
+    const row = await this.driver.read.get<{ draft: string | null; updatedAt: number; updatedBy: string }>(
+      `SELECT draft, draft_updated_at AS "updatedAt", draft_updated_by AS "updatedBy" FROM rule_state WHERE id = 1`,
+    );
+    if (!row || row.draft === null) return null;
+    return { document: JSON.parse(row.draft), updatedAt: Number(row.updatedAt), updatedBy: row.updatedBy };
+  }
+
+  saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(
+        `UPDATE rule_state SET draft = ?, draft_updated_at = ?, draft_updated_by = ? WHERE id = 1`,
+        [JSON.stringify(input.document), input.now, input.updatedBy],
+      );
+      if (r.changes !== 1) throw new Error('no rule state: publish a first version before saving drafts');
+    });
+  }
+
+  async recentJobs(input: { since: number; limit: number }): Promise<(JobRecord & { plan: string; features: string[] })[]> {
+    const rows = await this.driver.read.all<JobRow & { plan: string; features: string }>(
+      `SELECT j.id, j.workspace_id AS "workspaceId", j.wallet, j.kind, j.job, j.status, j.held, j.captured,
+        j.rule_version AS "ruleVersion", j.breakdown, j.trial_applies AS "trialApplies", j.actor,
+        j.created_at AS "createdAt", j.expires_at AS "expiresAt", j.settled_at AS "settledAt",
+        w.plan, w.features AS "features"
+       FROM jobs j JOIN workspaces w ON w.id = j.workspace_id
+       WHERE j.created_at >= ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?`,
+      [input.since, input.limit],
+    );
+    return rows.map((r) => ({ ...normaliseJob(toJob(r)), plan: r.plan, features: JSON.parse(r.features) as string[] }));
   }
 
   // ---------------------------------------------------------------- verify

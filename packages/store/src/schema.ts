@@ -116,6 +116,63 @@ CREATE TABLE rule_state (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'accounts',
+    sql: `
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  is_admin INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE memberships (
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  user_id TEXT NOT NULL REFERENCES users(id),
+  role TEXT NOT NULL CHECK (role IN ('owner','member')),
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX memberships_by_user ON memberships (user_id);
+CREATE TABLE sessions (
+  token_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id),
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  key_hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('workspace','service')),
+  workspace_id TEXT REFERENCES workspaces(id),
+  scopes TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  CHECK ((kind = 'workspace') = (workspace_id IS NOT NULL))
+);
+CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id);
+CREATE TABLE audit_log (
+  id {{id}},
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  workspace_id TEXT,
+  before_state TEXT,
+  after_state TEXT,
+  reason TEXT,
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit_log (created_at);
+CREATE INDEX audit_by_workspace ON audit_log (workspace_id, id);
+`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

@@ -1,3 +1,4 @@
+import type { AccountStore, AuditInput } from './accounts-store.js';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 
 export interface Workspace {
@@ -85,6 +86,8 @@ export interface Idempotent {
 export interface WriteBase extends Idempotent {
   workspaceId: string;
   actor: string;
+  /** Written in the same transaction as the operation (admin actions). */
+  audit?: AuditInput;
   /** Epoch ms: the store reads no clock. */
   now: number;
 }
@@ -269,7 +272,17 @@ export interface Store {
     reason: string;
     rolledBackFrom?: number | null;
     now: number;
+    audit?: AuditInput;
   }): Promise<RuleVersion>;
+
+  /** The one shared draft rule document admins edit before publishing. */
+  ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null>;
+  saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void>;
+  /** Jobs created since `since` across every workspace, newest first, with their workspace's plan and features. */
+  recentJobs(input: { since: number; limit: number }): Promise<(JobRecord & { plan: string; features: string[] })[]>;
+
+  /** Users, memberships, sessions, API keys and the audit log. */
+  readonly accounts: AccountStore;
 
   /** Check SPEC 13's invariants over every wallet. */
   verify(): Promise<VerifyReport>;

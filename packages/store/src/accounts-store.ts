@@ -1,0 +1,352 @@
+import { randomUUID } from 'node:crypto';
+import { CreditsError } from '@credits/domain';
+import type { Driver, Executor } from './executor.js';
+import type { Workspace } from './types.js';
+
+export type Role = 'owner' | 'member';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  isAdmin: boolean;
+  createdAt: number;
+}
+export interface UserWithSecret extends User {
+  passwordHash: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  prefix: string;
+  kind: 'workspace' | 'service';
+  workspaceId: string | null;
+  scopes: string[];
+  name: string;
+  createdBy: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  target: string;
+  workspaceId?: string | null;
+  before?: unknown;
+  after?: unknown;
+  reason?: string | null;
+}
+export interface AuditEntry extends Required<Omit<AuditInput, 'before' | 'after'>> {
+  id: number;
+  before: unknown;
+  after: unknown;
+  createdAt: number;
+}
+
+/** Write one audit row inside the caller's transaction, so it stands or falls with the action. */
+export async function writeAudit(tx: Executor, a: AuditInput, now: number): Promise<void> {
+  await tx.run(
+    `INSERT INTO audit_log (actor, action, target, workspace_id, before_state, after_state, reason, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      a.actor,
+      a.action,
+      a.target,
+      a.workspaceId ?? null,
+      a.before === undefined ? null : JSON.stringify(a.before),
+      a.after === undefined ? null : JSON.stringify(a.after),
+      a.reason ?? null,
+      now,
+    ],
+  );
+}
+
+const USER_COLUMNS = `id, email, name, is_admin AS "isAdmin", created_at AS "createdAt"`;
+const KEY_COLUMNS = `id, prefix, kind, workspace_id AS "workspaceId", scopes, name, created_by AS "createdBy",
+  created_at AS "createdAt", revoked_at AS "revokedAt"`;
+
+type UserRow = Omit<User, 'isAdmin'> & { isAdmin: number | boolean };
+function toUser(r: UserRow): User {
+  return { ...r, isAdmin: Boolean(r.isAdmin), createdAt: Number(r.createdAt) };
+}
+type KeyRow = Omit<ApiKeyRecord, 'scopes'> & { scopes: string };
+function toKey(r: KeyRow): ApiKeyRecord {
+  return {
+    ...r,
+    scopes: JSON.parse(r.scopes) as string[],
+    createdAt: Number(r.createdAt),
+    revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
+  };
+}
+
+/** Users, memberships, sessions, API keys and the audit log. Secrets arrive hashed. */
+export class AccountStore {
+  constructor(private readonly driver: Driver) {}
+
+  /** A user, their workspace with its wallets, and their owner membership: one transaction. */
+  createAccount(input: {
+    email: string;
+    name: string;
+    passwordHash: string;
+    workspace: { name: string; plan: string; features: string[]; billingAnchorDay: number };
+    wallets: readonly string[];
+    now: number;
+  }): Promise<{ user: User; workspace: Workspace }> {
+    return this.driver.write(async (tx) => {
+      const user = await this.insertUser(tx, { ...input, isAdmin: false });
+      const workspace: Workspace = {
+        id: `ws_${randomUUID().replaceAll('-', '')}`,
+        name: input.workspace.name,
+        plan: input.workspace.plan,
+        features: input.workspace.features,
+        billingAnchorDay: input.workspace.billingAnchorDay,
+        createdAt: input.now,
+      };
+      await tx.run(
+        `INSERT INTO workspaces (id, name, plan, features, billing_anchor_day, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+        [workspace.id, workspace.name, workspace.plan, JSON.stringify(workspace.features), workspace.billingAnchorDay, input.now],
+      );
+      for (const kind of input.wallets) {
+        await tx.run(`INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`, [workspace.id, kind]);
+      }
+      await tx.run(`INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)`, [
+        workspace.id,
+        user.id,
+        input.now,
+      ]);
+      return { user, workspace };
+    });
+  }
+
+  createUser(input: { email: string; name: string; passwordHash: string; isAdmin: boolean; now: number; audit?: AuditInput }): Promise<User> {
+    return this.driver.write(async (tx) => {
+      const user = await this.insertUser(tx, input);
+      if (input.audit) await writeAudit(tx, { ...input.audit, target: `user:${user.id}`, after: { email: user.email, isAdmin: user.isAdmin } }, input.now);
+      return user;
+    });
+  }
+
+  private async insertUser(
+    tx: Executor,
+    input: { email: string; name: string; passwordHash: string; isAdmin: boolean; now: number },
+  ): Promise<User> {
+    const user: User = {
+      id: `usr_${randomUUID().replaceAll('-', '')}`,
+      email: input.email.toLowerCase(),
+      name: input.name,
+      isAdmin: input.isAdmin,
+      createdAt: input.now,
+    };
+    const made = await tx.run(
+      `INSERT INTO users (id, email, name, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+      [user.id, user.email, user.name, input.passwordHash, user.isAdmin ? 1 : 0, input.now],
+    );
+    if (made.changes !== 1) throw new CreditsError('EMAIL_TAKEN', 'An account with this email exists.', {});
+    return user;
+  }
+
+  async userByEmail(email: string): Promise<UserWithSecret | null> {
+    const row = await this.driver.read.get<UserRow & { passwordHash: string }>(
+      `SELECT ${USER_COLUMNS}, password_hash AS "passwordHash" FROM users WHERE email = ?`,
+      [email.toLowerCase()],
+    );
+    return row ? { ...toUser(row), passwordHash: row.passwordHash } : null;
+  }
+
+  async user(id: string): Promise<User | null> {
+    const row = await this.driver.read.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
+    return row ? toUser(row) : null;
+  }
+
+  async memberships(userId: string): Promise<{ workspaceId: string; name: string; plan: string; role: Role }[]> {
+    return this.driver.read.all(
+      `SELECT m.workspace_id AS "workspaceId", w.name, w.plan, m.role FROM memberships m
+       JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = ? ORDER BY w.created_at, w.id`,
+      [userId],
+    );
+  }
+
+  async role(input: { workspaceId: string; userId: string }): Promise<Role | null> {
+    const row = await this.driver.read.get<{ role: Role }>(
+      `SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`,
+      [input.workspaceId, input.userId],
+    );
+    return row?.role ?? null;
+  }
+
+  async members(workspaceId: string): Promise<{ userId: string; email: string; name: string; role: Role }[]> {
+    return this.driver.read.all(
+      `SELECT u.id AS "userId", u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+       WHERE m.workspace_id = ? ORDER BY m.created_at, u.id`,
+      [workspaceId],
+    );
+  }
+
+  addMember(input: { workspaceId: string; userId: string; role: Role; now: number; audit: AuditInput }): Promise<void> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(
+        `INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role`,
+        [input.workspaceId, input.userId, input.role, input.now],
+      );
+      if (r.changes !== 1) throw new Error('membership upsert changed nothing');
+      await writeAudit(tx, { ...input.audit, after: { userId: input.userId, role: input.role } }, input.now);
+    });
+  }
+
+  removeMember(input: { workspaceId: string; userId: string; now: number; audit: AuditInput }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const owners = await tx.get<{ n: number }>(
+        `SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = ? AND role = 'owner' AND user_id <> ?`,
+        [input.workspaceId, input.userId],
+      );
+      const target = await tx.get<{ role: Role }>(`SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`, [
+        input.workspaceId,
+        input.userId,
+      ]);
+      if (!target) return false;
+      if (target.role === 'owner' && Number(owners?.n ?? 0) === 0) {
+        throw new CreditsError('FORBIDDEN', 'A workspace keeps at least one owner.', {});
+      }
+      await tx.run(`DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?`, [input.workspaceId, input.userId]);
+      await writeAudit(tx, { ...input.audit, before: { userId: input.userId, role: target.role } }, input.now);
+      return true;
+    });
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  createSession(input: { tokenHash: string; userId: string; now: number; expiresAt: number }): Promise<void> {
+    return this.driver.write(async (tx) => {
+      await tx.run(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`, [
+        input.tokenHash,
+        input.userId,
+        input.now,
+        input.expiresAt,
+      ]);
+    });
+  }
+
+  /** The user of a live session: not revoked, not expired. */
+  async sessionUser(input: { tokenHash: string; now: number }): Promise<User | null> {
+    const row = await this.driver.read.get<UserRow>(
+      `SELECT u.id, u.email, u.name, u.is_admin AS "isAdmin", u.created_at AS "createdAt"
+       FROM sessions s JOIN users u ON u.id = s.user_id
+       WHERE s.token_hash = ? AND s.revoked_at IS NULL AND s.expires_at > ?`,
+      [input.tokenHash, input.now],
+    );
+    return row ? toUser(row) : null;
+  }
+
+  revokeSession(input: { tokenHash: string; now: number }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(`UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL`, [
+        input.now,
+        input.tokenHash,
+      ]);
+      return r.changes === 1;
+    });
+  }
+
+  // ---------------------------------------------------------------- API keys
+
+  createApiKey(input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & { keyHash: string; now: number; audit: AuditInput }): Promise<ApiKeyRecord> {
+    return this.driver.write(async (tx) => {
+      await tx.run(
+        `INSERT INTO api_keys (id, key_hash, prefix, kind, workspace_id, scopes, name, created_by, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [input.id, input.keyHash, input.prefix, input.kind, input.workspaceId, JSON.stringify(input.scopes), input.name, input.createdBy, input.now],
+      );
+      const record: ApiKeyRecord = {
+        id: input.id,
+        prefix: input.prefix,
+        kind: input.kind,
+        workspaceId: input.workspaceId,
+        scopes: input.scopes,
+        name: input.name,
+        createdBy: input.createdBy,
+        createdAt: input.now,
+        revokedAt: null,
+      };
+      await writeAudit(tx, { ...input.audit, target: `api_key:${input.id}`, workspaceId: input.workspaceId, after: record }, input.now);
+      return record;
+    });
+  }
+
+  /** A live key by its hash. */
+  async apiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const row = await this.driver.read.get<KeyRow>(
+      `SELECT ${KEY_COLUMNS} FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL`,
+      [keyHash],
+    );
+    return row ? toKey(row) : null;
+  }
+
+  async apiKeys(input: { workspaceId: string } | { kind: 'service' }): Promise<ApiKeyRecord[]> {
+    const rows =
+      'workspaceId' in input
+        ? await this.driver.read.all<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY created_at DESC, id`, [input.workspaceId])
+        : await this.driver.read.all<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE kind = 'service' ORDER BY created_at DESC, id`);
+    return rows.map(toKey);
+  }
+
+  /** Revoke a key; with `workspaceId`, only a key of that workspace. */
+  revokeApiKey(input: { id: string; workspaceId: string | null; now: number; audit: AuditInput }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const r =
+        input.workspaceId === null
+          ? await tx.run(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND kind = 'service' AND revoked_at IS NULL`, [input.now, input.id])
+          : await tx.run(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND workspace_id = ? AND revoked_at IS NULL`, [
+              input.now,
+              input.id,
+              input.workspaceId,
+            ]);
+      if (r.changes === 1) {
+        await writeAudit(tx, { ...input.audit, target: `api_key:${input.id}`, workspaceId: input.workspaceId, after: { revokedAt: input.now } }, input.now);
+      }
+      return r.changes === 1;
+    });
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  audit(input: AuditInput & { now: number }): Promise<void> {
+    return this.driver.write((tx) => writeAudit(tx, input, input.now));
+  }
+
+  async auditLog(q: { actor?: string; action?: string; workspaceId?: string; from?: number; to?: number; beforeId?: number; limit: number }): Promise<{ items: AuditEntry[]; nextBeforeId: number | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, v: unknown) => {
+      where.push(sql);
+      params.push(v);
+    };
+    if (q.actor) add('actor = ?', q.actor);
+    if (q.action) add('action = ?', q.action);
+    if (q.workspaceId) add('workspace_id = ?', q.workspaceId);
+    if (q.from !== undefined) add('created_at >= ?', q.from);
+    if (q.to !== undefined) add('created_at < ?', q.to);
+    if (q.beforeId !== undefined) add('id < ?', q.beforeId);
+    params.push(q.limit + 1);
+    const rows = await this.driver.read.all<{
+      id: number; actor: string; action: string; target: string; workspaceId: string | null;
+      before: string | null; after: string | null; reason: string | null; createdAt: number;
+    }>(
+      `SELECT id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before", after_state AS "after",
+        reason, created_at AS "createdAt" FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT ?`,
+      params,
+    );
+    const items = rows.slice(0, q.limit).map((r) => ({
+      ...r,
+      id: Number(r.id),
+      createdAt: Number(r.createdAt),
+      before: r.before === null ? null : JSON.parse(r.before),
+      after: r.after === null ? null : JSON.parse(r.after),
+    }));
+    const last = items[items.length - 1];
+    return { items, nextBeforeId: rows.length > q.limit && last ? last.id : null };
+  }
+}
