@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -8,7 +7,9 @@ import { secureHeaders } from 'hono/secure-headers';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Logger } from 'pino';
-import { appRouter, type Caller, type RulesService } from '@credits/api';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { appRouter, type RulesService } from '@credits/api';
+import { authMiddleware, clearedSessionCookie, sessionCookie, writeGuard, type AuthVariables } from './auth-middleware.js';
 import type { Store } from '@credits/store';
 import type { Metrics } from './metrics.js';
 
@@ -18,23 +19,12 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   clock: () => number;
-  serviceKey: string;
+  /** Optional bootstrap service key (all scopes) from the environment. */
+  serviceKey?: string;
   holdTtlMs: number;
   webDist?: string;
   /** False while shutting down: /readyz answers 503. */
   isReady?: () => boolean;
-}
-
-/** Compare bearer keys in constant time (digests have equal length). */
-function keyMatcher(expected: string) {
-  const want = createHash('sha256').update(expected).digest();
-  return (presented: string) => timingSafeEqual(createHash('sha256').update(presented).digest(), want);
-}
-
-function callerFrom(header: string | undefined, matches: (k: string) => boolean): Caller | null {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
-  if (!m?.[1] || !matches(m[1].trim())) return null;
-  return { kind: 'service', id: 'service:env', scopes: ['usage:write', 'wallets:read', 'admin'] };
 }
 
 /**
@@ -46,8 +36,9 @@ function callerFrom(header: string | undefined, matches: (k: string) => boolean)
  * const res = await app.request('/healthz');
  */
 export function createApp(deps: AppDeps) {
-  const app = new Hono();
-  const matches = keyMatcher(deps.serviceKey);
+  const app = new Hono<{ Variables: AuthVariables }>();
+  // Sign-in attempts: 10 a minute per address and per client.
+  const signIns = new RateLimiterMemory({ points: 10, duration: 60 });
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {
@@ -79,6 +70,8 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use('/trpc/*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: 'Request body too large' }, 413) }));
+  app.use('/trpc/*', writeGuard());
+  app.use('/trpc/*', authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }));
   app.all('/trpc/*', (c) =>
     fetchRequestHandler({
       endpoint: '/trpc',
@@ -86,14 +79,26 @@ export function createApp(deps: AppDeps) {
       router: appRouter,
       maxBatchSize: 50,
       allowMethodOverride: false,
-      createContext: () => ({
-        store: deps.store,
-        rules: deps.rules,
-        now: deps.clock,
-        caller: callerFrom(c.req.header('authorization'), matches),
-        config: { holdTtlMs: deps.holdTtlMs },
-        observe: (e) => deps.metrics.operation(e),
-      }),
+      createContext: ({ resHeaders }) => {
+        const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+        return {
+          store: deps.store,
+          rules: deps.rules,
+          now: deps.clock,
+          caller: c.get('caller'),
+          config: { holdTtlMs: deps.holdTtlMs },
+          observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) => deps.metrics.operation(e),
+          http: {
+            clientIp: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'direct',
+            setSession: (token: string, expiresAt: number) =>
+              resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure)),
+            clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure)),
+          },
+          limiter: {
+            consume: (key: string) => signIns.consume(key).then(() => true, () => false),
+          },
+        };
+      },
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           deps.logger.error({ reqId: c.get('requestId'), path, err: error.cause ?? error }, 'procedure failed');

@@ -7,7 +7,11 @@ const envSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   /** `postgres://…` selects PostgreSQL; otherwise the SQLite file. */
   DATABASE_URL: z.string().default('sqlite:./data/credits.db'),
-  /** The bearer key internal services present. Required in production. */
+  /**
+   * Optional bootstrap service key (all scopes). Outside production a development key is
+   * used when it is unset; in production only an explicitly set key is accepted. Real
+   * service keys are minted with `credits keys create` and stored hashed.
+   */
   CREDITS_SERVICE_KEY: z.string().min(16).optional(),
   HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
@@ -22,10 +26,8 @@ export type Env = z.infer<typeof envSchema>;
 /** The development key: printed at start, never accepted in production. */
 export const DEV_SERVICE_KEY = 'dev-service-key-change-me';
 
-export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env & { serviceKey: string } {
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env & { serviceKey: string | undefined } {
   const env = envSchema.parse(source);
-  if (!env.CREDITS_SERVICE_KEY && env.NODE_ENV === 'production') {
-    throw new Error('CREDITS_SERVICE_KEY must be set in production (at least 16 characters).');
-  }
-  return { ...env, serviceKey: env.CREDITS_SERVICE_KEY ?? DEV_SERVICE_KEY };
+  const serviceKey = env.CREDITS_SERVICE_KEY ?? (env.NODE_ENV === 'production' ? undefined : DEV_SERVICE_KEY);
+  return { ...env, serviceKey };
 }

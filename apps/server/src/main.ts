@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { RulesService } from '@credits/api';
+import { randomUUID } from 'node:crypto';
+import { RulesService, SCOPES, hashPassword, newApiKey, sha256 } from '@credits/api';
 import { openStore } from '@credits/store';
 import { parseEnv, DEV_SERVICE_KEY } from './env.js';
 import { startServer } from './server.js';
@@ -13,6 +14,8 @@ const USAGE = `credits <command>
   migrate                 apply pending migrations
   seed --demo             create the demo workspace with credits in every wallet
   verify                  check every ledger invariant; exits 1 listing the wallets that break one
+  keys create --name N --scopes a,b   mint a service key (scopes: wallets:read, usage:write, admin); shown once
+  admin create --email E [--password P]  create a platform admin (password from --password or ADMIN_PASSWORD)
   rules validate FILE     validate a rule document (exits 1 with the paths of its problems)
   rules test FILE         run a rule document's examples
 
@@ -34,7 +37,16 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'seed-demo': { type: 'boolean' }, demo: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'seed-demo': { type: 'boolean' },
+      demo: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      days: { type: 'string' },
+    },
   });
   const [command, sub, file] = positionals;
   if (values.help || !command) {
@@ -46,12 +58,20 @@ async function main(argv: string[]): Promise<number> {
       const env = parseEnv();
       const server = await startServer(env, { handleSignals: true });
       if (values['seed-demo']) {
+        if (env.NODE_ENV === 'production') {
+          console.error('Refusing to seed demo credentials in production.');
+          await server.close();
+          return 1;
+        }
         const rules = new RulesService(server.store);
         const ws = await seedDemo({ store: server.store, rules, now: Date.now() });
         console.log(`Demo workspace "${ws.id}" is ready.`);
       }
       if (env.serviceKey === DEV_SERVICE_KEY) {
         console.log(`Development service key (demo only): ${DEV_SERVICE_KEY}`);
+      }
+      if (values['seed-demo']) {
+        console.log('Demo sign-ins (demo only): owner@demo.test / demo-owner-password, member@demo.test / demo-member-password, admin@demo.test / demo-admin-password');
       }
       return -1; // keep running
     }
@@ -84,6 +104,54 @@ async function main(argv: string[]): Promise<number> {
         }
         return report.ok ? 0 : 1;
       });
+    case 'keys': {
+      if (sub !== 'create' || !values.name || !values.scopes) {
+        console.error('usage: keys create --name NAME --scopes wallets:read,usage:write,admin');
+        return 1;
+      }
+      const scopes = values.scopes.split(',').map((s) => s.trim());
+      const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+      if (bad.length > 0) {
+        console.error(`unknown scopes: ${bad.join(', ')} (known: ${SCOPES.join(', ')})`);
+        return 1;
+      }
+      return withStore(async (store) => {
+        const { key, prefix } = newApiKey('service');
+        const record = await store.accounts.createApiKey({
+          id: `key_${randomUUID().replaceAll('-', '')}`,
+          keyHash: sha256(key),
+          prefix,
+          kind: 'service',
+          workspaceId: null,
+          scopes,
+          name: values.name!,
+          createdBy: 'cli',
+          now: Date.now(),
+          audit: { actor: 'cli', action: 'api_key.create', target: '' },
+        });
+        console.log(`service key ${record.id} (${record.scopes.join(', ')}); shown once:\n${key}`);
+        return 0;
+      });
+    }
+    case 'admin': {
+      const password = values.password ?? process.env.ADMIN_PASSWORD;
+      if (sub !== 'create' || !values.email || !password || password.length < 10) {
+        console.error('usage: admin create --email EMAIL --password PASSWORD (at least 10 characters; or ADMIN_PASSWORD)');
+        return 1;
+      }
+      return withStore(async (store) => {
+        const user = await store.accounts.createUser({
+          email: values.email!,
+          name: 'Admin',
+          passwordHash: await hashPassword(password),
+          isAdmin: true,
+          now: Date.now(),
+          audit: { actor: 'cli', action: 'user.create_admin', target: '' },
+        });
+        console.log(`admin ${user.email} created (${user.id})`);
+        return 0;
+      });
+    }
     case 'rules': {
       if (!file || (sub !== 'validate' && sub !== 'test')) {
         console.error('usage: rules validate FILE | rules test FILE');

@@ -1,11 +1,19 @@
-import { createCaller, type RulesService } from '@credits/api';
+import { createCaller, hashPassword, type RulesService } from '@credits/api';
 import type { Store } from '@credits/store';
 
 export const DEMO_WORKSPACE_ID = 'demo';
 
+/** Demo-only sign-ins, stated in the README. Never created by a production start. */
+export const DEMO_USERS = [
+  { email: 'owner@demo.test', password: 'demo-owner-password', name: 'Demo Owner', role: 'owner', isAdmin: false },
+  { email: 'member@demo.test', password: 'demo-member-password', name: 'Demo Member', role: 'member', isAdmin: false },
+  { email: 'admin@demo.test', password: 'demo-admin-password', name: 'Demo Admin', role: null, isAdmin: true },
+] as const;
+
 /**
- * The demo workspace: Pro plan (so it has the free video trial), with credits in every
- * wallet. Every write has a fixed idempotency key, so seeding twice changes nothing.
+ * The demo workspace: Pro plan (the free video trial, Video Edit), credits in every wallet,
+ * an owner, a member and a platform admin. Every write has a fixed idempotency key or checks
+ * first, so seeding twice changes nothing.
  */
 export async function seedDemo(input: { store: Store; rules: RulesService; now: number }) {
   const caller = createCaller({
@@ -22,7 +30,6 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
     idempotencyKey: 'seed-demo-workspace',
   });
   const grants = [
-    { wallet: 'ai_tokens', amount: 1_000_000, source: 'plan_allowance', reason: 'Pro plan AI Tokens' },
     { wallet: 'image_credits', amount: 500, source: 'purchase', reason: 'Image Credits pack (demo)' },
     { wallet: 'video_credits', amount: 200, source: 'purchase', reason: 'Video Credits pack (demo)' },
   ] as const;
@@ -35,6 +42,29 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
       reason: g.reason,
       idempotencyKey: `seed-demo-${g.wallet}`,
     });
+  }
+  for (const u of DEMO_USERS) {
+    let user = await input.store.accounts.userByEmail(u.email);
+    if (!user) {
+      await input.store.accounts.createUser({
+        email: u.email,
+        name: u.name,
+        passwordHash: await hashPassword(u.password),
+        isAdmin: u.isAdmin,
+        now: input.now,
+        audit: { actor: 'system:seed', action: 'user.create', target: '' },
+      });
+      user = await input.store.accounts.userByEmail(u.email);
+    }
+    if (user && u.role && (await input.store.accounts.role({ workspaceId: DEMO_WORKSPACE_ID, userId: user.id })) === null) {
+      await input.store.accounts.addMember({
+        workspaceId: DEMO_WORKSPACE_ID,
+        userId: user.id,
+        role: u.role,
+        now: input.now,
+        audit: { actor: 'system:seed', action: 'workspace.member.add', target: `user:${user.id}`, workspaceId: DEMO_WORKSPACE_ID },
+      });
+    }
   }
   return created.workspace;
 }

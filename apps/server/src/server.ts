@@ -14,7 +14,7 @@ export interface RunningServer {
 }
 
 /** Open the store, migrate, seed the rules, listen; SIGTERM drains and closes. */
-export async function startServer(env: Env & { serviceKey: string }, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(env: Env & { serviceKey: string | undefined }, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
   const logger = pino({ level: env.LOG_LEVEL });
   const clock = () => Date.now();
   const store = await openStore({ url: env.DATABASE_URL });

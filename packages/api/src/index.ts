@@ -1,5 +1,8 @@
 export { appRouter, createCaller, type AppRouter, type RouterInputs, type RouterOutputs } from './root.js';
-export type { Caller, Context } from './trpc.js';
+export { SCOPES, mayAccess, type Access, type Caller, type Context, type HttpContext, type Meta, type Scope } from './trpc.js';
+export { hashPassword, verifyPassword } from './auth/password.js';
+export { newApiKey, sha256, SESSION_TTL_MS } from './auth/tokens.js';
+export { provisionWorkspace } from './provision.js';
 export { RulesService } from './rules-service.js';
 export { REASON_CODES } from './errors.js';
 export { requestHash } from './request-hash.js';

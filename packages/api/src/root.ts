@@ -4,9 +4,13 @@ import { healthRouter } from './routers/health.js';
 import { walletsRouter } from './routers/wallets.js';
 import { usageRouter } from './routers/usage.js';
 import { adminRouter } from './routers/admin.js';
+import { authRouter } from './routers/auth.js';
+import { workspacesRouter } from './routers/workspaces.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
+  auth: authRouter,
+  workspaces: workspacesRouter,
   wallets: walletsRouter,
   usage: usageRouter,
   admin: adminRouter,

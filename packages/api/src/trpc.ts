@@ -1,15 +1,26 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError, z } from 'zod';
-import { CreditsError } from '@credits/domain';
-import type { Store } from '@credits/store';
+import { CreditsError, type Reason } from '@credits/domain';
+import type { Role, Store } from '@credits/store';
 import type { RulesService } from './rules-service.js';
-import { toTRPCError } from './errors.js';
+import { toTRPCError, REASON_CODES } from './errors.js';
+import { workspaceIdSchema } from './schemas.js';
 
-/** Who is calling. Until accounts land, the only callers are holders of a service key. */
-export interface Caller {
-  kind: 'service';
-  id: string;
-  scopes: readonly string[];
+/** API key scopes. */
+export const SCOPES = ['wallets:read', 'usage:write', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** Who is calling: resolved once per request by the server's auth middleware. */
+export type Caller =
+  | { kind: 'user'; id: string; userId: string; email: string; isAdmin: boolean; sessionTokenHash: string | null }
+  | { kind: 'workspace_key'; id: string; keyId: string; workspaceId: string; scopes: readonly string[] }
+  | { kind: 'service'; id: string; keyId?: string; scopes: readonly string[] };
+
+/** What the HTTP layer lets procedures do to the response. */
+export interface HttpContext {
+  setSession(token: string, expiresAt: number): void;
+  clearSession(): void;
+  clientIp: string;
 }
 
 export interface Context {
@@ -19,35 +30,57 @@ export interface Context {
   now: () => number;
   caller: Caller | null;
   config: { holdTtlMs: number };
+  http?: HttpContext;
+  /** Sign-in attempts: false when the key has used up its allowance. */
+  limiter?: { consume(key: string): Promise<boolean> };
   /** Observes money movements (metrics); optional. */
   observe?: (event: { op: string; ok: boolean; reason?: string; ms: number }) => void;
 }
 
-const t = initTRPC.context<Context>().create({
-  // Stack traces go to the log, never to a client.
-  isDev: false,
-  errorFormatter({ shape, error }) {
-    const cause = error.cause;
-    const reason =
-      cause instanceof CreditsError ? cause.reason : cause instanceof ZodError ? 'VALIDATION' : null;
-    return {
-      ...shape,
-      message:
-        cause instanceof ZodError
-          ? `Invalid input: ${cause.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`
-          : shape.message,
-      data: {
-        ...shape.data,
-        reason,
-        details: cause instanceof CreditsError ? cause.details : null,
-        zodError: cause instanceof ZodError ? z.flattenError(cause) : null,
-      },
-    };
-  },
-});
+/** Every procedure declares who may call it; a test fails on any that does not. */
+export type Access =
+  | 'public'
+  | 'user'
+  | 'workspace:read'
+  | 'workspace:use'
+  | 'workspace:owner'
+  | 'admin';
+export interface Meta {
+  access: Access;
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // Stack traces go to the log, never to a client.
+    isDev: false,
+    errorFormatter({ shape, error }) {
+      const cause = error.cause;
+      const reason =
+        cause instanceof CreditsError ? cause.reason : cause instanceof ZodError ? 'VALIDATION' : null;
+      return {
+        ...shape,
+        message:
+          cause instanceof ZodError
+            ? `Invalid input: ${cause.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`
+            : shape.message,
+        data: {
+          ...shape.data,
+          reason,
+          details: cause instanceof CreditsError ? cause.details : null,
+          zodError: cause instanceof ZodError ? z.flattenError(cause) : null,
+        },
+      };
+    },
+  });
 
 export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
+
+function refuse(reason: Reason, message: string): never {
+  throw new TRPCError({ code: REASON_CODES[reason], message, cause: new CreditsError(reason, message) });
+}
 
 /** Expected failures become tRPC errors with the reason's code. */
 const reasons = t.middleware(async ({ next }) => {
@@ -59,21 +92,71 @@ const reasons = t.middleware(async ({ next }) => {
   return result;
 });
 
-/** Open to anyone: health only. */
-export const publicProcedure = t.procedure.use(reasons);
+const base = t.procedure.use(reasons);
 
-/** A caller holding a service key. */
-export const serviceProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.caller) {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'A bearer service key is required.', cause: new CreditsError('UNAUTHORIZED', 'A bearer service key is required.') });
-  }
+/** Open to anyone (health, sign-up, sign-in). */
+export const publicProcedure = base.meta({ access: 'public' });
+
+const authed = base.use(({ ctx, next }) => {
+  if (!ctx.caller) refuse('UNAUTHORIZED', 'Sign in, or send a bearer API key.');
   return next({ ctx: { ...ctx, caller: ctx.caller } });
 });
 
-/** A caller whose key carries the admin scope. */
-export const adminProcedure = serviceProcedure.use(({ ctx, next }) => {
-  if (!ctx.caller.scopes.includes('admin')) {
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'Admin access is required.', cause: new CreditsError('FORBIDDEN', 'Admin access is required.') });
-  }
+/** A signed-in person (session cookie). */
+export const userProcedure = authed.meta({ access: 'user' }).use(({ ctx, next }) => {
+  if (ctx.caller.kind !== 'user') refuse('FORBIDDEN', 'This needs a signed-in user.');
+  return next({ ctx: { ...ctx, user: ctx.caller } });
+});
+
+function isAdmin(caller: Caller): boolean {
+  return caller.kind === 'user' ? caller.isAdmin : caller.kind === 'service' && caller.scopes.includes('admin');
+}
+
+/** A platform admin: an admin user, or a service key with the `admin` scope. */
+export const adminProcedure = authed.meta({ access: 'admin' }).use(({ ctx, next }) => {
+  if (!isAdmin(ctx.caller)) refuse('FORBIDDEN', 'Admin access is required.');
   return next();
 });
+
+type Need = 'read' | 'use' | 'owner';
+
+/**
+ * May this caller act on this workspace? Members read and use; owners also buy and manage
+ * keys; a workspace key acts on its own workspace within its scopes; a service key acts on
+ * any workspace within its scopes; admins may do anything.
+ */
+export async function mayAccess(
+  ctx: { store: Store },
+  caller: Caller,
+  workspaceId: string,
+  need: Need,
+): Promise<{ ok: boolean; role: Role | null }> {
+  if (isAdmin(caller)) return { ok: true, role: null };
+  const scoped = (scopes: readonly string[]) =>
+    need === 'read' ? scopes.includes('wallets:read') || scopes.includes('usage:write') : need === 'use' && scopes.includes('usage:write');
+  switch (caller.kind) {
+    case 'user': {
+      const role = await ctx.store.accounts.role({ workspaceId, userId: caller.userId });
+      return { ok: role !== null && (need !== 'owner' || role === 'owner'), role };
+    }
+    case 'workspace_key':
+      return { ok: caller.workspaceId === workspaceId && scoped(caller.scopes), role: null };
+    case 'service':
+      return { ok: scoped(caller.scopes), role: null };
+  }
+}
+
+/**
+ * A procedure on one workspace: the caller's right to `input.workspaceId` is checked before
+ * the resolver runs, so a refused call reads and writes nothing.
+ */
+export function workspaceProcedure(need: Need) {
+  return authed
+    .meta({ access: `workspace:${need}` })
+    .input(z.object({ workspaceId: workspaceIdSchema }))
+    .use(async ({ ctx, input, next }) => {
+      const { ok, role } = await mayAccess(ctx, ctx.caller, input.workspaceId, need);
+      if (!ok) refuse('FORBIDDEN', 'You do not have access to this workspace.');
+      return next({ ctx: { ...ctx, role } });
+    });
+}

@@ -3,3 +3,4 @@ export * from './lots.js';
 export * from './ledger.js';
 export * from './errors.js';
 export * from './plans.js';
+export * from './cycle.js';

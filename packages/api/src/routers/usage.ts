@@ -1,7 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { CreditsError, actionWhenShort } from '@credits/domain';
-import { serviceProcedure, type Context } from '../trpc.js';
+import { workspaceProcedure, type Context } from '../trpc.js';
 import {
   cursorSchema,
   entryTypeSchema,
@@ -51,7 +51,7 @@ const writeJobInput = z
 
 export const usageRouter = {
   /** Price a job; changes nothing. */
-  quote: serviceProcedure.input(quoteInput).query(async ({ ctx, input }) => {
+  quote: workspaceProcedure('read').input(quoteInput).query(async ({ ctx, input }) => {
     const p = await priceForWorkspace(ctx, input);
     const usable = usableFor(p, ctx.now());
     const balance = p.lots.reduce((s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0), 0);
@@ -70,7 +70,7 @@ export const usageRouter = {
   }),
 
   /** Price a job and hold its credits until capture, release or expiry. */
-  reserve: serviceProcedure
+  reserve: workspaceProcedure('use')
     .input(writeJobInput.extend({ ttlSec: z.number().int().min(10).max(86_400).optional() }).strict())
     .mutation(({ ctx, input }) =>
       observed(ctx, 'reserve', async () => {
@@ -88,7 +88,7 @@ export const usageRouter = {
    * (under the rule version that priced the hold), capped at the hold; with `credits`, that
    * amount, refused above the hold; with neither, the whole hold. The rest returns.
    */
-  capture: serviceProcedure
+  capture: workspaceProcedure('use')
     .input(
       z
         .object({
@@ -128,14 +128,14 @@ export const usageRouter = {
     ),
 
   /** The job did not run: every held credit returns. */
-  release: serviceProcedure
+  release: workspaceProcedure('use')
     .input(z.object({ workspaceId: workspaceIdSchema, holdId: idSchema, idempotencyKey: idempotencyKeySchema }).strict())
     .mutation(({ ctx, input }) =>
       observed(ctx, 'release', () => ctx.store.release({ ...writeBase(ctx, input, 'release'), holdId: input.holdId })),
     ),
 
   /** One-step debit for usage known afterwards (AI tokens). */
-  charge: serviceProcedure.input(writeJobInput).mutation(({ ctx, input }) =>
+  charge: workspaceProcedure('use').input(writeJobInput).mutation(({ ctx, input }) =>
     observed(ctx, 'charge', async () => {
       const p = await priceForWorkspace(ctx, input);
       return ctx.store.charge({ ...writeBase(ctx, input, 'charge'), priced: toPricedJob(p, input.job) });
@@ -143,7 +143,7 @@ export const usageRouter = {
   ),
 
   /** Ledger entries, newest first, in stable cursor pages. */
-  history: serviceProcedure
+  history: workspaceProcedure('read')
     .input(
       z
         .object({
@@ -160,7 +160,7 @@ export const usageRouter = {
     .query(({ ctx, input }) => ctx.store.history(input)),
 
   /** Recent jobs with status and cost. */
-  jobs: serviceProcedure
+  jobs: workspaceProcedure('read')
     .input(
       z
         .object({

@@ -1,7 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { CreditsError } from '@credits/domain';
-import { serviceProcedure } from '../trpc.js';
+import { workspaceProcedure } from '../trpc.js';
 import type { Context } from '../trpc.js';
 import { walletSchema, workspaceIdSchema } from '../schemas.js';
 import { loadWorkspace } from '../pricing.js';
@@ -25,11 +25,11 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
 }
 
 export const walletsRouter = {
-  list: serviceProcedure
+  list: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
     .query(async ({ ctx, input }) => ({ workspaceId: input.workspaceId, wallets: await listWallets(ctx, input.workspaceId) })),
 
-  get: serviceProcedure
+  get: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema, wallet: walletSchema }).strict())
     .query(async ({ ctx, input }) => {
       const wallet = (await listWallets(ctx, input.workspaceId)).find((w) => w.kind === input.wallet);

@@ -1,0 +1,50 @@
+import { cycleAt, findPlan, type Plan } from '@credits/domain';
+import { trialGrant } from '@credits/rules';
+import type { Workspace } from '@credits/store';
+import type { Context } from './trpc.js';
+
+/**
+ * What a new workspace receives: this cycle's AI Token allowance and, on a trial-eligible
+ * plan, the free video trial. Each grant's idempotency key is derived from the workspace,
+ * so running this twice (a retried sign-up, a re-run seed) grants once.
+ */
+export async function provisionWorkspace(ctx: Context, workspace: Workspace): Promise<{ trial: number; allowance: number }> {
+  const plan: Plan | undefined = findPlan(workspace.plan);
+  if (!plan) throw new Error(`workspace ${workspace.id} has unknown plan ${workspace.plan}`);
+  const now = workspace.createdAt;
+  let allowance = 0;
+  if (plan.aiTokensPerCycle > 0) {
+    const cycle = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
+    const g = await ctx.store.grant({
+      workspaceId: workspace.id,
+      wallet: 'ai_tokens',
+      amount: plan.aiTokensPerCycle,
+      source: 'plan_allowance',
+      expiresAt: cycle.end,
+      cycleKey: cycle.key,
+      description: `${plan.name} plan AI Tokens for the cycle from ${cycle.key}`,
+      actor: 'system:plan',
+      now,
+      idempotencyKey: `allowance:${workspace.id}:${cycle.key}`,
+      requestHash: 'allowance',
+    });
+    allowance = g.amount;
+  }
+  const rules = await ctx.rules.current();
+  const trial = trialGrant(rules.document, { trialEligible: plan.trialEligible, plan: plan.id });
+  if (trial) {
+    await ctx.store.grant({
+      workspaceId: workspace.id,
+      wallet: 'video_credits',
+      amount: trial.credits,
+      source: 'trial',
+      restriction: trial.restriction,
+      description: trial.message,
+      actor: 'system:trial',
+      now,
+      idempotencyKey: `trial:${workspace.id}`,
+      requestHash: 'trial',
+    });
+  }
+  return { trial: trial?.credits ?? 0, allowance };
+}
