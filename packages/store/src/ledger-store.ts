@@ -13,6 +13,7 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Driver, Executor } from './executor.js';
+import { LedgerTx } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { migrationsFor } from './schema.js';
 import type {
@@ -98,7 +99,9 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
     if (
       Array.isArray(parts) &&
       parts.length === shape.length &&
-      parts.every((p, i) => typeof p === shape[i])
+      // Numbers we issue are ids and epoch ms: whole, non-negative, safe. Anything else (1.5,
+      // 1e30, 1e400 → Infinity) is not ours, and PostgreSQL would fail on it as a bigint.
+      parts.every((p, i) => typeof p === shape[i] && (typeof p !== 'number' || (Number.isSafeInteger(p) && p >= 0)))
     ) {
       return parts as (string | number)[];
     }
@@ -108,86 +111,6 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
   throw new CreditsError('VALIDATION', 'The cursor is not one this server issued.', {
     field: 'cursor',
   });
-}
-
-interface WalletState {
-  available: number;
-  held: number;
-}
-
-/** Running state of one wallet inside one operation: entries are written as it moves. */
-class WalletMove {
-  available: number;
-  held: number;
-  private readonly start: WalletState;
-  constructor(
-    private readonly tx: Executor,
-    readonly workspaceId: string,
-    readonly wallet: WalletKind,
-    state: WalletState,
-  ) {
-    this.start = { ...state };
-    this.available = state.available;
-    this.held = state.held;
-  }
-
-  async entry(e: {
-    type: EntryType;
-    amount: number;
-    availableDelta: number;
-    heldDelta: number;
-    jobId?: string | null;
-    orderId?: string | null;
-    ruleVersion?: number | null;
-    actor: string;
-    description: string;
-    lots: Allocation[];
-    now: number;
-  }): Promise<void> {
-    this.available += e.availableDelta;
-    this.held += e.heldDelta;
-    if (this.available < 0 || this.held < 0) {
-      throw new Error(`ledger bug: ${this.workspaceId}/${this.wallet} would go below zero`);
-    }
-    await this.tx.run(
-      `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
-        balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        this.workspaceId,
-        this.wallet,
-        e.type,
-        e.amount,
-        e.availableDelta,
-        e.heldDelta,
-        this.available,
-        this.held,
-        e.jobId ?? null,
-        e.orderId ?? null,
-        e.ruleVersion ?? null,
-        e.actor,
-        e.description,
-        JSON.stringify(e.lots),
-        e.now,
-      ],
-    );
-  }
-
-  /** Write the wallet's new balances; the row must not have moved under us. */
-  async save(): Promise<WalletState> {
-    const da = this.available - this.start.available;
-    const dh = this.held - this.start.held;
-    if (da === 0 && dh === 0) return { available: this.available, held: this.held };
-    const row = await this.tx.get<WalletState>(
-      `UPDATE wallets SET available = available + ?, held = held + ?
-       WHERE workspace_id = ? AND kind = ? RETURNING available, held`,
-      [da, dh, this.workspaceId, this.wallet],
-    );
-    if (!row || Number(row.available) !== this.available || Number(row.held) !== this.held) {
-      throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
-    }
-    return { available: this.available, held: this.held };
-  }
 }
 
 /**
@@ -218,6 +141,10 @@ export class LedgerStore implements Store {
   }
 
   // ---------------------------------------------------------------- building blocks
+
+  private ltx(tx: Executor): LedgerTx {
+    return new LedgerTx(tx, this.driver.lockRows);
+  }
 
   private idempotent<T>(
     input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
@@ -254,106 +181,6 @@ export class LedgerStore implements Store {
       ]);
       return result;
     });
-  }
-
-  /** Lock the wallet row (PostgreSQL) and read it; the workspace must exist. */
-  private async openWallet(tx: Executor, workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
-    const row = await tx.get<WalletState>(
-      `SELECT available, held FROM wallets WHERE workspace_id = ? AND kind = ? ${this.driver.lockRows}`,
-      [workspaceId, wallet],
-    );
-    if (!row) {
-      const ws = await tx.get(`SELECT id FROM workspaces WHERE id = ?`, [workspaceId]);
-      if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
-      throw new CreditsError('NOT_FOUND', `This workspace has no ${wallet} wallet.`, { wallet });
-    }
-    return new WalletMove(tx, workspaceId, wallet, {
-      available: Number(row.available),
-      held: Number(row.held),
-    });
-  }
-
-  /**
-   * The wallet's live lots, after expiring the ones past their time (each once: the update
-   * only matches a lot not yet expired). Returns the lots that are still live.
-   */
-  private async liveLots(
-    tx: Executor,
-    w: WalletMove,
-    now: number,
-    actor: string,
-  ): Promise<(LotState & { expiresAt: number | null })[]> {
-    const rows = await tx.all<LotState>(
-      `SELECT id, source, remaining, expires_at AS "expiresAt", restriction, created_at AS "createdAt"
-       FROM lots WHERE workspace_id = ? AND wallet = ? AND remaining > 0 AND expired_at IS NULL
-       ORDER BY created_at ${this.driver.lockRows}`,
-      [w.workspaceId, w.wallet],
-    );
-    const live: LotState[] = [];
-    for (const raw of rows) {
-      const lot = {
-        ...raw,
-        remaining: Number(raw.remaining),
-        expiresAt: raw.expiresAt === null ? null : Number(raw.expiresAt),
-        createdAt: Number(raw.createdAt),
-      };
-      if (lot.expiresAt !== null && lot.expiresAt <= now) {
-        const done = await tx.run(
-          `UPDATE lots SET remaining = 0, expired_at = ? WHERE id = ? AND expired_at IS NULL AND remaining = ?`,
-          [now, lot.id, lot.remaining],
-        );
-        if (done.changes !== 1) throw new Error(`ledger bug: lot ${lot.id} changed while locked`);
-        await w.entry({
-          type: 'expire',
-          amount: -lot.remaining,
-          availableDelta: -lot.remaining,
-          heldDelta: 0,
-          actor,
-          description: `${lot.source.replace('_', ' ')} credits expired`,
-          lots: [{ lotId: lot.id, amount: -lot.remaining }],
-          now,
-        });
-      } else {
-        live.push(lot);
-      }
-    }
-    return live;
-  }
-
-  /** Take allocations out of their lots. */
-  private async drawLots(tx: Executor, allocations: Allocation[]): Promise<void> {
-    for (const a of allocations) {
-      const r = await tx.run(
-        `UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`,
-        [a.amount, a.lotId, a.amount],
-      );
-      if (r.changes !== 1) throw new Error(`ledger bug: lot ${a.lotId} cannot give ${a.amount}`);
-    }
-  }
-
-  private async spendPlan(
-    tx: Executor,
-    w: WalletMove,
-    input: { credits: number; restrictions: string[]; now: number; actor: string },
-  ): Promise<Allocation[]> {
-    assertCredits(input.credits);
-    const lots = await this.liveLots(tx, w, input.now, input.actor);
-    const plan = allocate({
-      lots,
-      amount: input.credits,
-      ctx: { now: input.now, restrictions: input.restrictions },
-    });
-    if (!plan.ok) {
-      throw new CreditsError('INSUFFICIENT_CREDITS', 'Not enough credits for this job.', {
-        wallet: w.wallet,
-        needed: plan.needed,
-        available: plan.available,
-        balance: w.available,
-        action: actionWhenShort(w.wallet),
-      });
-    }
-    await this.drawLots(tx, plan.allocations);
-    return plan.allocations;
   }
 
   // ---------------------------------------------------------------- workspaces
@@ -423,7 +250,7 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'grant', requestHash: input.requestHash, now: input.now, audit: input.audit },
       async (tx) => {
-        const w = await this.openWallet(tx, input.workspaceId, input.wallet);
+        const w = await this.ltx(tx).openWallet(input.workspaceId, input.wallet);
         const lotId = newId('lot');
         await tx.run(
           `INSERT INTO lots (id, workspace_id, wallet, source, granted, remaining, expires_at,
@@ -465,8 +292,8 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const w = await this.openWallet(tx, input.workspaceId, priced.wallet);
-        const allocations = await this.spendPlan(tx, w, {
+        const w = await this.ltx(tx).openWallet(input.workspaceId, priced.wallet);
+        const allocations = await this.ltx(tx).spendPlan(w, {
           credits: priced.credits,
           restrictions: priced.restrictions,
           now: input.now,
@@ -588,7 +415,7 @@ export class LedgerStore implements Store {
     job: JobRecord,
     s: { status: Exclude<JobStatus, 'reserved'>; captured: number; now: number; actor: string },
   ): Promise<SettleResult> {
-    const w = await this.openWallet(tx, job.workspaceId, job.wallet);
+    const w = await this.ltx(tx).openWallet(job.workspaceId, job.wallet);
     const won = await tx.run(
       `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
       [s.status, s.captured, s.now, job.id],
@@ -686,8 +513,8 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const w = await this.openWallet(tx, input.workspaceId, priced.wallet);
-        const allocations = await this.spendPlan(tx, w, {
+        const w = await this.ltx(tx).openWallet(input.workspaceId, priced.wallet);
+        const allocations = await this.ltx(tx).spendPlan(w, {
           credits: priced.credits,
           restrictions: priced.restrictions,
           now: input.now,
@@ -780,9 +607,9 @@ export class LedgerStore implements Store {
     const counts = await Promise.all(
       due.map((d) =>
         this.driver.write(async (tx) => {
-          const w = await this.openWallet(tx, d.workspaceId, d.wallet);
+          const w = await this.ltx(tx).openWallet(d.workspaceId, d.wallet);
           const before = w.available;
-          await this.liveLots(tx, w, input.now, 'system:sweeper');
+          await this.ltx(tx).liveLots(w, input.now, 'system:sweeper');
           await w.save();
           return before - w.available;
         }),

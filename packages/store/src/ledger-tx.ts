@@ -1,0 +1,201 @@
+import {
+  CreditsError,
+  actionWhenShort,
+  allocate,
+  assertCredits,
+  type Allocation,
+  type EntryType,
+  type LotState,
+  type WalletKind,
+} from '@credits/domain';
+import type { Executor } from './executor.js';
+
+export interface WalletState {
+  available: number;
+  held: number;
+}
+
+/** Running state of one wallet inside one operation: entries are written as it moves. */
+export class WalletMove {
+  available: number;
+  held: number;
+  private readonly start: WalletState;
+  constructor(
+    private readonly tx: Executor,
+    readonly workspaceId: string,
+    readonly wallet: WalletKind,
+    state: WalletState,
+  ) {
+    this.start = { ...state };
+    this.available = state.available;
+    this.held = state.held;
+  }
+
+  async entry(e: {
+    type: EntryType;
+    amount: number;
+    availableDelta: number;
+    heldDelta: number;
+    jobId?: string | null;
+    orderId?: string | null;
+    ruleVersion?: number | null;
+    actor: string;
+    description: string;
+    lots: Allocation[];
+    now: number;
+  }): Promise<void> {
+    this.available += e.availableDelta;
+    this.held += e.heldDelta;
+    if (this.available < 0 || this.held < 0) {
+      throw new Error(`ledger bug: ${this.workspaceId}/${this.wallet} would go below zero`);
+    }
+    await this.tx.run(
+      `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
+        balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        this.workspaceId,
+        this.wallet,
+        e.type,
+        e.amount,
+        e.availableDelta,
+        e.heldDelta,
+        this.available,
+        this.held,
+        e.jobId ?? null,
+        e.orderId ?? null,
+        e.ruleVersion ?? null,
+        e.actor,
+        e.description,
+        JSON.stringify(e.lots),
+        e.now,
+      ],
+    );
+  }
+
+  /** Write the wallet's new balances; the row must not have moved under us. */
+  async save(): Promise<WalletState> {
+    const da = this.available - this.start.available;
+    const dh = this.held - this.start.held;
+    if (da === 0 && dh === 0) return { available: this.available, held: this.held };
+    const row = await this.tx.get<WalletState>(
+      `UPDATE wallets SET available = available + ?, held = held + ?
+       WHERE workspace_id = ? AND kind = ? RETURNING available, held`,
+      [da, dh, this.workspaceId, this.wallet],
+    );
+    if (!row || Number(row.available) !== this.available || Number(row.held) !== this.held) {
+      throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
+    }
+    return { available: this.available, held: this.held };
+  }
+}
+
+/**
+ * The building blocks every money movement shares, inside one transaction: lock and read a
+ * wallet, expire its lots past their time, plan and draw a spend.
+ */
+export class LedgerTx {
+  constructor(
+    readonly tx: Executor,
+    private readonly lockRows: string,
+  ) {}
+
+  /** Lock the wallet row (PostgreSQL) and read it; the workspace must exist. */
+  async openWallet(workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
+    const row = await this.tx.get<WalletState>(
+      `SELECT available, held FROM wallets WHERE workspace_id = ? AND kind = ? ${this.lockRows}`,
+      [workspaceId, wallet],
+    );
+    if (!row) {
+      const ws = await this.tx.get(`SELECT id FROM workspaces WHERE id = ?`, [workspaceId]);
+      if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
+      throw new CreditsError('NOT_FOUND', `This workspace has no ${wallet} wallet.`, { wallet });
+    }
+    return new WalletMove(this.tx, workspaceId, wallet, {
+      available: Number(row.available),
+      held: Number(row.held),
+    });
+  }
+
+  /**
+   * The wallet's live lots, after expiring the ones past their time (each once: the update
+   * only matches a lot not yet expired). Returns the lots that are still live.
+   */
+  async liveLots(
+    w: WalletMove,
+    now: number,
+    actor: string,
+  ): Promise<(LotState & { expiresAt: number | null })[]> {
+    const rows = await this.tx.all<LotState>(
+      `SELECT id, source, remaining, expires_at AS "expiresAt", restriction, created_at AS "createdAt"
+       FROM lots WHERE workspace_id = ? AND wallet = ? AND remaining > 0 AND expired_at IS NULL
+       ORDER BY created_at ${this.lockRows}`,
+      [w.workspaceId, w.wallet],
+    );
+    const live: LotState[] = [];
+    for (const raw of rows) {
+      const lot = {
+        ...raw,
+        remaining: Number(raw.remaining),
+        expiresAt: raw.expiresAt === null ? null : Number(raw.expiresAt),
+        createdAt: Number(raw.createdAt),
+      };
+      if (lot.expiresAt !== null && lot.expiresAt <= now) {
+        const done = await this.tx.run(
+          `UPDATE lots SET remaining = 0, expired_at = ? WHERE id = ? AND expired_at IS NULL AND remaining = ?`,
+          [now, lot.id, lot.remaining],
+        );
+        if (done.changes !== 1) throw new Error(`ledger bug: lot ${lot.id} changed while locked`);
+        await w.entry({
+          type: 'expire',
+          amount: -lot.remaining,
+          availableDelta: -lot.remaining,
+          heldDelta: 0,
+          actor,
+          description: `${lot.source.replace('_', ' ')} credits expired`,
+          lots: [{ lotId: lot.id, amount: -lot.remaining }],
+          now,
+        });
+      } else {
+        live.push(lot);
+      }
+    }
+    return live;
+  }
+
+  /** Take allocations out of their lots. */
+  async drawLots(allocations: Allocation[]): Promise<void> {
+    for (const a of allocations) {
+      const r = await this.tx.run(
+        `UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`,
+        [a.amount, a.lotId, a.amount],
+      );
+      if (r.changes !== 1) throw new Error(`ledger bug: lot ${a.lotId} cannot give ${a.amount}`);
+    }
+  }
+
+  async spendPlan(
+    w: WalletMove,
+    input: { credits: number; restrictions: string[]; now: number; actor: string },
+  ): Promise<Allocation[]> {
+    assertCredits(input.credits);
+    const lots = await this.liveLots(w, input.now, input.actor);
+    const plan = allocate({
+      lots,
+      amount: input.credits,
+      ctx: { now: input.now, restrictions: input.restrictions },
+    });
+    if (!plan.ok) {
+      throw new CreditsError('INSUFFICIENT_CREDITS', 'Not enough credits for this job.', {
+        wallet: w.wallet,
+        needed: plan.needed,
+        available: plan.available,
+        balance: w.available,
+        action: actionWhenShort(w.wallet),
+      });
+    }
+    await this.drawLots(plan.allocations);
+    return plan.allocations;
+  }
+
+}
