@@ -19,3 +19,20 @@ export const DEFAULT_PLANS: readonly Plan[] = [
 export function findPlan(id: string): Plan | undefined {
   return DEFAULT_PLANS.find((p) => p.id === id);
 }
+
+/** A credit pack (SPEC 7). */
+export interface Pack {
+  id: string;
+  wallet: 'image_credits' | 'video_credits' | 'ai_tokens';
+  credits: number;
+  priceCents: number;
+  currency: string;
+  active: boolean;
+}
+
+export const DEFAULT_PACKS: readonly Pack[] = [
+  { id: 'image-100', wallet: 'image_credits', credits: 100, priceCents: 500, currency: 'usd', active: true },
+  { id: 'image-500', wallet: 'image_credits', credits: 500, priceCents: 2_000, currency: 'usd', active: true },
+  { id: 'video-200', wallet: 'video_credits', credits: 200, priceCents: 1_000, currency: 'usd', active: true },
+  { id: 'video-1000', wallet: 'video_credits', credits: 1_000, priceCents: 4_000, currency: 'usd', active: true },
+];

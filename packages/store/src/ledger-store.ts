@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   CreditsError,
+  DEFAULT_WALLET_CATALOG,
+  type WalletCatalogEntry,
   actionWhenShort,
   allocate,
   assertCredits,
@@ -15,6 +17,7 @@ import {
 import type { Driver, Executor } from './executor.js';
 import { LedgerTx } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
+import { BillingStore } from './billing-store.js';
 import { migrationsFor } from './schema.js';
 import type {
   CaptureInput,
@@ -120,16 +123,31 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
  */
 export class LedgerStore implements Store {
   readonly accounts: AccountStore;
+  readonly billing: BillingStore;
   constructor(private readonly driver: Driver) {
     this.accounts = new AccountStore(driver);
+    this.billing = new BillingStore(
+      driver,
+      (tx) => this.ltx(tx),
+      (input, body) => this.idempotent(input, body),
+      () => void this.refreshCatalog(),
+    );
+  }
+
+  /** Reload the wallet catalog that alerts read (after migrate, after edits, and every 5 s). */
+  async refreshCatalog(): Promise<void> {
+    const entries = await this.billing.catalog();
+    this.catalogCache = { at: Date.now(), entries: new Map(entries.map((e) => [e.kind, e])) };
   }
 
   get dialect() {
     return this.driver.dialect;
   }
 
-  migrate(): Promise<number> {
-    return this.driver.migrate(migrationsFor(this.driver.dialect));
+  async migrate(): Promise<number> {
+    const applied = await this.driver.migrate(migrationsFor(this.driver.dialect));
+    await this.refreshCatalog();
+    return applied;
   }
 
   close(): Promise<void> {
@@ -143,10 +161,22 @@ export class LedgerStore implements Store {
   // ---------------------------------------------------------------- building blocks
 
   private ltx(tx: Executor): LedgerTx {
-    return new LedgerTx(tx, this.driver.lockRows);
+    return new LedgerTx(tx, this.driver.lockRows, (kind) => this.catalogView(kind));
   }
 
-  private idempotent<T>(
+  /** The wallet catalog, cached; refreshed every few seconds and after edits here. */
+  private catalogCache: { at: number; entries: Map<string, WalletCatalogEntry> } | null = null;
+  private catalogView(kind: WalletKind): { label: string; lowThreshold: number; available: boolean } {
+    if (this.catalogCache && Date.now() - this.catalogCache.at > 5000) {
+      this.catalogCache.at = Date.now();
+      void this.refreshCatalog().catch(() => undefined);
+    }
+    const entry = this.catalogCache?.entries.get(kind) ?? DEFAULT_WALLET_CATALOG[kind];
+    return { label: entry.label, lowThreshold: entry.lowThreshold, available: entry.available };
+  }
+
+  /** @internal shared with the billing store */
+  idempotent<T>(
     input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
     body: (tx: Executor) => Promise<T>,
   ): Promise<T> {
@@ -281,7 +311,7 @@ export class LedgerStore implements Store {
           lots: [{ lotId, amount: input.amount }],
           now: input.now,
         });
-        const after = await w.save();
+        const after = await w.save(input.now);
         return { lotId, wallet: input.wallet, amount: input.amount, balance: after.available };
       },
     );
@@ -338,7 +368,7 @@ export class LedgerStore implements Store {
           lots: allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
           now: input.now,
         });
-        const after = await w.save();
+        const after = await w.save(input.now);
         return {
           holdId,
           wallet: priced.wallet,
@@ -496,7 +526,7 @@ export class LedgerStore implements Store {
         now: s.now,
       });
     }
-    const after = await w.save();
+    const after = await w.save(s.now);
     return {
       holdId: job.id,
       status: s.status,
@@ -553,7 +583,7 @@ export class LedgerStore implements Store {
           lots: allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount })),
           now: input.now,
         });
-        const after = await w.save();
+        const after = await w.save(input.now);
         return {
           jobId,
           wallet: priced.wallet,
@@ -610,7 +640,7 @@ export class LedgerStore implements Store {
           const w = await this.ltx(tx).openWallet(d.workspaceId, d.wallet);
           const before = w.available;
           await this.ltx(tx).liveLots(w, input.now, 'system:sweeper');
-          await w.save();
+          await w.save(input.now);
           return before - w.available;
         }),
       ),

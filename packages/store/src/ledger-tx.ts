@@ -1,5 +1,6 @@
 import {
   CreditsError,
+  walletStatus,
   actionWhenShort,
   allocate,
   assertCredits,
@@ -9,6 +10,9 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Executor } from './executor.js';
+
+/** What alerts need to know of a wallet kind: its label, threshold and availability. */
+export type CatalogView = (kind: WalletKind) => { label: string; lowThreshold: number; available: boolean };
 
 export interface WalletState {
   available: number;
@@ -25,6 +29,7 @@ export class WalletMove {
     readonly workspaceId: string,
     readonly wallet: WalletKind,
     state: WalletState,
+    private readonly catalog: CatalogView,
   ) {
     this.start = { ...state };
     this.available = state.available;
@@ -73,8 +78,12 @@ export class WalletMove {
     );
   }
 
-  /** Write the wallet's new balances; the row must not have moved under us. */
-  async save(): Promise<WalletState> {
+  /**
+   * Write the wallet's new balances (the row must not have moved under us) and, when the
+   * available balance crosses into `low` or `empty`, record one notification: a crossing
+   * happens in exactly one operation, so it is recorded exactly once.
+   */
+  async save(now?: number): Promise<WalletState> {
     const da = this.available - this.start.available;
     const dh = this.held - this.start.held;
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
@@ -86,7 +95,25 @@ export class WalletMove {
     if (!row || Number(row.available) !== this.available || Number(row.held) !== this.held) {
       throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
     }
+    if (now !== undefined && da < 0) await this.alertOnCrossing(now);
     return { available: this.available, held: this.held };
+  }
+
+  private async alertOnCrossing(now: number): Promise<void> {
+    const entry = this.catalog(this.wallet);
+    const before = walletStatus({ balance: this.start.available, lowThreshold: entry.lowThreshold, available: entry.available });
+    const after = walletStatus({ balance: this.available, lowThreshold: entry.lowThreshold, available: entry.available });
+    if (after === before || (after !== 'low' && after !== 'empty')) return;
+    const message =
+      after === 'empty'
+        ? `${entry.label} are empty.`
+        : `${entry.label} are low: ${this.available.toLocaleString('en-US')} left.`;
+    await this.tx.run(
+      `INSERT INTO notifications (workspace_id, wallet, kind, balance, message, created_at, delivery, next_attempt_at)
+       SELECT id, ?, ?, ?, ?, ?, CASE WHEN alert_webhook_url IS NULL THEN 'none' ELSE 'pending' END, ?
+       FROM workspaces WHERE id = ?`,
+      [this.wallet, after, this.available, message, now, now, this.workspaceId],
+    );
   }
 }
 
@@ -98,6 +125,7 @@ export class LedgerTx {
   constructor(
     readonly tx: Executor,
     private readonly lockRows: string,
+    private readonly catalog: CatalogView,
   ) {}
 
   /** Lock the wallet row (PostgreSQL) and read it; the workspace must exist. */
@@ -111,10 +139,13 @@ export class LedgerTx {
       if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
       throw new CreditsError('NOT_FOUND', `This workspace has no ${wallet} wallet.`, { wallet });
     }
-    return new WalletMove(this.tx, workspaceId, wallet, {
-      available: Number(row.available),
-      held: Number(row.held),
-    });
+    return new WalletMove(
+      this.tx,
+      workspaceId,
+      wallet,
+      { available: Number(row.available), held: Number(row.held) },
+      this.catalog,
+    );
   }
 
   /**

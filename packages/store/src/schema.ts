@@ -173,6 +173,85 @@ CREATE INDEX audit_by_time ON audit_log (created_at);
 CREATE INDEX audit_by_workspace ON audit_log (workspace_id, id);
 `,
   },
+  {
+    version: 3,
+    name: 'billing',
+    sql: `
+CREATE TABLE plans (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  ai_tokens_per_cycle BIGINT NOT NULL CHECK (ai_tokens_per_cycle >= 0),
+  price_cents BIGINT NOT NULL CHECK (price_cents >= 0),
+  features TEXT NOT NULL,
+  trial_eligible INTEGER NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE packs (
+  id TEXT PRIMARY KEY,
+  wallet TEXT NOT NULL,
+  credits BIGINT NOT NULL CHECK (credits > 0),
+  price_cents BIGINT NOT NULL CHECK (price_cents > 0),
+  currency TEXT NOT NULL,
+  active INTEGER NOT NULL DEFAULT 1,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE wallet_catalog (
+  kind TEXT PRIMARY KEY,
+  label TEXT NOT NULL,
+  used_for TEXT NOT NULL,
+  available INTEGER NOT NULL,
+  low_threshold BIGINT NOT NULL CHECK (low_threshold >= 0),
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE orders (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  pack_id TEXT NOT NULL REFERENCES packs(id),
+  wallet TEXT NOT NULL,
+  credits BIGINT NOT NULL CHECK (credits > 0),
+  price_cents BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  provider_session TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending','paid','declined','expired','refunded')),
+  lot_id TEXT REFERENCES lots(id),
+  refunded_credits BIGINT,
+  spent_before_refund BIGINT,
+  created_by TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX orders_by_workspace ON orders (workspace_id, created_at);
+CREATE UNIQUE INDEX orders_by_session ON orders (provider, provider_session);
+CREATE TABLE webhook_events (
+  provider TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  order_id TEXT,
+  received_at BIGINT NOT NULL,
+  PRIMARY KEY (provider, event_id)
+);
+CREATE TABLE notifications (
+  id {{id}},
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  wallet TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('low','empty')),
+  balance BIGINT NOT NULL,
+  message TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  read_at BIGINT,
+  delivery TEXT NOT NULL DEFAULT 'none' CHECK (delivery IN ('none','pending','delivered','failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT
+);
+CREATE INDEX notifications_by_workspace ON notifications (workspace_id, id);
+CREATE INDEX notifications_by_delivery ON notifications (delivery, next_attempt_at);
+ALTER TABLE workspaces ADD COLUMN pending_plan TEXT;
+ALTER TABLE workspaces ADD COLUMN alert_webhook_url TEXT;
+ALTER TABLE workspaces ADD COLUMN alert_webhook_secret TEXT
+`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

@@ -1,4 +1,5 @@
 import type { AccountStore, AuditInput } from './accounts-store.js';
+import type { BillingStore } from './billing-store.js';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 
 export interface Workspace {
@@ -283,6 +284,10 @@ export interface Store {
 
   /** Users, memberships, sessions, API keys and the audit log. */
   readonly accounts: AccountStore;
+  /** Plans, packs, catalog, orders, refunds, adjustments, notifications, cycles. */
+  readonly billing: BillingStore;
+  /** Reload the cached wallet catalog. */
+  refreshCatalog(): Promise<void>;
 
   /** Check SPEC 13's invariants over every wallet. */
   verify(): Promise<VerifyReport>;
