@@ -1,6 +1,5 @@
 import {
   CreditsError,
-  DEFAULT_WALLET_CATALOG,
   usableBalance,
   walletForJob,
   type WalletKind,
@@ -9,6 +8,7 @@ import type { Job, Priced, WorkspaceFacts } from '@credits/rules';
 import type { Lot, PricedJob, Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
 import type { ActiveRules } from './rules-service.js';
+import { ensureCycle } from './cycle.js';
 
 export interface PricedForWorkspace {
   workspace: Workspace;
@@ -48,7 +48,7 @@ export async function priceForWorkspace(
   input: { workspaceId: string; job: Job; version?: number },
 ): Promise<PricedForWorkspace> {
   const wallet = walletForJob(input.job.kind);
-  const catalog = DEFAULT_WALLET_CATALOG[wallet];
+  const catalog = ctx.store.catalogSnapshot().find((c) => c.kind === wallet)!;
   const [workspace, rules] = await Promise.all([
     loadWorkspace(ctx, input.workspaceId),
     input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
@@ -56,6 +56,7 @@ export async function priceForWorkspace(
   if (!catalog.available) {
     throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, { wallet, ruleVersion: rules.version });
   }
+  if (wallet === 'ai_tokens') await ensureCycle(ctx, workspace);
   const lots = await ctx.store.lots({ workspaceId: workspace.id, wallet });
   const now = ctx.now();
   const trialRemaining = lots

@@ -1,4 +1,4 @@
-import { cycleAt, findPlan, type Plan } from '@credits/domain';
+import { cycleAt } from '@credits/domain';
 import { trialGrant } from '@credits/rules';
 import type { Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
@@ -9,7 +9,7 @@ import type { Context } from './trpc.js';
  * so running this twice (a retried sign-up, a re-run seed) grants once.
  */
 export async function provisionWorkspace(ctx: Context, workspace: Workspace): Promise<{ trial: number; allowance: number }> {
-  const plan: Plan | undefined = findPlan(workspace.plan);
+  const plan = await ctx.store.billing.plan(workspace.plan);
   if (!plan) throw new Error(`workspace ${workspace.id} has unknown plan ${workspace.plan}`);
   const now = workspace.createdAt;
   let allowance = 0;

@@ -1,9 +1,9 @@
 import {
-  DEFAULT_WALLET_CATALOG,
   WALLET_KINDS,
   walletActions,
   walletStatus,
   type WalletAction,
+  type WalletCatalogEntry,
   type WalletKind,
   type WalletStatus,
 } from '@credits/domain';
@@ -23,17 +23,21 @@ export interface WalletView {
   actions: WalletAction[];
   lowThreshold: number;
   trial?: { remaining: number; message: string };
+  /** AI Tokens only: this billing cycle. */
+  cycle?: { usedThisCycle: number; planLimit: number; resetsAt: number };
 }
 
 export function walletView(input: {
   balance: WalletBalance;
+  catalog: WalletCatalogEntry;
+  cycle?: { usedThisCycle: number; planLimit: number; resetsAt: number };
   videoLots: Lot[];
   rules: RuleDocument;
   plan: string;
   now: number;
 }): WalletView {
   const { balance } = input;
-  const catalog = DEFAULT_WALLET_CATALOG[balance.kind];
+  const { catalog } = input;
   const status = walletStatus({
     balance: balance.available,
     lowThreshold: catalog.lowThreshold,
@@ -49,6 +53,7 @@ export function walletView(input: {
     actions: walletActions(balance.kind, status),
     lowThreshold: catalog.lowThreshold,
   };
+  if (balance.kind === 'ai_tokens' && input.cycle) view.cycle = input.cycle;
   if (balance.kind === 'video_credits') {
     const remaining = input.videoLots
       .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > input.now))

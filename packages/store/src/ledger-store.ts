@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
   CreditsError,
+  DEFAULT_PACKS,
+  DEFAULT_PLANS,
   DEFAULT_WALLET_CATALOG,
+  WALLET_KINDS,
   type WalletCatalogEntry,
   actionWhenShort,
   allocate,
@@ -134,6 +137,12 @@ export class LedgerStore implements Store {
     );
   }
 
+  /** The wallet catalog as last loaded (the seeded defaults before the first load). */
+  catalogSnapshot(): WalletCatalogEntry[] {
+    const entries = this.catalogCache?.entries;
+    return WALLET_KINDS.map((k) => entries?.get(k) ?? DEFAULT_WALLET_CATALOG[k]);
+  }
+
   /** Reload the wallet catalog that alerts read (after migrate, after edits, and every 5 s). */
   async refreshCatalog(): Promise<void> {
     const entries = await this.billing.catalog();
@@ -144,8 +153,18 @@ export class LedgerStore implements Store {
     return this.driver.dialect;
   }
 
+  /**
+   * Apply pending migrations, then insert the reference data a fresh install needs (the
+   * seeded plans, packs and wallet catalog) where missing; admins' edits are kept.
+   */
   async migrate(): Promise<number> {
     const applied = await this.driver.migrate(migrationsFor(this.driver.dialect));
+    await this.billing.seed({
+      plans: DEFAULT_PLANS,
+      packs: DEFAULT_PACKS,
+      catalog: WALLET_KINDS.map((k) => DEFAULT_WALLET_CATALOG[k]),
+      now: Date.now(),
+    });
     await this.refreshCatalog();
     return applied;
   }

@@ -1,5 +1,6 @@
 import type { AccountStore, AuditInput } from './accounts-store.js';
 import type { BillingStore } from './billing-store.js';
+import type { WalletCatalogEntry } from '@credits/domain';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 
 export interface Workspace {
@@ -286,6 +287,8 @@ export interface Store {
   readonly accounts: AccountStore;
   /** Plans, packs, catalog, orders, refunds, adjustments, notifications, cycles. */
   readonly billing: BillingStore;
+  /** The wallet catalog (cached; refreshed every few seconds and after edits). */
+  catalogSnapshot(): WalletCatalogEntry[];
   /** Reload the cached wallet catalog. */
   refreshCatalog(): Promise<void>;
 

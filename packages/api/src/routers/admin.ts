@@ -1,7 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { CreditsError, DEFAULT_PLANS, WALLET_KINDS, findPlan } from '@credits/domain';
+import { CreditsError, WALLET_KINDS } from '@credits/domain';
 import { adminProcedure, SCOPES } from '../trpc.js';
 import {
   creditsSchema,
@@ -17,7 +17,7 @@ import { requestHash } from '../request-hash.js';
 import { provisionWorkspace } from '../provision.js';
 import { newApiKey, sha256 } from '../auth/tokens.js';
 
-const PLAN_IDS = DEFAULT_PLANS.map((p) => p.id) as [string, ...string[]];
+const planIdSchema = z.string().regex(/^[a-z0-9_-]{2,40}$/);
 
 export const adminRouter = {
   workspaces: {
@@ -31,14 +31,15 @@ export const adminRouter = {
           .object({
             id: z.string().regex(/^[a-zA-Z0-9_-]{3,64}$/).optional(),
             name: z.string().trim().min(1).max(120),
-            plan: z.enum(PLAN_IDS).default('free'),
+            plan: planIdSchema.default('free'),
             billingAnchorDay: z.number().int().min(1).max(31).optional(),
             idempotencyKey: idempotencyKeySchema,
           })
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
-        const plan = findPlan(input.plan)!;
+        const plan = await ctx.store.billing.plan(input.plan);
+        if (!plan || !plan.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
         const now = ctx.now();
         const workspace = await ctx.store.createWorkspace({
           id: input.id,

@@ -1,6 +1,6 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
-import { CreditsError, WALLET_KINDS, findPlan } from '@credits/domain';
+import { CreditsError, WALLET_KINDS } from '@credits/domain';
 import { publicProcedure, userProcedure, type Context } from '../trpc.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/password.js';
 import { SESSION_TTL_MS, newSessionToken, sha256 } from '../auth/tokens.js';
@@ -31,7 +31,8 @@ export const authRouter = {
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
-      const plan = findPlan('free')!;
+      const plan = await ctx.store.billing.plan('free');
+      if (!plan) throw new Error('the Free plan is missing: run seed');
       const now = ctx.now();
       const { user, workspace } = await ctx.store.accounts.createAccount({
         email: input.email,

@@ -78,7 +78,10 @@ type Checked =
  */
 export function checkRuleDocument(input: unknown): Checked {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    return { structural: false, errors: [{ path: '', message: 'a rule document is a JSON object' }] };
+    return {
+      structural: false,
+      errors: [{ path: '', message: 'a rule document is a JSON object' }],
+    };
   }
   const validation = validateRuleDocument(input);
   if (validation.ok) return { structural: true, doc: validation.doc, validation };
@@ -89,7 +92,10 @@ export function checkRuleDocument(input: unknown): Checked {
   return { structural: true, doc: parsed.data, validation };
 }
 
-function rulesInvalid(errors: readonly ValidationError[], what = 'The rule document is invalid'): CreditsError {
+function rulesInvalid(
+  errors: readonly ValidationError[],
+  what = 'The rule document is invalid',
+): CreditsError {
   const first = errors[0];
   const summary = first ? ` (first: ${first.path || '(root)'}: ${first.message})` : '';
   return new CreditsError(
@@ -110,7 +116,12 @@ const errorsOf = (v: ValidationResult): ValidationError[] => (v.ok ? [] : v.erro
 
 /** A price as the lifecycle API shows it; the version is reported beside it. */
 type OutcomeView =
-  | { ok: true; credits: number; breakdown: { label: string; type: string; credits: number }[]; trialApplies: boolean }
+  | {
+      ok: true;
+      credits: number;
+      breakdown: { label: string; type: string; credits: number }[];
+      trialApplies: boolean;
+    }
   | { ok: false; reason: 'FEATURE_UNAVAILABLE' | 'COMING_SOON'; message: string };
 
 function view(o: PriceOutcome): OutcomeView {
@@ -124,7 +135,10 @@ function view(o: PriceOutcome): OutcomeView {
  * (every publish and rollback appends), so an older activation never replaces a newer one
  * when two publishes finish out of order.
  */
-async function activateIfNewer(ctx: Context, row: { version: number; document: unknown }): Promise<void> {
+async function activateIfNewer(
+  ctx: Context,
+  row: { version: number; document: unknown },
+): Promise<void> {
   const current = await ctx.rules.current();
   if (row.version > current.version) ctx.rules.activate(row.version, row.document);
 }
@@ -143,7 +157,13 @@ async function versionRow(ctx: Context, version: number) {
 
 /** Recorded jobs as simulation input; jobs whose payload no longer parses are skipped. */
 export function simulationJobsFromRecords(
-  records: readonly { id: string; workspaceId: string; job: unknown; plan: string; features: readonly string[] }[],
+  records: readonly {
+    id: string;
+    workspaceId: string;
+    job: unknown;
+    plan: string;
+    features: readonly string[];
+  }[],
 ): { jobs: SimulationJob[]; skipped: number } {
   const jobs: SimulationJob[] = [];
   let skipped = 0;
@@ -154,7 +174,12 @@ export function simulationJobsFromRecords(
       continue;
     }
     // The trial balance at the time is not recorded: replayed jobs see none.
-    jobs.push({ id: r.id, workspaceId: r.workspaceId, job: job.data, workspace: { plan: r.plan, features: r.features, trialRemaining: 0 } });
+    jobs.push({
+      id: r.id,
+      workspaceId: r.workspaceId,
+      job: job.data,
+      workspace: { plan: r.plan, features: r.features, trialRemaining: 0 },
+    });
   }
   return { jobs, skipped };
 }
@@ -183,10 +208,12 @@ export const rulesRouter = {
   }),
 
   /** One published version, with its document. */
-  get: adminProcedure.input(z.object({ version: versionSchema }).strict()).query(async ({ ctx, input }) => {
-    const row = await versionRow(ctx, input.version);
-    return { ...row };
-  }),
+  get: adminProcedure
+    .input(z.object({ version: versionSchema }).strict())
+    .query(async ({ ctx, input }) => {
+      const row = await versionRow(ctx, input.version);
+      return { ...row };
+    }),
 
   /** The saved draft, or the active document when no draft has been saved. */
   draft: adminProcedure.input(noInput).query(async ({ ctx }) => {
@@ -195,39 +222,57 @@ export const rulesRouter = {
       return {
         source: 'draft' as const,
         document: draft.document,
-        updatedAt: draft.updatedAt as number | null,
-        updatedBy: draft.updatedBy as string | null,
+        updatedAt: draft.updatedAt,
+        updatedBy: draft.updatedBy,
         activeVersion: active.version,
       };
     }
-    return { source: 'active' as const, document: active.document, updatedAt: null, updatedBy: null, activeVersion: active.version };
+    return {
+      source: 'active' as const,
+      document: active.document,
+      updatedAt: null,
+      updatedBy: null,
+      activeVersion: active.version,
+    };
   }),
 
   /**
    * Save the shared draft. Refused (RULES_INVALID, nothing stored) unless it passes the
    * safety preflight and the schema; failing examples are saved and reported in `validation`.
    */
-  saveDraft: adminProcedure.input(z.object({ document: documentSchema }).strict()).mutation(async ({ ctx, input }) => {
-    const checked = structuralOrThrow(input.document);
-    const now = ctx.now();
-    await ctx.store.saveRuleDraft({ document: checked.doc, updatedBy: ctx.caller.id, now });
-    return {
-      savedAt: now,
-      updatedBy: ctx.caller.id,
-      validation: { ok: checked.validation.ok, errors: errorsOf(checked.validation) },
-    };
-  }),
+  saveDraft: adminProcedure
+    .input(z.object({ document: documentSchema }).strict())
+    .mutation(async ({ ctx, input }) => {
+      const checked = structuralOrThrow(input.document);
+      const now = ctx.now();
+      await ctx.store.saveRuleDraft({ document: checked.doc, updatedBy: ctx.caller.id, now });
+      return {
+        savedAt: now,
+        updatedBy: ctx.caller.id,
+        validation: { ok: checked.validation.ok, errors: errorsOf(checked.validation) },
+      };
+    }),
 
   /** Everything publish would check: safety, schema and examples. Never throws for a bad document. */
-  validate: adminProcedure.input(z.object({ document: documentSchema }).strict()).query(({ input }) => {
-    const checked = checkRuleDocument(input.document);
-    if (!checked.structural) return { ok: false, errors: checked.errors };
-    return { ok: checked.validation.ok, errors: errorsOf(checked.validation) };
-  }),
+  validate: adminProcedure
+    .input(z.object({ document: documentSchema }).strict())
+    .query(({ input }) => {
+      const checked = checkRuleDocument(input.document);
+      if (!checked.structural) return { ok: false, errors: checked.errors };
+      return { ok: checked.validation.ok, errors: errorsOf(checked.validation) };
+    }),
 
   /** Price one job under a draft, beside its price under the active set. */
   quoteDraft: adminProcedure
-    .input(z.object({ document: documentSchema, job: jobSchema, workspace: workspaceFactsSchema.optional() }).strict())
+    .input(
+      z
+        .object({
+          document: documentSchema,
+          job: jobSchema,
+          workspace: workspaceFactsSchema.optional(),
+        })
+        .strict(),
+    )
     .query(async ({ ctx, input }) => {
       const checked = structuralOrThrow(input.document);
       const facts: WorkspaceFacts = input.workspace ?? EXAMPLE_WORKSPACE_DEFAULT;
@@ -279,11 +324,17 @@ export const rulesRouter = {
         const days = input.days ?? 7;
         const limit = input.limit ?? SIMULATE_JOBS_DEFAULT;
         since = ctx.now() - days * DAY_MS;
-        const records = await ctx.store.recentJobs({ since, limit });
-        truncated = records.length >= limit;
-        ({ jobs, skipped } = simulationJobsFromRecords(records));
+        // One more than asked tells a full window from a truncated one.
+        const records = await ctx.store.recentJobs({ since, limit: limit + 1 });
+        truncated = records.length > limit;
+        ({ jobs, skipped } = simulationJobsFromRecords(records.slice(0, limit)));
       }
-      const report = simulate({ jobs, draft, active: active.pricer, changedLimit: input.changedLimit });
+      const report = simulate({
+        jobs,
+        draft,
+        active: active.pricer,
+        changedLimit: input.changedLimit,
+      });
       return {
         activeVersion: active.version,
         source: input.jobs ? ('given' as const) : ('recent' as const),
@@ -322,7 +373,13 @@ export const rulesRouter = {
         },
       });
       await activateIfNewer(ctx, row);
-      return { version: row.version, createdAt: row.createdAt, createdBy: row.createdBy, reason: row.reason, rolledBackFrom: row.rolledBackFrom };
+      return {
+        version: row.version,
+        createdAt: row.createdAt,
+        createdBy: row.createdBy,
+        reason: row.reason,
+        rolledBackFrom: row.rolledBackFrom,
+      };
     }),
 
   /**
@@ -334,11 +391,14 @@ export const rulesRouter = {
     .mutation(async ({ ctx, input }) => {
       const [target, before] = await Promise.all([versionRow(ctx, input.version), activeRow(ctx)]);
       if (target.version === before.version) {
-        throw new CreditsError('VALIDATION', `Version ${target.version} is already active.`, { field: 'version' });
+        throw new CreditsError('VALIDATION', `Version ${target.version} is already active.`, {
+          field: 'version',
+        });
       }
       // Today's validator has the last word: a version it would refuse is not re-activated.
       const valid = validateRuleDocument(target.document);
-      if (!valid.ok) throw rulesInvalid(valid.errors, `Version ${target.version} no longer validates`);
+      if (!valid.ok)
+        throw rulesInvalid(valid.errors, `Version ${target.version} no longer validates`);
       const row = await ctx.store.publishRules({
         document: valid.doc,
         createdBy: ctx.caller.id,
@@ -354,7 +414,13 @@ export const rulesRouter = {
         },
       });
       await activateIfNewer(ctx, row);
-      return { version: row.version, createdAt: row.createdAt, createdBy: row.createdBy, reason: row.reason, rolledBackFrom: row.rolledBackFrom };
+      return {
+        version: row.version,
+        createdAt: row.createdAt,
+        createdBy: row.createdBy,
+        reason: row.reason,
+        rolledBackFrom: row.rolledBackFrom,
+      };
     }),
 
   /**
@@ -364,7 +430,11 @@ export const rulesRouter = {
   diff: adminProcedure
     .input(
       z
-        .object({ from: versionSchema.optional(), to: versionSchema.optional(), document: documentSchema.optional() })
+        .object({
+          from: versionSchema.optional(),
+          to: versionSchema.optional(),
+          document: documentSchema.optional(),
+        })
         .strict()
         .refine((v) => (v.to === undefined) !== (v.document === undefined), {
           message: 'Give either a version to compare with (to) or a draft document (document).',
@@ -372,7 +442,8 @@ export const rulesRouter = {
         }),
     )
     .query(async ({ ctx, input }) => {
-      const from = input.from === undefined ? await activeRow(ctx) : await versionRow(ctx, input.from);
+      const from =
+        input.from === undefined ? await activeRow(ctx) : await versionRow(ctx, input.from);
       let after: unknown;
       if (input.to !== undefined) after = (await versionRow(ctx, input.to)).document;
       else after = structuralOrThrow(input.document).doc;

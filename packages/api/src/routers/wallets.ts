@@ -5,22 +5,37 @@ import { workspaceProcedure } from '../trpc.js';
 import type { Context } from '../trpc.js';
 import { walletSchema, workspaceIdSchema } from '../schemas.js';
 import { loadWorkspace } from '../pricing.js';
+import { ensureCycle } from '../cycle.js';
 import { sortWallets, walletView, type WalletView } from '../wallet-view.js';
 
 /** Balances as of now: lots past expiry are expired first (once), so no stale credit shows. */
 export async function listWallets(ctx: Context, workspaceId: string): Promise<WalletView[]> {
   const ws = await loadWorkspace(ctx, workspaceId);
+  const cycle = await ensureCycle(ctx, ws);
   const now = ctx.now();
   if (await ctx.store.hasDueLots({ workspaceId, now })) {
     await ctx.store.expireLots({ now, workspaceId });
   }
-  const [balances, videoLots, rules] = await Promise.all([
+  const [balances, videoLots, rules, plan, usage] = await Promise.all([
     ctx.store.wallets(workspaceId),
     ctx.store.lots({ workspaceId, wallet: 'video_credits' }),
     ctx.rules.current(),
+    ctx.store.billing.plan(ws.plan),
+    ctx.store.billing.cycleUsage({ workspaceId, cycleKey: cycle.key, since: cycle.start }),
   ]);
+  const catalog = ctx.store.catalogSnapshot();
   return sortWallets(
-    balances.map((balance) => walletView({ balance, videoLots, rules: rules.document, plan: ws.plan, now })),
+    balances.map((balance) =>
+      walletView({
+        balance,
+        catalog: catalog.find((c) => c.kind === balance.kind)!,
+        cycle: { usedThisCycle: usage.usedThisCycle, planLimit: plan?.aiTokensPerCycle ?? usage.planLimit, resetsAt: cycle.end },
+        videoLots,
+        rules: rules.document,
+        plan: ws.plan,
+        now,
+      }),
+    ),
   );
 }
 

@@ -27,6 +27,8 @@ export const workspacesRouter = {
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
+      // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
+      await loadWorkspace(ctx, input.workspaceId);
       const user = await ctx.store.accounts.userByEmail(input.email);
       if (!user) throw new CreditsError('NOT_FOUND', 'No account with this email; ask them to sign up first.');
       await ctx.store.accounts.addMember({
@@ -63,6 +65,7 @@ export const workspacesRouter = {
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
+        await loadWorkspace(ctx, input.workspaceId);
         const { key, prefix } = newApiKey('workspace');
         const record = await ctx.store.accounts.createApiKey({
           id: `key_${randomUUID().replaceAll('-', '')}`,

@@ -1,0 +1,71 @@
+import { cycleAt } from '@credits/domain';
+import type { Workspace } from '@credits/store';
+import type { Context } from './trpc.js';
+
+/** Cycles whose allowance this process has already seen granted, per workspace. */
+const ensured = new Map<string, string>();
+
+/** At most this many missed cycles are caught up at once (a 2-year outage). */
+const MAX_CATCH_UP = 24;
+
+/**
+ * Make sure the AI Token allowance of every cycle up to now has been granted: once per
+ * cycle (the grant's idempotency key names the workspace and the cycle, and the database
+ * holds one allowance lot per cycle), whoever finds the boundary first — a request, the
+ * sweeper, or a restart after days down. Missed cycles are granted with their own expiry,
+ * so a cycle that ended during an outage is granted and expired, both on the ledger.
+ * A pending downgrade takes effect at the first new boundary.
+ */
+export async function ensureCycle(ctx: Context, workspace: Workspace): Promise<{ start: number; end: number; key: string }> {
+  const now = ctx.now();
+  const current = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
+  if (ensured.get(workspace.id) === current.key) return current;
+  const last = await ctx.store.billing.lastAllowanceCycle(workspace.id);
+  if (last !== current.key) {
+    let plan = workspace.plan;
+    if (last !== null && last < current.key) {
+      const pending = await ctx.store.billing.pendingPlan(workspace.id);
+      if (pending) {
+        const next = await ctx.store.billing.plan(pending);
+        const applied = await ctx.store.billing.applyPendingPlan({
+          workspaceId: workspace.id,
+          features: () => next?.features ?? [],
+          now,
+        });
+        if (applied) plan = applied;
+      }
+    }
+    const cycles: { start: number; end: number; key: string }[] = [];
+    let c = last === null ? current : cycleAt({ anchorDay: workspace.billingAnchorDay, now: cycleAt({ anchorDay: workspace.billingAnchorDay, now: Date.parse(`${last}T00:00:00Z`) }).end });
+    while (c.start <= current.start && cycles.length < MAX_CATCH_UP) {
+      cycles.push(c);
+      c = cycleAt({ anchorDay: workspace.billingAnchorDay, now: c.end });
+    }
+    const p = await ctx.store.billing.plan(plan);
+    if (p && p.aiTokensPerCycle > 0) {
+      for (const cycle of cycles.slice(-MAX_CATCH_UP)) {
+        await ctx.store.grant({
+          workspaceId: workspace.id,
+          wallet: 'ai_tokens',
+          amount: p.aiTokensPerCycle,
+          source: 'plan_allowance',
+          expiresAt: cycle.end,
+          cycleKey: cycle.key,
+          description: `${p.name} plan AI Tokens for the cycle from ${cycle.key}`,
+          actor: 'system:cycle',
+          now,
+          idempotencyKey: `allowance:${workspace.id}:${cycle.key}`,
+          requestHash: 'allowance',
+        });
+      }
+    }
+  }
+  ensured.set(workspace.id, current.key);
+  return current;
+}
+
+/** Forget what this process knows (tests that move the clock backwards; plan changes). */
+export function forgetCycle(workspaceId?: string): void {
+  if (workspaceId) ensured.delete(workspaceId);
+  else ensured.clear();
+}
