@@ -1,5 +1,5 @@
 export { appRouter, createCaller, type AppRouter, type RouterInputs, type RouterOutputs } from './root.js';
-export { SCOPES, mayAccess, type Access, type Caller, type Context, type HttpContext, type Meta, type Scope } from './trpc.js';
+export { SCOPES, mayAccess, type PaymentGateway, type Access, type Caller, type Context, type HttpContext, type Meta, type Scope } from './trpc.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export { newApiKey, sha256, SESSION_TTL_MS } from './auth/tokens.js';
 export { provisionWorkspace } from './provision.js';
@@ -7,3 +7,4 @@ export { RulesService } from './rules-service.js';
 export { REASON_CODES } from './errors.js';
 export { requestHash } from './request-hash.js';
 export type { WalletView } from './wallet-view.js';
+export { ensureCycle, forgetCycle } from './cycle.js';

@@ -6,6 +6,8 @@ import { usageRouter } from './routers/usage.js';
 import { adminRouter } from './routers/admin.js';
 import { authRouter } from './routers/auth.js';
 import { workspacesRouter } from './routers/workspaces.js';
+import { billingRouter } from './routers/billing.js';
+import { notificationsRouter } from './routers/notifications.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
@@ -13,6 +15,8 @@ export const appRouter = createTRPCRouter({
   workspaces: workspacesRouter,
   wallets: walletsRouter,
   usage: usageRouter,
+  billing: billingRouter,
+  notifications: notificationsRouter,
   admin: adminRouter,
 });
 

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError, z } from 'zod';
 import { CreditsError, type Reason } from '@credits/domain';
-import type { Role, Store } from '@credits/store';
+import type { Order, Role, Store } from '@credits/store';
 import type { RulesService } from './rules-service.js';
 import { toTRPCError, REASON_CODES } from './errors.js';
 import { workspaceIdSchema } from './schemas.js';
@@ -15,6 +15,12 @@ export type Caller =
   | { kind: 'user'; id: string; userId: string; email: string; isAdmin: boolean; sessionTokenHash: string | null }
   | { kind: 'workspace_key'; id: string; keyId: string; workspaceId: string; scopes: readonly string[] }
   | { kind: 'service'; id: string; keyId?: string; scopes: readonly string[] };
+
+/** Creates a provider checkout session for a pending order. */
+export interface PaymentGateway {
+  readonly provider: string;
+  createSession(input: { order: Order; returnUrl: string }): Promise<{ session: string; url: string }>;
+}
 
 /** What the HTTP layer lets procedures do to the response. */
 export interface HttpContext {
@@ -33,6 +39,8 @@ export interface Context {
   http?: HttpContext;
   /** Sign-in attempts: false when the key has used up its allowance. */
   limiter?: { consume(key: string): Promise<boolean> };
+  /** The payment provider checkout uses (sandbox or Stripe), set by the server. */
+  payments?: PaymentGateway;
   /** Observes money movements (metrics); optional. */
   observe?: (event: { op: string; ok: boolean; reason?: string; ms: number }) => void;
 }

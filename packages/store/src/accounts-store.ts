@@ -216,6 +216,19 @@ export class AccountStore {
     });
   }
 
+  /** Workspaces whose id or name contains `query`, or with a member whose email does. */
+  async searchWorkspaces(input: { query: string; limit: number }): Promise<{ id: string; name: string; plan: string; createdAt: number }[]> {
+    const like = `%${input.query.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const rows = await this.driver.read.all<{ id: string; name: string; plan: string; createdAt: number }>(
+      `SELECT DISTINCT w.id, w.name, w.plan, w.created_at AS "createdAt" FROM workspaces w
+       LEFT JOIN memberships m ON m.workspace_id = w.id LEFT JOIN users u ON u.id = m.user_id
+       WHERE LOWER(w.id) LIKE ? ESCAPE '\\' OR LOWER(w.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\'
+       ORDER BY w.created_at DESC LIMIT ?`,
+      [like, like, like, input.limit],
+    );
+    return rows.map((r) => ({ ...r, createdAt: Number(r.createdAt) }));
+  }
+
   // ---------------------------------------------------------------- sessions
 
   createSession(input: { tokenHash: string; userId: string; now: number; expiresAt: number }): Promise<void> {

@@ -24,6 +24,7 @@ export interface Order {
   currency: string;
   provider: string;
   providerSession: string | null;
+  checkoutUrl: string | null;
   status: OrderStatus;
   lotId: string | null;
   refundedCredits: number | null;
@@ -47,7 +48,7 @@ export interface Notification {
 }
 
 const ORDER_COLUMNS = `id, workspace_id AS "workspaceId", pack_id AS "packId", wallet, credits, price_cents AS "priceCents",
-  currency, provider, provider_session AS "providerSession", status, lot_id AS "lotId",
+  currency, provider, provider_session AS "providerSession", checkout_url AS "checkoutUrl", status, lot_id AS "lotId",
   refunded_credits AS "refundedCredits", spent_before_refund AS "spentBeforeRefund", created_by AS "createdBy",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
@@ -250,6 +251,7 @@ export class BillingStore {
           currency: input.pack.currency,
           provider: input.provider,
           providerSession: null,
+          checkoutUrl: null,
           status: 'pending',
           lotId: null,
           refundedCredits: null,
@@ -268,13 +270,16 @@ export class BillingStore {
     );
   }
 
-  /** Remember the provider's session for an order (set once). */
-  attachSession(input: { orderId: string; session: string; now: number }): Promise<void> {
+  /** Remember the provider's session for an order (set once: the first one wins). */
+  attachSession(input: { orderId: string; session: string; url: string; now: number }): Promise<Order> {
     return this.driver.write(async (tx) => {
       await tx.run(
-        `UPDATE orders SET provider_session = ?, updated_at = ? WHERE id = ? AND provider_session IS NULL`,
-        [input.session, input.now, input.orderId],
+        `UPDATE orders SET provider_session = ?, checkout_url = ?, updated_at = ? WHERE id = ? AND provider_session IS NULL`,
+        [input.session, input.url, input.now, input.orderId],
       );
+      const row = await tx.get<Order>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [input.orderId]);
+      if (!row) throw new Error(`order ${input.orderId} vanished`);
+      return toOrder(row);
     });
   }
 

@@ -214,6 +214,7 @@ CREATE TABLE orders (
   currency TEXT NOT NULL,
   provider TEXT NOT NULL,
   provider_session TEXT,
+  checkout_url TEXT,
   status TEXT NOT NULL CHECK (status IN ('pending','paid','declined','expired','refunded')),
   lot_id TEXT REFERENCES lots(id),
   refunded_credits BIGINT,

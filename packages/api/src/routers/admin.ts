@@ -15,6 +15,7 @@ import {
 } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
 import { provisionWorkspace } from '../provision.js';
+import { ensureCycle } from '../cycle.js';
 import { newApiKey, sha256 } from '../auth/tokens.js';
 
 const planIdSchema = z.string().regex(/^[a-z0-9_-]{2,40}$/);
@@ -56,6 +57,62 @@ export const adminRouter = {
         return { workspace, trial: granted.trial, allowance: granted.allowance };
       }),
 
+    /** Find workspaces by id, name or a member's email. */
+    search: adminProcedure
+      .input(z.object({ query: z.string().trim().min(1).max(200), limit: z.number().int().min(1).max(100).default(20) }).strict())
+      .query(({ ctx, input }) => ctx.store.accounts.searchWorkspaces(input)),
+
+    /**
+     * Change a workspace's plan. An upgrade takes effect at once: the AI Token allowance
+     * rises to the new limit less what was used this cycle. A downgrade (a smaller
+     * allowance) takes effect at the next reset. Buying a pack never calls this.
+     */
+    setPlan: adminProcedure
+      .input(
+        z
+          .object({ workspaceId: workspaceIdSchema, plan: planIdSchema, reason: reasonTextSchema, idempotencyKey: idempotencyKeySchema })
+          .strict(),
+      )
+      .mutation(async ({ ctx, input }) => {
+        const workspace = await ctx.store.getWorkspace(input.workspaceId);
+        if (!workspace) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
+        const [from, to] = await Promise.all([ctx.store.billing.plan(workspace.plan), ctx.store.billing.plan(input.plan)]);
+        if (!to || !to.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
+        const now = ctx.now();
+        const audit = { actor: ctx.caller.id, action: 'workspace.plan.set', target: '', reason: input.reason };
+        if (from && to.aiTokensPerCycle < from.aiTokensPerCycle) {
+          await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: true, now, audit });
+          return { plan: workspace.plan, pendingPlan: to.id, effective: 'next_reset' as const, toppedUp: 0 };
+        }
+        const cycle = await ensureCycle(ctx, workspace);
+        await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: false, now, audit });
+        // New limit less what was used this cycle, less what the allowance still holds.
+        const [usage, lots] = await Promise.all([
+          ctx.store.billing.cycleUsage({ workspaceId: workspace.id, cycleKey: cycle.key, since: cycle.start }),
+          ctx.store.lots({ workspaceId: workspace.id, wallet: 'ai_tokens' }),
+        ]);
+        const allowanceLeft = lots
+          .filter((l) => l.source === 'plan_allowance' && l.expiresAt !== null && l.expiresAt > now && (l.cycleKey ?? '').startsWith(cycle.key))
+          .reduce((sum, l) => sum + l.remaining, 0);
+        const topUp = Math.max(0, to.aiTokensPerCycle - usage.usedThisCycle - allowanceLeft);
+        if (topUp > 0) {
+          await ctx.store.grant({
+            workspaceId: workspace.id,
+            wallet: 'ai_tokens',
+            amount: topUp,
+            source: 'plan_allowance',
+            expiresAt: cycle.end,
+            cycleKey: `${cycle.key}+${requestHash('upgrade', input).slice(0, 16)}`,
+            description: `Upgrade to ${to.name}: AI Tokens for the rest of this cycle`,
+            actor: ctx.caller.id,
+            now,
+            idempotencyKey: `upgrade:${input.idempotencyKey}`,
+            requestHash: requestHash('admin.workspaces.setPlan', input),
+          });
+        }
+        return { plan: to.id, pendingPlan: null, effective: 'now' as const, toppedUp: topUp };
+      }),
+
     /** A workspace with its wallets, lots and recent ledger. */
     get: adminProcedure.input(z.object({ workspaceId: workspaceIdSchema }).strict()).query(async ({ ctx, input }) => {
       const workspace = await ctx.store.getWorkspace(input.workspaceId);
@@ -70,7 +127,124 @@ export const adminRouter = {
     }),
   },
 
+  plans: {
+    list: adminProcedure
+      .input(z.object({ includeRetired: z.boolean().default(true) }).strict().optional())
+      .query(({ ctx, input }) => ctx.store.billing.plans({ includeRetired: input?.includeRetired ?? true })),
+    /** Create or update a plan (audited). */
+    save: adminProcedure
+      .input(
+        z
+          .object({
+            id: planIdSchema,
+            name: z.string().trim().min(1).max(60),
+            aiTokensPerCycle: z.number().int().min(0).max(1_000_000_000),
+            priceCents: z.number().int().min(0).max(100_000_000),
+            features: z.array(z.string().regex(/^[a-z0-9_]{1,40}$/)).max(20),
+            trialEligible: z.boolean(),
+            active: z.boolean().default(true),
+          })
+          .strict(),
+      )
+      .mutation(async ({ ctx, input }) => {
+        await ctx.store.billing.savePlan({ plan: input, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'plan.save', target: '' } });
+        return input;
+      }),
+    /** Retire a plan: no new workspaces on it; existing ones keep it. */
+    retire: adminProcedure.input(z.object({ id: planIdSchema }).strict()).mutation(async ({ ctx, input }) => {
+      const plan = await ctx.store.billing.plan(input.id);
+      if (!plan) throw new CreditsError('NOT_FOUND', 'No such plan.', { plan: input.id });
+      await ctx.store.billing.savePlan({ plan: { ...plan, active: false }, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'plan.retire', target: '' } });
+      return { ...plan, active: false };
+    }),
+  },
+
+  packs: {
+    list: adminProcedure.query(({ ctx }) => ctx.store.billing.packs({ includeInactive: true })),
+    /** Create or update a credit pack (audited). */
+    save: adminProcedure
+      .input(
+        z
+          .object({
+            id: z.string().regex(/^[a-z0-9_-]{2,40}$/),
+            wallet: z.enum(['image_credits', 'video_credits', 'ai_tokens']),
+            credits: creditsSchema,
+            priceCents: z.number().int().min(50).max(100_000_000),
+            currency: z.string().regex(/^[a-z]{3}$/).default('usd'),
+            active: z.boolean().default(true),
+          })
+          .strict(),
+      )
+      .mutation(async ({ ctx, input }) => {
+        await ctx.store.billing.savePack({ pack: input, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'pack.save', target: '' } });
+        return input;
+      }),
+  },
+
+  catalog: {
+    list: adminProcedure.query(({ ctx }) => ctx.store.billing.catalog()),
+    /** Edit a wallet kind: label, used-for line, low threshold, or Coming Soon (available: false). */
+    update: adminProcedure
+      .input(
+        z
+          .object({
+            kind: walletSchema,
+            label: z.string().trim().min(1).max(60).optional(),
+            usedFor: z.string().trim().min(1).max(300).optional(),
+            available: z.boolean().optional(),
+            lowThreshold: z.number().int().min(0).max(1_000_000_000).optional(),
+          })
+          .strict(),
+      )
+      .mutation(async ({ ctx, input }) => {
+        const { kind, ...patch } = input;
+        await ctx.store.billing.updateCatalog({ kind, patch, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'catalog.update', target: '' } });
+        return (await ctx.store.billing.catalog()).find((c) => c.kind === kind)!;
+      }),
+  },
+
+  orders: {
+    list: adminProcedure
+      .input(z.object({ workspaceId: workspaceIdSchema, limit: z.number().int().min(1).max(200).default(50) }).strict())
+      .query(({ ctx, input }) => ctx.store.billing.orders(input)),
+    /** Refund a paid order: what is left of its lot is removed; says what was already spent. */
+    refund: adminProcedure
+      .input(z.object({ orderId: idSchema, reason: reasonTextSchema, idempotencyKey: idempotencyKeySchema }).strict())
+      .mutation(({ ctx, input }) =>
+        ctx.store.billing.refundOrder({
+          orderId: input.orderId,
+          actor: ctx.caller.id,
+          reason: input.reason,
+          now: ctx.now(),
+          idempotencyKey: input.idempotencyKey,
+          requestHash: requestHash('admin.orders.refund', input),
+        }),
+      ),
+  },
+
   ledger: {
+    /** A signed correction with a required reason; never drives a lot below zero; audited. */
+    adjust: adminProcedure
+      .input(
+        z
+          .object({
+            workspaceId: workspaceIdSchema,
+            wallet: walletSchema,
+            amount: z.number().int().min(-1_000_000_000).max(1_000_000_000).refine((n) => n !== 0, 'An adjustment is not zero.'),
+            reason: reasonTextSchema,
+            idempotencyKey: idempotencyKeySchema,
+          })
+          .strict(),
+      )
+      .mutation(({ ctx, input }) =>
+        ctx.store.billing.adjust({
+          ...input,
+          actor: ctx.caller.id,
+          now: ctx.now(),
+          requestHash: requestHash('admin.ledger.adjust', input),
+        }),
+      ),
+
     /** Add credits to a wallet as a new lot, with a reason the history shows; audited. */
     grant: adminProcedure
       .input(

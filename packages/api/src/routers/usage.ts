@@ -15,6 +15,8 @@ import {
 } from '../schemas.js';
 import { priceForWorkspace, toPricedJob, usableFor } from '../pricing.js';
 import { requestHash } from '../request-hash.js';
+import { stringify } from 'csv-stringify/sync';
+import type { LedgerEntry } from '@credits/store';
 
 /** Time a money operation for metrics, whatever its outcome. */
 async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Promise<T> {
@@ -42,6 +44,17 @@ function writeBase(ctx: Context & { caller: { id: string } }, input: { workspace
     actor: ctx.caller.id,
     now: ctx.now(),
   };
+}
+
+const DAY_MS = 86_400_000;
+const CSV_MAX_ROWS = 10_000;
+
+/** UTC day, or the Monday of the UTC week. */
+function bucketStart(at: number, bucket: 'day' | 'week'): number {
+  const day = Math.floor(at / DAY_MS) * DAY_MS;
+  if (bucket === 'day') return day;
+  const weekday = (new Date(day).getUTCDay() + 6) % 7;
+  return day - weekday * DAY_MS;
 }
 
 const quoteInput = z.object({ workspaceId: workspaceIdSchema, job: jobSchema }).strict();
@@ -158,6 +171,82 @@ export const usageRouter = {
         .strict(),
     )
     .query(({ ctx, input }) => ctx.store.history(input)),
+
+  /** Spend per wallet per day or week (UTC), for charts. Default: the last 30 days. */
+  summary: workspaceProcedure('read')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          wallet: walletSchema.optional(),
+          bucket: z.enum(['day', 'week']).default('day'),
+          from: epochMsSchema.optional(),
+          to: epochMsSchema.optional(),
+        })
+        .strict(),
+    )
+    .query(async ({ ctx, input }) => {
+      const to = input.to ?? ctx.now();
+      const from = input.from ?? to - 30 * DAY_MS;
+      if (from >= to) throw new CreditsError('VALIDATION', '`from` must be before `to`.', { field: 'from' });
+      if (to - from > 400 * DAY_MS) throw new CreditsError('VALIDATION', 'At most 400 days at a time.', { field: 'from' });
+      const entries = await ctx.store.billing.spendEntries({ workspaceId: input.workspaceId, wallet: input.wallet, from, to });
+      const sums = new Map<string, { start: number; wallet: string; spent: number }>();
+      for (const e of entries) {
+        const start = bucketStart(e.createdAt, input.bucket);
+        const key = `${start}:${e.wallet}`;
+        const row = sums.get(key) ?? { start, wallet: e.wallet, spent: 0 };
+        row.spent += e.amount;
+        sums.set(key, row);
+      }
+      return {
+        bucket: input.bucket,
+        from,
+        to,
+        series: [...sums.values()].sort((a, b) => a.start - b.start || a.wallet.localeCompare(b.wallet)),
+      };
+    }),
+
+  /** The history with the same filters, as CSV (at most 10,000 rows, newest first). */
+  historyCsv: workspaceProcedure('read')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          wallet: walletSchema.optional(),
+          types: z.array(entryTypeSchema).max(9).optional(),
+          from: epochMsSchema.optional(),
+          to: epochMsSchema.optional(),
+        })
+        .strict(),
+    )
+    .query(async ({ ctx, input }) => {
+      const rows: LedgerEntry[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await ctx.store.history({ ...input, cursor, limit: 200 });
+        rows.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && rows.length < CSV_MAX_ROWS);
+      const csv = stringify(
+        rows.slice(0, CSV_MAX_ROWS).map((e) => [
+          new Date(e.createdAt).toISOString(),
+          e.wallet,
+          e.type,
+          e.amount,
+          e.balanceAfter,
+          e.heldAfter,
+          e.jobId ?? '',
+          e.orderId ?? '',
+          e.ruleVersion ?? '',
+          e.actor,
+          e.description,
+          e.lots.map((l) => `${l.lotId}:${l.amount}`).join(' '),
+        ]),
+        { header: true, columns: ['time', 'wallet', 'type', 'amount', 'balance_after', 'held_after', 'job', 'order', 'rule_version', 'actor', 'description', 'lots'] },
+      );
+      return { filename: `credits-history-${input.workspaceId}.csv`, rows: Math.min(rows.length, CSV_MAX_ROWS), csv };
+    }),
 
   /** Recent jobs with status and cost. */
   jobs: workspaceProcedure('read')

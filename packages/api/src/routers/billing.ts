@@ -1,0 +1,67 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { z } from 'zod';
+import { CreditsError } from '@credits/domain';
+import { workspaceProcedure } from '../trpc.js';
+import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from '../schemas.js';
+import { requestHash } from '../request-hash.js';
+
+export const billingRouter = {
+  /** The packs on sale, for one wallet or all. */
+  packs: workspaceProcedure('read')
+    .input(z.object({ workspaceId: workspaceIdSchema, wallet: walletSchema.optional() }).strict())
+    .query(({ ctx, input }) => ctx.store.billing.packs({ wallet: input.wallet })),
+
+  /**
+   * Owners buy: a pending order and a provider checkout session. The same key and body
+   * return the same order and session; paying happens on the provider's page, and only its
+   * signed webhook adds credits (to the pack's wallet, never another, never the plan).
+   */
+  checkout: workspaceProcedure('owner')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          packId: idSchema,
+          idempotencyKey: idempotencyKeySchema,
+          returnPath: z.string().regex(/^\/[A-Za-z0-9/_\-?=&.%]*$/).max(200).optional(),
+        })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => {
+      if (!ctx.payments) throw new Error('no payment provider configured');
+      const pack = (await ctx.store.billing.packs({ includeInactive: false })).find((p) => p.id === input.packId);
+      if (!pack) throw new CreditsError('NOT_FOUND', 'No such pack on sale.', { packId: input.packId });
+      const now = ctx.now();
+      const order = await ctx.store.billing.createOrder({
+        workspaceId: input.workspaceId,
+        pack,
+        provider: ctx.payments.provider,
+        createdBy: ctx.caller.id,
+        now,
+        idempotencyKey: input.idempotencyKey,
+        requestHash: requestHash('billing.checkout', input),
+      });
+      // The replayed answer is the order as first created: read its session as it is now.
+      let checkoutUrl = (await ctx.store.billing.order({ orderId: order.id }))?.checkoutUrl ?? null;
+      if (checkoutUrl === null) {
+        // A replay of a request whose session was never made (or lost) makes one now; if two
+        // race, the first stored session wins and both answer with it.
+        const made = await ctx.payments.createSession({ order, returnUrl: input.returnPath ?? `/billing?order=${order.id}` });
+        checkoutUrl = (await ctx.store.billing.attachSession({ orderId: order.id, session: made.session, url: made.url, now })).checkoutUrl;
+      }
+      return { orderId: order.id, status: order.status, checkoutUrl, wallet: order.wallet, credits: order.credits };
+    }),
+
+  /** Orders, newest first. */
+  orders: workspaceProcedure('read')
+    .input(z.object({ workspaceId: workspaceIdSchema, limit: z.number().int().min(1).max(200).default(50) }).strict())
+    .query(({ ctx, input }) => ctx.store.billing.orders(input)),
+
+  order: workspaceProcedure('read')
+    .input(z.object({ workspaceId: workspaceIdSchema, orderId: idSchema }).strict())
+    .query(async ({ ctx, input }) => {
+      const order = await ctx.store.billing.order(input);
+      if (!order) throw new CreditsError('NOT_FOUND', 'No such order in this workspace.', { orderId: input.orderId });
+      return order;
+    }),
+} satisfies TRPCRouterRecord;
