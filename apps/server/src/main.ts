@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { RulesService, SCOPES, hashPassword, newApiKey, sha256 } from '@credits/api';
-import { openStore } from '@credits/store';
+import { copyStore, openStore } from '@credits/store';
 import { parseEnv, DEV_SERVICE_KEY } from './env.js';
 import { startServer } from './server.js';
 import { seedDemo } from './seed.js';
@@ -16,6 +16,8 @@ const USAGE = `credits <command>
   verify                  check every ledger invariant; exits 1 listing the wallets that break one
   keys create --name N --scopes a,b   mint a service key (scopes: wallets:read, usage:write, admin); shown once
   admin create --email E [--password P]  create a platform admin (password from --password or ADMIN_PASSWORD)
+  store copy --from URL --to URL      copy a whole installation (e.g. sqlite:./data/credits.db → postgres://…)
+                          into an empty target in one transaction, then verify the target
   rules validate FILE     validate a rule document (exits 1 with the paths of its problems)
   rules test FILE         run a rule document's examples
 
@@ -46,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       email: { type: 'string' },
       password: { type: 'string' },
       days: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
     },
   });
   const [command, sub, file] = positionals;
@@ -104,6 +108,29 @@ async function main(argv: string[]): Promise<number> {
         }
         return report.ok ? 0 : 1;
       });
+    case 'store': {
+      if (sub !== 'copy' || !values.from || !values.to) {
+        console.error('usage: store copy --from sqlite:./data/credits.db --to postgres://user@host/db');
+        return 1;
+      }
+      const from = await openStore({ url: values.from });
+      const to = await openStore({ url: values.to });
+      try {
+        await from.migrate();
+        const { rows, verify } = await copyStore({ from, to });
+        for (const [table, n] of Object.entries(rows)) console.log(`  ${table}: ${n} rows`);
+        console.log(
+          `verify on the target: ${verify.workspaces} workspaces, ${verify.wallets} wallets, ${verify.entries} entries, ${verify.violations.length} violations`,
+        );
+        for (const v of verify.violations) console.log(`  ${v.workspaceId} ${v.wallet}: invariant ${v.invariant}: ${v.detail}`);
+        return verify.ok ? 0 : 1;
+      } catch (e) {
+        console.error(`copy failed, the target is unchanged: ${e instanceof Error ? e.message : String(e)}`);
+        return 1;
+      } finally {
+        await Promise.all([from.close(), to.close()]);
+      }
+    }
     case 'keys': {
       if (sub !== 'create' || !values.name || !values.scopes) {
         console.error('usage: keys create --name NAME --scopes wallets:read,usage:write,admin');

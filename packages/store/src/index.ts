@@ -7,3 +7,5 @@ export { migrationsFor } from './schema.js';
 export { AccountStore, type ApiKeyRecord, type AuditEntry, type AuditInput, type Role, type User, type UserWithSecret } from './accounts-store.js';
 export { BillingStore, type Notification, type Order, type OrderStatus } from './billing-store.js';
 export type { CatalogView } from './ledger-tx.js';
+export { copyStore, COPY_TABLES } from './store-copy.js';
+export { PostgresDriver } from './postgres/postgres-driver.js';

@@ -149,6 +149,11 @@ export class LedgerStore implements Store {
     this.catalogCache = { at: Date.now(), entries: new Map(entries.map((e) => [e.kind, e])) };
   }
 
+  /** @internal the adapter, for whole-store tools (copy). */
+  rawDriver(): Driver {
+    return this.driver;
+  }
+
   get dialect() {
     return this.driver.dialect;
   }

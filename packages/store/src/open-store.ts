@@ -1,6 +1,5 @@
 import { LedgerStore } from './ledger-store.js';
 import { SqliteDriver } from './sqlite/sqlite-driver.js';
-import type { Store } from './types.js';
 
 /**
  * Open the store a URL names: `postgres://…` selects PostgreSQL; `sqlite:PATH` or a bare
@@ -10,10 +9,10 @@ import type { Store } from './types.js';
  * const store = await openStore({ url: 'sqlite:./data/credits.db' });
  * await store.migrate();
  */
-export async function openStore(opts: { url: string; maxBatch?: number }): Promise<Store> {
+export async function openStore(opts: { url: string; maxBatch?: number; schema?: string }): Promise<LedgerStore> {
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     const { PostgresDriver } = await import('./postgres/postgres-driver.js');
-    return new LedgerStore(await PostgresDriver.open({ url: opts.url }));
+    return new LedgerStore(await PostgresDriver.open({ url: opts.url, schema: opts.schema }));
   }
   const filename = opts.url.replace(/^sqlite:/, '');
   return new LedgerStore(await SqliteDriver.open({ filename, maxBatch: opts.maxBatch }));
