@@ -10,6 +10,18 @@ export const CSRF_HEADER = 'x-credits-csrf';
 
 export type AuthVariables = { caller: Caller | null; viaCookie: boolean };
 
+/** `Authorization: Bearer <token>`: the one header that replaces the session cookie. */
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The host of an Origin header, or null when it has none (`Origin: null`, garbage). */
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
 function envKeyMatcher(expected: string | undefined) {
   if (!expected) return () => false;
   const want = createHash('sha256').update(expected).digest();
@@ -28,7 +40,7 @@ export function authMiddleware(deps: { store: Store; clock: () => number; envSer
   return async (c, next) => {
     let caller: Caller | null = null;
     let viaCookie = false;
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const bearer = BEARER.exec(c.req.header('authorization') ?? '')?.[1];
     if (bearer) {
       if (isEnvKey(bearer)) {
         caller = { kind: 'service', id: 'service:env', scopes: ['wallets:read', 'usage:write', 'admin'] };
@@ -69,10 +81,12 @@ export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
       return c.json({ error: { message: 'Send JSON (Content-Type: application/json).', data: { reason: 'VALIDATION' } } }, 415);
     }
     const hasCookie = Boolean(getCookie(c, SESSION_COOKIE));
-    if (hasCookie && !c.req.header('authorization')) {
+    // Only a Bearer token stops the cookie from authenticating (see authMiddleware), so any
+    // other Authorization header leaves the cookie's CSRF rule in force.
+    if (hasCookie && !BEARER.test(c.req.header('authorization') ?? '')) {
       const origin = c.req.header('origin');
       const host = c.req.header('host');
-      const sameOrigin = !origin || (host !== undefined && new URL(origin).host === host);
+      const sameOrigin = !origin || (host !== undefined && originHost(origin) === host);
       if (!c.req.header(CSRF_HEADER) || !sameOrigin) {
         return c.json({ error: { message: 'Cross-site request refused.', data: { reason: 'FORBIDDEN' } } }, 403);
       }

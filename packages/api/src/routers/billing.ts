@@ -4,6 +4,7 @@ import { CreditsError } from '@credits/domain';
 import { workspaceProcedure } from '../trpc.js';
 import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
+import { loadWorkspace } from '../pricing.js';
 
 export const billingRouter = {
   /** The packs on sale, for one wallet or all. */
@@ -29,6 +30,8 @@ export const billingRouter = {
     )
     .mutation(async ({ ctx, input }) => {
       if (!ctx.payments) throw new Error('no payment provider configured');
+      // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
+      await loadWorkspace(ctx, input.workspaceId);
       const pack = (await ctx.store.billing.packs({ includeInactive: false })).find((p) => p.id === input.packId);
       if (!pack) throw new CreditsError('NOT_FOUND', 'No such pack on sale.', { packId: input.packId });
       const now = ctx.now();
