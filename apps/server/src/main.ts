@@ -20,6 +20,7 @@ const USAGE = `credits <command>
                           into an empty target in one transaction, then verify the target
   rules validate FILE     validate a rule document (exits 1 with the paths of its problems)
   rules test FILE         run a rule document's examples
+  rules simulate FILE [--days N]  replay the last N days of jobs under FILE and the active rules
 
 Settings come from the environment: DATABASE_URL, PORT, HOST, CREDITS_SERVICE_KEY, LOG_LEVEL,
 HOLD_TTL_SEC, SWEEP_INTERVAL_MS, WEB_DIST.`;
@@ -180,8 +181,12 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'rules': {
+      if (sub === 'simulate' && file) {
+        const days = values.days === undefined ? 7 : Number(values.days);
+        return (await import('./rules-cli.js')).rulesSimulate(file, days);
+      }
       if (!file || (sub !== 'validate' && sub !== 'test')) {
-        console.error('usage: rules validate FILE | rules test FILE');
+        console.error('usage: rules validate FILE | rules test FILE | rules simulate FILE [--days N]');
         return 1;
       }
       const { validateRuleDocument, runExamples } = await import('@credits/rules');

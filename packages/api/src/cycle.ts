@@ -1,6 +1,7 @@
 import { cycleAt } from '@credits/domain';
 import type { Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
+import { forgetWorkspace } from './pricing.js';
 
 /** Cycles whose allowance this process has already seen granted, per workspace. */
 const ensured = new Map<string, string>();
@@ -32,7 +33,10 @@ export async function ensureCycle(ctx: Context, workspace: Workspace): Promise<{
           features: () => next?.features ?? [],
           now,
         });
-        if (applied) plan = applied;
+        if (applied) {
+          plan = applied;
+          forgetWorkspace(workspace.id);
+        }
       }
     }
     const cycles: { start: number; end: number; key: string }[] = [];

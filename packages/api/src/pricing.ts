@@ -33,6 +33,28 @@ export function describeJob(job: Job): string {
   }
 }
 
+/**
+ * Workspaces as pricing sees them (plan and features), cached for a second per process: a
+ * price reads them on every quote and reserve. A plan change in this process drops the
+ * entry at once; one made by another process shows within a second.
+ */
+const pricingCache = new Map<string, { at: number; workspace: Workspace }>();
+const PRICING_CACHE_MS = 1000;
+
+export function forgetWorkspace(workspaceId: string): void {
+  pricingCache.delete(workspaceId);
+}
+
+async function workspaceForPricing(ctx: Context, workspaceId: string): Promise<Workspace> {
+  const now = ctx.now();
+  const hit = pricingCache.get(workspaceId);
+  if (hit && now - hit.at >= 0 && now - hit.at < PRICING_CACHE_MS) return hit.workspace;
+  const workspace = await loadWorkspace(ctx, workspaceId);
+  if (pricingCache.size > 10_000) pricingCache.clear();
+  pricingCache.set(workspaceId, { at: now, workspace });
+  return workspace;
+}
+
 export async function loadWorkspace(ctx: Context, workspaceId: string): Promise<Workspace> {
   const ws = await ctx.store.getWorkspace(workspaceId);
   if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
@@ -50,7 +72,7 @@ export async function priceForWorkspace(
   const wallet = walletForJob(input.job.kind);
   const catalog = ctx.store.catalogSnapshot().find((c) => c.kind === wallet)!;
   const [workspace, rules] = await Promise.all([
-    loadWorkspace(ctx, input.workspaceId),
+    workspaceForPricing(ctx, input.workspaceId),
     input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
   ]);
   if (!catalog.available) {

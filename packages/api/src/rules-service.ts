@@ -62,7 +62,8 @@ export class RulesService {
         try {
           const row = await this.store.activeRules();
           if (!row) throw new Error('no active rule set: run migrate and seed');
-          this.active = this.compile(row.version, row.document);
+          // Never step back to an older version than one activated here meanwhile.
+          if (!this.active || row.version >= this.active.version) this.active = this.compile(row.version, row.document);
           this.checkedAt = now;
           return this.active;
         } finally {
@@ -84,6 +85,7 @@ export class RulesService {
 
   /** After a publish in this process: use the new version at once. */
   activate(version: number, document: unknown): ActiveRules {
+    if (this.active && this.active.version > version) return this.active;
     this.active = this.compile(version, document);
     this.checkedAt = this.opts.clock();
     return this.active;

@@ -549,12 +549,29 @@ export class BillingStore {
       `SELECT n.id, n.workspace_id AS "workspaceId", n.wallet, n.kind, n.balance, n.message, n.created_at AS "createdAt",
          n.read_at AS "readAt", n.delivery, n.attempts, w.alert_webhook_url AS "url", w.alert_webhook_secret AS "secret"
        FROM notifications n JOIN workspaces w ON w.id = n.workspace_id
-       WHERE n.delivery = 'pending' AND n.next_attempt_at <= ? ORDER BY n.next_attempt_at LIMIT ?`,
+       WHERE n.delivery = 'pending' AND n.next_attempt_at <= ?
+         AND w.alert_webhook_url IS NOT NULL AND w.alert_webhook_secret IS NOT NULL
+       ORDER BY n.next_attempt_at LIMIT ?`,
       [input.now, input.limit],
     );
     return rows
       .filter((r): r is Notification & { url: string; secret: string } => r.url !== null && r.secret !== null)
       .map((r) => num(r, ['id', 'balance', 'createdAt', 'attempts']));
+  }
+
+  /**
+   * Claim a due delivery before sending it. The conditional update succeeds for one caller
+   * only (another pass, another server process), and moves the next attempt to `leaseUntil`,
+   * so a sender that dies mid-delivery is retried once the lease has run out.
+   */
+  claimDelivery(input: { id: number; now: number; leaseUntil: number }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(
+        `UPDATE notifications SET next_attempt_at = ? WHERE id = ? AND delivery = 'pending' AND next_attempt_at <= ?`,
+        [input.leaseUntil, input.id, input.now],
+      );
+      return r.changes === 1;
+    });
   }
 
   recordDelivery(input: { id: number; ok: boolean; now: number; nextAttemptAt: number | null }): Promise<void> {

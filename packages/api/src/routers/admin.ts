@@ -16,11 +16,14 @@ import {
 import { requestHash } from '../request-hash.js';
 import { provisionWorkspace } from '../provision.js';
 import { ensureCycle } from '../cycle.js';
+import { rulesRouter } from './rules.js';
+import { forgetWorkspace } from '../pricing.js';
 import { newApiKey, sha256 } from '../auth/tokens.js';
 
 const planIdSchema = z.string().regex(/^[a-z0-9_-]{2,40}$/);
 
 export const adminRouter = {
+  rules: rulesRouter,
   workspaces: {
     /**
      * Create a workspace with every wallet, this cycle's AI Token allowance and, on a
@@ -80,12 +83,15 @@ export const adminRouter = {
         if (!to || !to.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
         const now = ctx.now();
         const audit = { actor: ctx.caller.id, action: 'workspace.plan.set', target: '', reason: input.reason };
+        forgetWorkspace(workspace.id);
         if (from && to.aiTokensPerCycle < from.aiTokensPerCycle) {
           await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: true, now, audit });
+          forgetWorkspace(workspace.id);
           return { plan: workspace.plan, pendingPlan: to.id, effective: 'next_reset' as const, toppedUp: 0 };
         }
         const cycle = await ensureCycle(ctx, workspace);
         await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: false, now, audit });
+        forgetWorkspace(workspace.id);
         // New limit less what was used this cycle, less what the allowance still holds.
         const [usage, lots] = await Promise.all([
           ctx.store.billing.cycleUsage({ workspaceId: workspace.id, cycleKey: cycle.key, since: cycle.start }),
