@@ -12,6 +12,7 @@ import { appRouter, type RulesService } from '@credits/api';
 import { authMiddleware, clearedSessionCookie, sessionCookie, writeGuard, type AuthVariables } from './auth-middleware.js';
 import type { Store } from '@credits/store';
 import type { Metrics } from './metrics.js';
+import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 
 export interface AppDeps {
   store: Store;
@@ -25,11 +26,14 @@ export interface AppDeps {
   webDist?: string;
   /** False while shutting down: /readyz answers 503. */
   isReady?: () => boolean;
+  /** The payment provider and public URL: checkout, `/webhooks/:provider`, the sandbox's page. */
+  payments?: PaymentsDeps;
 }
 
 /**
  * The HTTP surface: `/trpc` (every procedure but `health` needs the bearer service key),
- * `/healthz`, `/readyz`, `/metrics`, and the built web app when there is one.
+ * `/healthz`, `/readyz`, `/metrics`, the payment routes (`/webhooks/:provider`, the sandbox's
+ * `/checkout/sandbox/:session`) when `payments` is given, and the built web app when there is one.
  *
  * @example
  * const app = createApp(deps);
@@ -39,6 +43,7 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: AuthVariables }>();
   // Sign-in attempts: 10 a minute per address and per client.
   const signIns = new RateLimiterMemory({ points: 10, duration: 60 });
+  const payments = deps.payments ? paymentGateway(deps.payments.provider, deps.payments.publicUrl) : undefined;
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {
@@ -97,6 +102,7 @@ export function createApp(deps: AppDeps) {
           limiter: {
             consume: (key: string) => signIns.consume(key).then(() => true, () => false),
           },
+          payments,
         };
       },
       onError: ({ error, path }) => {
@@ -106,6 +112,11 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
+
+  // Outside /trpc: webhooks are signed raw bodies, and the sandbox page posts a form.
+  if (deps.payments) {
+    app.route('/', paymentRoutes({ payments: deps.payments, store: deps.store, logger: deps.logger, metrics: deps.metrics, clock: deps.clock }));
+  }
 
   if (deps.webDist && existsSync(join(deps.webDist, 'index.html'))) {
     const index = readFileSync(join(deps.webDist, 'index.html'), 'utf8');

@@ -19,6 +19,27 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Built web app to serve at `/`, if present. */
   WEB_DIST: z.string().optional(),
+  /**
+   * Payments (docs/payments.md): `sandbox` (the default outside production; a local checkout
+   * page) or `stripe`. In production the provider must be named, or checkout is off.
+   */
+  PAYMENT_PROVIDER: z.enum(['sandbox', 'stripe']).optional(),
+  /** HMAC secret of the sandbox's webhooks; random per process when unset (set it for several processes). */
+  SANDBOX_WEBHOOK_SECRET: z.string().min(16).optional(),
+  STRIPE_SECRET_KEY: z.string().min(1).optional(),
+  /** The endpoint's signing secret (`whsec_…`) from the Stripe dashboard or `stripe listen`. */
+  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+}).superRefine((env, ctx) => {
+  if (env.PAYMENT_PROVIDER === 'stripe') {
+    for (const key of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
+      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: `PAYMENT_PROVIDER=stripe needs ${key}` });
+    }
+  }
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -31,6 +31,12 @@ export function createMetrics(store: Store) {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [registry],
   });
+  const paymentWebhooks = new client.Counter({
+    name: 'credits_payment_webhooks_total',
+    help: 'Payment webhooks by provider and result (paid, declined, expired, duplicate, unknown_order, already_settled, ignored, or why it was refused)',
+    labelNames: ['provider', 'result'] as const,
+    registers: [registry],
+  });
   new client.Gauge({
     name: 'credits_write_queue_depth',
     help: 'Write operations waiting for the next commit',
@@ -64,6 +70,9 @@ export function createMetrics(store: Store) {
     operation(e: { op: string; ok: boolean; reason?: string; ms: number }) {
       operations.inc({ op: e.op, outcome: e.ok ? 'ok' : (e.reason ?? 'error') });
       operationSeconds.observe({ op: e.op }, e.ms / 1000);
+    },
+    paymentWebhook(e: { provider: string; result: string }) {
+      paymentWebhooks.inc(e);
     },
   };
 }

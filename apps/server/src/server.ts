@@ -4,6 +4,7 @@ import { RulesService } from '@credits/api';
 import { openStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics } from './metrics.js';
+import { createPaymentProvider, defaultPublicUrl } from './payments/index.js';
 import { startSweeper } from './sweeper.js';
 import type { Env } from './env.js';
 
@@ -24,6 +25,9 @@ export async function startServer(env: Env & { serviceKey: string | undefined },
   await rules.current();
   const metrics = createMetrics(store);
   let ready = true;
+  const paymentProvider = createPaymentProvider(env, logger);
+  // PUBLIC_URL, else http://HOST:PORT once the port is known (PORT=0 picks one).
+  let publicUrl = env.PUBLIC_URL ?? defaultPublicUrl(env.HOST, env.PORT);
   const app = createApp({
     store,
     rules,
@@ -34,6 +38,7 @@ export async function startServer(env: Env & { serviceKey: string | undefined },
     holdTtlMs: env.HOLD_TTL_SEC * 1000,
     webDist: env.WEB_DIST,
     isReady: () => ready,
+    payments: paymentProvider ? { provider: paymentProvider, publicUrl: () => publicUrl } : undefined,
   });
   const sweeper = startSweeper({ store, clock, intervalMs: env.SWEEP_INTERVAL_MS, logger });
   const server: ServerType = await new Promise((resolve) => {
@@ -41,7 +46,8 @@ export async function startServer(env: Env & { serviceKey: string | undefined },
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
-  logger.info({ port, store: store.dialect }, `Credit Wallets listening on http://${env.HOST}:${port}`);
+  publicUrl = env.PUBLIC_URL ?? defaultPublicUrl(env.HOST, port);
+  logger.info({ port, store: store.dialect, payments: paymentProvider?.name ?? 'off', publicUrl }, `Credit Wallets listening on http://${env.HOST}:${port}`);
 
   let closing: Promise<void> | null = null;
   const close = () => {

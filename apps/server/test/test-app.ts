@@ -4,6 +4,7 @@ import type { Store } from '@credits/store';
 import { DIALECTS, type DialectFixture } from '@credits/store/testing';
 import { createApp } from '../src/app.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
+import type { PaymentsDeps } from '../src/payments/index.js';
 
 /** Re-exported for packages that test against the app but do not depend on the store. */
 export { DIALECTS };
@@ -28,7 +29,9 @@ export interface TestApp {
  * The Hono app over a fresh store of the given dialect (SQLite by default), rules seeded, a
  * silent logger, a clock the test moves and a known service key. No port is opened.
  */
-export async function makeTestApp(opts: { dialect?: DialectFixture; holdTtlMs?: number } = {}): Promise<TestApp> {
+export async function makeTestApp(
+  opts: { dialect?: DialectFixture; holdTtlMs?: number; payments?: PaymentsDeps } = {},
+): Promise<TestApp> {
   const dialect = opts.dialect ?? DIALECTS[0]!;
   const { store, cleanup } = await dialect.make();
   let t = T0;
@@ -49,6 +52,7 @@ export async function makeTestApp(opts: { dialect?: DialectFixture; holdTtlMs?: 
     envServiceKey: TEST_SERVICE_KEY,
     holdTtlMs: opts.holdTtlMs ?? 3_600_000,
     isReady: () => ready.value,
+    payments: opts.payments,
   };
   const app = createApp(deps);
   const fetchFn = ((input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input, init))) as typeof fetch;

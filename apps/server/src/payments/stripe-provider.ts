@@ -1,0 +1,157 @@
+import Stripe from 'stripe';
+import { DEFAULT_WALLET_CATALOG } from '@credits/domain';
+import {
+  WEBHOOK_TOLERANCE_MS,
+  WebhookVerificationError,
+  returnLocation,
+  type PaymentOutcome,
+  type PaymentProvider,
+  type VerifiedPaymentEvent,
+} from './provider.js';
+
+export const STRIPE_SIGNATURE_HEADER = 'stripe-signature';
+
+/** Checkout Session events and what each does to the order; every other event is acknowledged and ignored. */
+const SESSION_EVENTS: Record<string, PaymentOutcome | 'completed'> = {
+  // Paid at once (cards), or awaiting a delayed method: payment_status decides.
+  'checkout.session.completed': 'completed',
+  // A delayed method (bank debit) that cleared or failed after completion.
+  'checkout.session.async_payment_succeeded': 'paid',
+  'checkout.session.async_payment_failed': 'declined',
+  'checkout.session.expired': 'expired',
+};
+
+/**
+ * Stripe Checkout through the official `stripe` package. Sessions are created with the
+ * order's own price (never a price id the dashboard could change) and the order id as
+ * `client_reference_id` and metadata; webhooks are verified with `constructEvent`.
+ *
+ * @example
+ * const stripe = createStripeProvider({ secretKey: env.STRIPE_SECRET_KEY, webhookSecret: env.STRIPE_WEBHOOK_SECRET });
+ */
+export function createStripeProvider(input: {
+  webhookSecret: string;
+  secretKey?: string;
+  /** A client to use instead of one made from `secretKey` (tests pass one with a fake HTTP client). */
+  stripe?: Stripe;
+}): PaymentProvider {
+  const stripe =
+    input.stripe ??
+    (input.secretKey
+      ? new Stripe(input.secretKey, { maxNetworkRetries: 2, timeout: 20_000 })
+      : null);
+  if (!stripe) throw new Error('the stripe provider needs STRIPE_SECRET_KEY');
+  const toleranceSec = WEBHOOK_TOLERANCE_MS / 1000;
+
+  return {
+    name: 'stripe',
+    async createSession({ order, returnUrl, publicUrl }) {
+      const label = DEFAULT_WALLET_CATALOG[order.wallet].label;
+      const session = await stripe.checkout.sessions.create(
+        {
+          mode: 'payment',
+          line_items: [
+            {
+              price_data: {
+                currency: order.currency,
+                unit_amount: order.priceCents,
+                product_data: { name: `${order.credits.toLocaleString('en-US')} ${label}` },
+              },
+              quantity: 1,
+            },
+          ],
+          success_url: returnLocation({ publicUrl, returnUrl, params: { status: 'paid' } }),
+          cancel_url: returnLocation({ publicUrl, returnUrl, params: { status: 'cancelled' } }),
+          client_reference_id: order.id,
+          metadata: { orderId: order.id, workspaceId: order.workspaceId, packId: order.packId },
+        },
+        // Two checkouts racing for one order make one Stripe session.
+        { idempotencyKey: `credits-checkout-${order.id}` },
+      );
+      if (!session.url)
+        throw new Error(`stripe returned checkout session ${session.id} without a url`);
+      return { session: session.id, url: session.url };
+    },
+
+    verifyWebhook({ rawBody, headers, now }): VerifiedPaymentEvent {
+      const header = headers.get(STRIPE_SIGNATURE_HEADER);
+      if (!header)
+        throw new WebhookVerificationError(
+          'SIGNATURE_MISSING',
+          `No ${STRIPE_SIGNATURE_HEADER} header.`,
+        );
+      let event: Stripe.Event;
+      try {
+        // The tolerance only refuses old timestamps; the check below refuses ones from the future.
+        event = stripe.webhooks.constructEvent(
+          rawBody,
+          header,
+          input.webhookSecret,
+          toleranceSec,
+          undefined,
+          now,
+        );
+      } catch (e) {
+        if (e instanceof Stripe.errors.StripeSignatureVerificationError) {
+          if (/tolerance/i.test(e.message))
+            throw new WebhookVerificationError(
+              'TIMESTAMP_OUT_OF_RANGE',
+              'The signed timestamp is more than 5 minutes old.',
+            );
+          if (/extract timestamp/i.test(e.message))
+            throw new WebhookVerificationError(
+              'SIGNATURE_MISSING',
+              `No readable ${STRIPE_SIGNATURE_HEADER} header.`,
+            );
+          throw new WebhookVerificationError(
+            'SIGNATURE_INVALID',
+            'The signature does not match the body.',
+          );
+        }
+        throw new WebhookVerificationError('PAYLOAD_INVALID', 'The body is not a Stripe event.');
+      }
+      const t = /(?:^|,)\s*t=(\d{1,12})\s*(?:,|$)/.exec(header)?.[1];
+      if (t === undefined || Number(t) * 1000 - now > WEBHOOK_TOLERANCE_MS) {
+        throw new WebhookVerificationError(
+          'TIMESTAMP_OUT_OF_RANGE',
+          'The signed timestamp is more than 5 minutes ahead.',
+        );
+      }
+      if (typeof event.id !== 'string' || typeof event.type !== 'string') {
+        throw new WebhookVerificationError('PAYLOAD_INVALID', 'The body is not a Stripe event.');
+      }
+      const mapped = Object.hasOwn(SESSION_EVENTS, event.type)
+        ? SESSION_EVENTS[event.type]
+        : undefined;
+      if (!mapped)
+        return {
+          eventId: event.id,
+          type: event.type,
+          session: null,
+          outcome: 'ignored',
+          note: 'not a checkout outcome',
+        };
+      const object = (
+        event.data as { object?: { id?: unknown; payment_status?: unknown } } | undefined
+      )?.object;
+      if (typeof object?.id !== 'string')
+        throw new WebhookVerificationError(
+          'PAYLOAD_INVALID',
+          'The event carries no checkout session.',
+        );
+      const session = object.id;
+      if (mapped !== 'completed')
+        return { eventId: event.id, type: event.type, session, outcome: mapped };
+      // Completed with payment still on its way (a delayed method): the async events settle it.
+      if (object.payment_status === 'paid')
+        return { eventId: event.id, type: event.type, session, outcome: 'paid' };
+      return {
+        eventId: event.id,
+        type: event.type,
+        session,
+        outcome: 'ignored',
+        note: `payment_status ${String(object.payment_status)}`,
+      };
+    },
+  };
+}
