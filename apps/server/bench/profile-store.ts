@@ -28,6 +28,7 @@ import {
   SqliteDriver,
   type Driver,
   type Executor,
+  type TxExecutor,
   type PricedJob,
 } from '@credits/store';
 
@@ -102,13 +103,14 @@ function timingDriver(inner: Driver, probe: Probe): Driver {
     dialect: inner.dialect,
     lockRows: inner.lockRows,
     read: timed(inner.read, 'read', probe),
-    async write<T>(op: (tx: Executor) => Promise<T>): Promise<T> {
+    async write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
       let rec: OpRecord | null = null;
       const value = await inner.write(async (tx) => {
         // Every operation of one commit sees the same commit count.
         rec = { batch: inner.stats().commits, start: performance.now(), end: 0, resolved: 0 };
         try {
-          return await op(timed(tx, 'write', probe));
+          // Deferred statements pass through untimed (they overlap the next ones).
+          return await op({ ...timed(tx, 'write', probe), deferRun: tx.deferRun.bind(tx), deferAll: tx.deferAll.bind(tx) });
         } finally {
           rec.end = performance.now();
         }

@@ -83,7 +83,8 @@ export function createApp(deps: AppDeps) {
       req: c.req.raw,
       router: appRouter,
       maxBatchSize: 50,
-      allowMethodOverride: false,
+      // Long queries (rule documents) may come as POST; POSTs pass the JSON-only and CSRF guard.
+      allowMethodOverride: true,
       createContext: ({ resHeaders }) => {
         const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
         return {

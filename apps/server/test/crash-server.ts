@@ -27,6 +27,8 @@ export interface ServerOptions {
   serviceKey: string;
   /** Every start appends its output here. */
   logFile: string;
+  /** Extra environment for the child (e.g. HOLD_TTL_SEC, SWEEP_INTERVAL_MS); applied last. */
+  env?: Record<string, string>;
 }
 
 export interface ExitStatus {
@@ -96,6 +98,7 @@ export async function startServer(
           HOST,
           LOG_LEVEL: 'warn',
           CREDITS_SERVICE_KEY: opts.serviceKey,
+          ...opts.env,
         },
       });
     } finally {

@@ -17,13 +17,16 @@ const MAX_CATCH_UP = 24;
  * so a cycle that ended during an outage is granted and expired, both on the ledger.
  * A pending downgrade takes effect at the first new boundary.
  */
-export async function ensureCycle(ctx: Context, workspace: Workspace): Promise<{ start: number; end: number; key: string }> {
+export async function ensureCycle(
+  ctx: Context,
+  workspace: Workspace,
+): Promise<{ start: number; end: number; key: string; plan: string }> {
   const now = ctx.now();
   const current = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
-  if (ensured.get(workspace.id) === current.key) return current;
+  if (ensured.get(workspace.id) === current.key) return { ...current, plan: workspace.plan };
   const last = await ctx.store.billing.lastAllowanceCycle(workspace.id);
+  let plan = workspace.plan;
   if (last !== current.key) {
-    let plan = workspace.plan;
     if (last !== null && last < current.key) {
       const pending = await ctx.store.billing.pendingPlan(workspace.id);
       if (pending) {
@@ -38,10 +41,14 @@ export async function ensureCycle(ctx: Context, workspace: Workspace): Promise<{
           forgetWorkspace(workspace.id);
         }
       }
+      // The plan as stored now: a concurrent request may have applied the pending downgrade
+      // first, and the caller's copy of the workspace was read before it did.
+      plan = (await ctx.store.getWorkspace(workspace.id))?.plan ?? plan;
     }
     const cycles: { start: number; end: number; key: string }[] = [];
     let c = last === null ? current : cycleAt({ anchorDay: workspace.billingAnchorDay, now: cycleAt({ anchorDay: workspace.billingAnchorDay, now: Date.parse(`${last}T00:00:00Z`) }).end });
-    while (c.start <= current.start && cycles.length < MAX_CATCH_UP) {
+    // Every missed cycle up to the current one; only the latest MAX_CATCH_UP are granted below.
+    while (c.start <= current.start) {
       cycles.push(c);
       c = cycleAt({ anchorDay: workspace.billingAnchorDay, now: c.end });
     }
@@ -65,7 +72,7 @@ export async function ensureCycle(ctx: Context, workspace: Workspace): Promise<{
     }
   }
   ensured.set(workspace.id, current.key);
-  return current;
+  return { ...current, plan };
 }
 
 /** Forget what this process knows (tests that move the clock backwards; plan changes). */

@@ -34,11 +34,13 @@ export class RulesService {
   /** Publish the default rule set as version 1 on an empty store. */
   async seed(now: number): Promise<void> {
     if (await this.store.activeRules()) return;
+    // Several processes may start on a fresh database at once: only the first publishes.
     await this.store.publishRules({
       document: defaultRuleDocument,
       createdBy: 'system',
       reason: 'Default rule set',
       now,
+      onlyIfNone: true,
     });
   }
 

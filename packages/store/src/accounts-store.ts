@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CreditsError } from '@credits/domain';
-import type { Driver, Executor } from './executor.js';
+import type { Driver, Executor, TxExecutor } from './executor.js';
 import type { Workspace } from './types.js';
 
 export type Role = 'owner' | 'member';
@@ -45,7 +45,7 @@ export interface AuditEntry extends Required<Omit<AuditInput, 'before' | 'after'
 }
 
 /** Write one audit row inside the caller's transaction, so it stands or falls with the action. */
-export async function writeAudit(tx: Executor, a: AuditInput, now: number): Promise<void> {
+export async function writeAudit(tx: TxExecutor, a: AuditInput, now: number): Promise<void> {
   await tx.run(
     `INSERT INTO audit_log (actor, action, target, workspace_id, before_state, after_state, reason, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -8,7 +8,7 @@ import {
   type WalletCatalogEntry,
   type WalletKind,
 } from '@credits/domain';
-import type { Driver, Executor } from './executor.js';
+import type { Driver, TxExecutor } from './executor.js';
 import { writeAudit, type AuditInput } from './accounts-store.js';
 import type { LedgerTx } from './ledger-tx.js';
 
@@ -74,10 +74,10 @@ function toOrder(r: Order): Order {
 export class BillingStore {
   constructor(
     private readonly driver: Driver,
-    private readonly ledger: (tx: Executor) => LedgerTx,
+    private readonly ledger: (tx: TxExecutor) => LedgerTx,
     private readonly idempotent: <T>(
       input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
-      body: (tx: Executor) => Promise<T>,
+      body: (tx: TxExecutor) => Promise<T>,
     ) => Promise<T>,
     private readonly onCatalogChange: () => void,
   ) {}

@@ -6,18 +6,15 @@ import {
   DEFAULT_WALLET_CATALOG,
   WALLET_KINDS,
   type WalletCatalogEntry,
-  actionWhenShort,
-  allocate,
   assertCredits,
   returnOrder,
   type Allocation,
   type EntryType,
   type JobStatus,
   type LotSource,
-  type LotState,
   type WalletKind,
 } from '@credits/domain';
-import type { Driver, Executor } from './executor.js';
+import type { Driver, TxExecutor } from './executor.js';
 import { LedgerTx } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { BillingStore } from './billing-store.js';
@@ -184,7 +181,7 @@ export class LedgerStore implements Store {
 
   // ---------------------------------------------------------------- building blocks
 
-  private ltx(tx: Executor): LedgerTx {
+  private ltx(tx: TxExecutor): LedgerTx {
     return new LedgerTx(tx, this.driver.lockRows, (kind) => this.catalogView(kind));
   }
 
@@ -202,7 +199,7 @@ export class LedgerStore implements Store {
   /** @internal shared with the billing store */
   idempotent<T>(
     input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
-    body: (tx: Executor) => Promise<T>,
+    body: (tx: TxExecutor) => Promise<T>,
   ): Promise<T> {
     return this.driver.write(async (tx) => {
       const claimed = await tx.run(
@@ -228,7 +225,7 @@ export class LedgerStore implements Store {
       }
       const result = await body(tx);
       if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
-      await tx.run(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
+      tx.deferRun(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
         JSON.stringify(result),
         input.scope,
         input.key,
@@ -346,12 +343,14 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const w = await this.ltx(tx).openWallet(input.workspaceId, priced.wallet);
-        const allocations = await this.ltx(tx).spendPlan(w, {
+        const ltx = this.ltx(tx);
+        const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, priced.wallet, input.now, input.actor);
+        const allocations = await ltx.spendPlan(w, {
           credits: priced.credits,
           restrictions: priced.restrictions,
           now: input.now,
           actor: input.actor,
+          live: lots,
         });
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
@@ -375,7 +374,7 @@ export class LedgerStore implements Store {
           ],
         );
         if (allocations.length > 0) {
-          await tx.run(
+          tx.deferRun(
             `INSERT INTO hold_lots (job_id, lot_id, position, amount) VALUES ${allocations.map(() => '(?, ?, ?, ?)').join(', ')}`,
             allocations.flatMap((a, i) => [holdId, a.lotId, i, a.amount]),
           );
@@ -437,7 +436,7 @@ export class LedgerStore implements Store {
     );
   }
 
-  private async openHold(tx: Executor, workspaceId: string, holdId: string, now: number): Promise<JobRecord> {
+  private async openHold(tx: TxExecutor, workspaceId: string, holdId: string, now: number): Promise<JobRecord> {
     const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`, [
       holdId,
       workspaceId,
@@ -465,7 +464,7 @@ export class LedgerStore implements Store {
    * settlement (capture, release or expiry racing) finds nothing and fails.
    */
   private async settle(
-    tx: Executor,
+    tx: TxExecutor,
     job: JobRecord,
     s: { status: Exclude<JobStatus, 'reserved'>; captured: number; now: number; actor: string },
   ): Promise<SettleResult> {
@@ -519,7 +518,7 @@ export class LedgerStore implements Store {
     }
     if (returned.length > 0) {
       for (const a of returned) {
-        await tx.run(`UPDATE lots SET remaining = remaining + ? WHERE id = ?`, [a.amount, a.lotId]);
+        tx.deferRun(`UPDATE lots SET remaining = remaining + ? WHERE id = ?`, [a.amount, a.lotId], 1);
       }
       const reason =
         s.status === 'completed' ? 'Unused part of the hold returned' : s.status === 'failed' ? 'Job failed: credits returned' : 'Hold expired: credits returned';
@@ -567,15 +566,17 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const w = await this.ltx(tx).openWallet(input.workspaceId, priced.wallet);
-        const allocations = await this.ltx(tx).spendPlan(w, {
+        const ltx = this.ltx(tx);
+        const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, priced.wallet, input.now, input.actor);
+        const allocations = await ltx.spendPlan(w, {
           credits: priced.credits,
           restrictions: priced.restrictions,
           now: input.now,
           actor: input.actor,
+          live: lots,
         });
         const jobId = newId('job');
-        await tx.run(
+        tx.deferRun(
           `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
             breakdown, trial_applies, actor, created_at, expires_at, settled_at)
            VALUES (?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
@@ -829,9 +830,19 @@ export class LedgerStore implements Store {
     rolledBackFrom?: number | null;
     now: number;
     audit?: AuditInput;
+    /** Seeding: publish only when no version is active yet (else return the active one). */
+    onlyIfNone?: boolean;
   }): Promise<RuleVersion> {
     return this.driver.write(async (tx) => {
-      await tx.get(`SELECT active_version FROM rule_state WHERE id = 1 ${this.driver.lockRows}`);
+      // One publisher at a time: the rule_state row may not exist yet to lock (PostgreSQL;
+      // SQLite's writer is exclusive already).
+      if (this.driver.dialect === 'postgres') await tx.run('SELECT pg_advisory_xact_lock(7267127)');
+      const current = await tx.get<RuleRow>(
+        `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy", v.reason,
+          v.rolled_back_from AS "rolledBackFrom"
+         FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`,
+      );
+      if (current && input.onlyIfNone) return toRuleVersion(current);
       const top = await tx.get<{ v: number | null }>(`SELECT MAX(version) AS v FROM rule_versions`);
       const version = Number(top?.v ?? 0) + 1;
       const doc = JSON.stringify(input.document);
@@ -935,7 +946,7 @@ function normaliseEntry(e: LedgerEntry): LedgerEntry {
 }
 
 /** SPEC 13, in a handful of aggregate queries over one consistent snapshot. */
-async function verifyLedger(tx: Executor): Promise<VerifyReport> {
+async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
   const violations: InvariantViolation[] = [];
   const key = (ws: string, w: string) => `${ws}\u0000${w}`;
   const n = (v: unknown) => Number(v ?? 0);

@@ -9,7 +9,7 @@ import {
   type LotState,
   type WalletKind,
 } from '@credits/domain';
-import type { Executor } from './executor.js';
+import type { TxExecutor } from './executor.js';
 
 /** What alerts need to know of a wallet kind: its label, threshold and availability. */
 export type CatalogView = (kind: WalletKind) => { label: string; lowThreshold: number; available: boolean };
@@ -25,7 +25,7 @@ export class WalletMove {
   held: number;
   private readonly start: WalletState;
   constructor(
-    private readonly tx: Executor,
+    private readonly tx: TxExecutor,
     readonly workspaceId: string,
     readonly wallet: WalletKind,
     state: WalletState,
@@ -54,7 +54,9 @@ export class WalletMove {
     if (this.available < 0 || this.held < 0) {
       throw new Error(`ledger bug: ${this.workspaceId}/${this.wallet} would go below zero`);
     }
-    await this.tx.run(
+    // Deferred: entries share one statement, so they keep their order; the driver waits for
+    // them before the operation ends.
+    this.tx.deferRun(
       `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
         balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -87,19 +89,22 @@ export class WalletMove {
     const da = this.available - this.start.available;
     const dh = this.held - this.start.held;
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
-    const row = await this.tx.get<WalletState>(
+    const want = { available: this.available, held: this.held };
+    this.tx.deferAll<WalletState>(
       `UPDATE wallets SET available = available + ?, held = held + ?
        WHERE workspace_id = ? AND kind = ? RETURNING available, held`,
       [da, dh, this.workspaceId, this.wallet],
+      ([row]) => {
+        if (!row || Number(row.available) !== want.available || Number(row.held) !== want.held) {
+          throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
+        }
+      },
     );
-    if (!row || Number(row.available) !== this.available || Number(row.held) !== this.held) {
-      throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
-    }
-    if (now !== undefined && da < 0) await this.alertOnCrossing(now);
+    if (now !== undefined && da < 0) this.alertOnCrossing(now);
     return { available: this.available, held: this.held };
   }
 
-  private async alertOnCrossing(now: number): Promise<void> {
+  private alertOnCrossing(now: number): void {
     const entry = this.catalog(this.wallet);
     const before = walletStatus({ balance: this.start.available, lowThreshold: entry.lowThreshold, available: entry.available });
     const after = walletStatus({ balance: this.available, lowThreshold: entry.lowThreshold, available: entry.available });
@@ -108,7 +113,7 @@ export class WalletMove {
       after === 'empty'
         ? `${entry.label} are empty.`
         : `${entry.label} are low: ${this.available.toLocaleString('en-US')} left.`;
-    await this.tx.run(
+    this.tx.deferRun(
       `INSERT INTO notifications (workspace_id, wallet, kind, balance, message, created_at, delivery, next_attempt_at)
        SELECT id, ?, ?, ?, ?, ?, CASE WHEN alert_webhook_url IS NULL THEN 'none' ELSE 'pending' END, ?
        FROM workspaces WHERE id = ?`,
@@ -123,7 +128,7 @@ export class WalletMove {
  */
 export class LedgerTx {
   constructor(
-    readonly tx: Executor,
+    readonly tx: TxExecutor,
     private readonly lockRows: string,
     private readonly catalog: CatalogView,
   ) {}
@@ -152,17 +157,38 @@ export class LedgerTx {
    * The wallet's live lots, after expiring the ones past their time (each once: the update
    * only matches a lot not yet expired). Returns the lots that are still live.
    */
+  private selectLots(workspaceId: string, wallet: WalletKind): Promise<LotState[]> {
+    return this.tx.all<LotState>(
+      `SELECT id, source, remaining, expires_at AS "expiresAt", restriction, created_at AS "createdAt"
+       FROM lots WHERE workspace_id = ? AND wallet = ? AND remaining > 0 AND expired_at IS NULL
+       ORDER BY created_at ${this.lockRows}`,
+      [workspaceId, wallet],
+    );
+  }
+
+  /**
+   * The wallet and its live lots, read together (one round trip less; on PostgreSQL the
+   * client sends the wallet's lock first, so the lock order stays wallet, then lots).
+   */
+  async openWalletWithLots(
+    workspaceId: string,
+    wallet: WalletKind,
+    now: number,
+    actor: string,
+  ): Promise<{ w: WalletMove; lots: LotState[] }> {
+    const [opened, rows] = await Promise.allSettled([this.openWallet(workspaceId, wallet), this.selectLots(workspaceId, wallet)]);
+    if (opened.status === 'rejected') throw opened.reason;
+    if (rows.status === 'rejected') throw rows.reason;
+    return { w: opened.value, lots: await this.liveLots(opened.value, now, actor, rows.value) };
+  }
+
   async liveLots(
     w: WalletMove,
     now: number,
     actor: string,
+    prefetched?: LotState[],
   ): Promise<(LotState & { expiresAt: number | null })[]> {
-    const rows = await this.tx.all<LotState>(
-      `SELECT id, source, remaining, expires_at AS "expiresAt", restriction, created_at AS "createdAt"
-       FROM lots WHERE workspace_id = ? AND wallet = ? AND remaining > 0 AND expired_at IS NULL
-       ORDER BY created_at ${this.lockRows}`,
-      [w.workspaceId, w.wallet],
-    );
+    const rows = prefetched ?? (await this.selectLots(w.workspaceId, w.wallet));
     const live: LotState[] = [];
     for (const raw of rows) {
       const lot = {
@@ -172,11 +198,11 @@ export class LedgerTx {
         createdAt: Number(raw.createdAt),
       };
       if (lot.expiresAt !== null && lot.expiresAt <= now) {
-        const done = await this.tx.run(
+        this.tx.deferRun(
           `UPDATE lots SET remaining = 0, expired_at = ? WHERE id = ? AND expired_at IS NULL AND remaining = ?`,
           [now, lot.id, lot.remaining],
+          1,
         );
-        if (done.changes !== 1) throw new Error(`ledger bug: lot ${lot.id} changed while locked`);
         await w.entry({
           type: 'expire',
           amount: -lot.remaining,
@@ -197,20 +223,16 @@ export class LedgerTx {
   /** Take allocations out of their lots. */
   async drawLots(allocations: Allocation[]): Promise<void> {
     for (const a of allocations) {
-      const r = await this.tx.run(
-        `UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`,
-        [a.amount, a.lotId, a.amount],
-      );
-      if (r.changes !== 1) throw new Error(`ledger bug: lot ${a.lotId} cannot give ${a.amount}`);
+      this.tx.deferRun(`UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`, [a.amount, a.lotId, a.amount], 1);
     }
   }
 
   async spendPlan(
     w: WalletMove,
-    input: { credits: number; restrictions: string[]; now: number; actor: string },
+    input: { credits: number; restrictions: string[]; now: number; actor: string; live?: LotState[] },
   ): Promise<Allocation[]> {
     assertCredits(input.credits);
-    const lots = await this.liveLots(w, input.now, input.actor);
+    const lots = input.live ?? (await this.liveLots(w, input.now, input.actor));
     const plan = allocate({
       lots,
       amount: input.credits,

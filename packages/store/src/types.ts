@@ -275,6 +275,8 @@ export interface Store {
     rolledBackFrom?: number | null;
     now: number;
     audit?: AuditInput;
+    /** Seeding: publish only when no version is active yet (else return the active one). */
+    onlyIfNone?: boolean;
   }): Promise<RuleVersion>;
 
   /** The one shared draft rule document admins edit before publishing. */

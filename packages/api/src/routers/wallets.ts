@@ -20,7 +20,8 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
     ctx.store.wallets(workspaceId),
     ctx.store.lots({ workspaceId, wallet: 'video_credits' }),
     ctx.rules.current(),
-    ctx.store.billing.plan(ws.plan),
+    // The plan ensureCycle went by: a reset it just found may have applied a pending downgrade.
+    ctx.store.billing.plan(cycle.plan),
     ctx.store.billing.cycleUsage({ workspaceId, cycleKey: cycle.key, since: cycle.start }),
   ]);
   const catalog = ctx.store.catalogSnapshot();
@@ -32,7 +33,7 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
         cycle: { usedThisCycle: usage.usedThisCycle, planLimit: plan?.aiTokensPerCycle ?? usage.planLimit, resetsAt: cycle.end },
         videoLots,
         rules: rules.document,
-        plan: ws.plan,
+        plan: cycle.plan,
         now,
       }),
     ),

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Driver, DriverStats, Executor } from '../executor.js';
+import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
 const converted = new Map<string, string>();
@@ -73,15 +73,19 @@ export class PostgresDriver implements Driver {
     return new PostgresDriver(pool);
   }
 
-  private async transaction<T>(begin: string, fn: (tx: Executor) => Promise<T>): Promise<T> {
+  private async transaction<T>(begin: string, fn: (tx: TxExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
+      const tracked = trackedExecutor(executorOf(client));
       try {
         await client.query(begin);
-        const value = await fn(executorOf(client));
+        const value = await fn(tracked);
+        const deferred = await tracked.drain();
+        if (deferred) throw deferred;
         await client.query('COMMIT');
         return value;
       } catch (err) {
+        await tracked.drain();
         await client.query('ROLLBACK').catch(() => undefined);
         const code = (err as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 20) {
@@ -95,7 +99,7 @@ export class PostgresDriver implements Driver {
     }
   }
 
-  async write<T>(op: (tx: Executor) => Promise<T>): Promise<T> {
+  async write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
     this.counters.queued += 1;
     try {
       const value = await this.transaction('BEGIN', op);
@@ -107,7 +111,7 @@ export class PostgresDriver implements Driver {
     }
   }
 
-  snapshot<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+  snapshot<T>(fn: (tx: TxExecutor) => Promise<T>): Promise<T> {
     return this.transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn);
   }
 

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
-import type { Driver, DriverStats, Executor } from '../executor.js';
+import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
 
 type Op = {
-  run: (tx: Executor) => Promise<unknown>;
+  run: (tx: TxExecutor) => Promise<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -118,7 +118,7 @@ export class SqliteDriver implements Driver {
     return new SqliteDriver(writer, reader, opts.maxBatch ?? 512);
   }
 
-  write<T>(op: (tx: Executor) => Promise<T>): Promise<T> {
+  write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run: op, resolve: resolve as (v: unknown) => void, reject });
@@ -126,7 +126,7 @@ export class SqliteDriver implements Driver {
     });
   }
 
-  snapshot<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+  snapshot<T>(fn: (tx: TxExecutor) => Promise<T>): Promise<T> {
     // The writer is exclusive while a batch runs, so a read inside the queue is consistent.
     return this.write(fn);
   }
@@ -157,11 +157,16 @@ export class SqliteDriver implements Driver {
     try {
       for (const op of batch) {
         await this.tx.run('SAVEPOINT op');
+        const tracked = trackedExecutor(this.tx);
         try {
-          const value = await op.run(this.tx);
+          const value = await op.run(tracked);
+          const deferred = await tracked.drain();
+          if (deferred) throw deferred;
           await this.tx.run('RELEASE op');
           outcomes.push({ ok: true, value });
         } catch (err) {
+          // Nothing of this operation may still be running when its savepoint rolls back.
+          await tracked.drain();
           await this.tx.run('ROLLBACK TO op');
           await this.tx.run('RELEASE op');
           outcomes.push({ ok: false, value: err });
