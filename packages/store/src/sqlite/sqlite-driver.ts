@@ -149,33 +149,35 @@ export class SqliteDriver implements Driver {
   private async commitBatch(batch: Op[]): Promise<void> {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      await this.tx.run('BEGIN IMMEDIATE');
+      await exec(this.writer, 'BEGIN IMMEDIATE; SAVEPOINT op');
     } catch (err) {
+      await exec(this.writer, 'ROLLBACK').catch(() => undefined);
       for (const op of batch) op.reject(err);
       return;
     }
     try {
-      for (const op of batch) {
-        await this.tx.run('SAVEPOINT op');
+      for (const [i, op] of batch.entries()) {
+        // Each step between operations is one trip: end this savepoint, open the next (or commit).
+        const next = i === batch.length - 1 ? 'COMMIT' : 'SAVEPOINT op';
         const tracked = trackedExecutor(this.tx);
+        let ok = false;
+        let value: unknown;
         try {
-          const value = await op.run(tracked);
+          value = await op.run(tracked);
           const deferred = await tracked.drain();
           if (deferred) throw deferred;
-          await this.tx.run('RELEASE op');
-          outcomes.push({ ok: true, value });
+          ok = true;
         } catch (err) {
           // Nothing of this operation may still be running when its savepoint rolls back.
           await tracked.drain();
-          await this.tx.run('ROLLBACK TO op');
-          await this.tx.run('RELEASE op');
-          outcomes.push({ ok: false, value: err });
+          value = err;
         }
+        outcomes.push({ ok, value });
+        await exec(this.writer, ok ? `RELEASE op; ${next}` : `ROLLBACK TO op; RELEASE op; ${next}`);
       }
-      await this.tx.run('COMMIT');
     } catch (err) {
-      // The commit (or a savepoint statement) failed: nothing in this batch happened.
-      await this.tx.run('ROLLBACK').catch(() => undefined);
+      // A savepoint step or the commit failed: nothing in this batch happened.
+      await exec(this.writer, 'ROLLBACK').catch(() => undefined);
       for (const op of batch) op.reject(err);
       return;
     }
