@@ -15,6 +15,7 @@ export interface PricedForWorkspace {
   wallet: WalletKind;
   rules: ActiveRules;
   priced: Priced;
+  /** The job's wallet's lots, when asked for (`withLots`); otherwise empty. */
   lots: Lot[];
   facts: WorkspaceFacts;
 }
@@ -67,7 +68,7 @@ export async function loadWorkspace(ctx: Context, workspaceId: string): Promise<
  */
 export async function priceForWorkspace(
   ctx: Context,
-  input: { workspaceId: string; job: Job; version?: number },
+  input: { workspaceId: string; job: Job; version?: number; withLots?: boolean },
 ): Promise<PricedForWorkspace> {
   const wallet = walletForJob(input.job.kind);
   const catalog = ctx.store.catalogSnapshot().find((c) => c.kind === wallet)!;
@@ -79,11 +80,21 @@ export async function priceForWorkspace(
     throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, { wallet, ruleVersion: rules.version });
   }
   if (wallet === 'ai_tokens') await ensureCycle(ctx, workspace);
-  const lots = await ctx.store.lots({ workspaceId: workspace.id, wallet });
+  // Read lots only when something needs them: a quote (the usable balance), or rules that
+  // read the workspace's trial credits (which sit in the video wallet).
+  const needTrial = rules.pricer.usesTrialRemaining;
+  const [lots, videoLots] = await Promise.all([
+    input.withLots ? ctx.store.lots({ workspaceId: workspace.id, wallet }) : Promise.resolve([]),
+    needTrial && !(input.withLots && wallet === 'video_credits')
+      ? ctx.store.lots({ workspaceId: workspace.id, wallet: 'video_credits' })
+      : Promise.resolve(null),
+  ]);
   const now = ctx.now();
-  const trialRemaining = lots
-    .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
-    .reduce((s, l) => s + l.remaining, 0);
+  const trialRemaining = needTrial
+    ? (videoLots ?? lots)
+        .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
+        .reduce((s, l) => s + l.remaining, 0)
+    : 0;
   const facts: WorkspaceFacts = { plan: workspace.plan, features: workspace.features, trialRemaining };
   const outcome = rules.pricer.price(input.job, facts);
   if (!outcome.ok) {

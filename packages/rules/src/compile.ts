@@ -79,5 +79,16 @@ export function compileRuleDocument(doc: RuleDocument, version: number): Pricer 
     };
   }
 
-  return { version, price };
+  return { version, price, usesTrialRemaining: readsFact(doc, 'trialRemaining') };
+}
+
+/** Does any condition anywhere in the document name this fact? */
+function readsFact(node: unknown, fact: string): boolean {
+  if (Array.isArray(node)) return node.some((n) => readsFact(n, fact));
+  if (node !== null && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o.fact === fact) return true;
+    return Object.values(o).some((v) => readsFact(v, fact));
+  }
+  return false;
 }

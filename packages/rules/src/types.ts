@@ -32,5 +32,10 @@ export type PriceOutcome = Priced | Unavailable;
 /** A rule set compiled for one version: prices jobs synchronously. */
 export interface Pricer {
   readonly version: number;
+  /**
+   * Whether any rule reads the workspace's `trialRemaining`: when none does, callers may
+   * skip reading it (any value prices the same).
+   */
+  readonly usesTrialRemaining: boolean;
   price(job: Job, workspace: WorkspaceFacts): PriceOutcome;
 }

@@ -65,7 +65,7 @@ const writeJobInput = z
 export const usageRouter = {
   /** Price a job; changes nothing. */
   quote: workspaceProcedure('read').input(quoteInput).query(async ({ ctx, input }) => {
-    const p = await priceForWorkspace(ctx, input);
+    const p = await priceForWorkspace(ctx, { ...input, withLots: true });
     const usable = usableFor(p, ctx.now());
     const balance = p.lots.reduce((s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0), 0);
     const sufficient = usable >= p.priced.credits;
