@@ -1,0 +1,76 @@
+import type { EntryType, WalletAction, WalletKind, WalletStatus } from '../trpc';
+
+/** Button labels, word for word as the help article quotes them. */
+export const ACTION_LABELS: Record<WalletAction, string> = {
+  buy_image_credits: 'Buy Image Credits',
+  buy_video_credits: 'Buy Video Credits',
+  view_usage: 'View Usage',
+  upgrade_plan: 'Upgrade plan',
+};
+
+export const STATUS_LABELS: Record<WalletStatus, string> = {
+  active: 'Active',
+  low: 'Low',
+  empty: 'Empty',
+  coming_soon: 'Coming Soon',
+};
+
+export const WALLET_LABELS: Record<WalletKind, string> = {
+  ai_tokens: 'AI Tokens',
+  image_credits: 'Image Credits',
+  video_credits: 'Video Credits',
+  audio_credits: 'Audio Credits',
+};
+
+export const WALLET_KINDS = Object.keys(WALLET_LABELS) as WalletKind[];
+
+export function walletUnit(kind: WalletKind): 'token' | 'credit' {
+  return kind === 'ai_tokens' ? 'token' : 'credit';
+}
+
+export const ENTRY_LABELS: Record<EntryType, string> = {
+  grant: 'Grant',
+  purchase: 'Purchase',
+  trial: 'Trial credits',
+  hold: 'Hold',
+  spend: 'Spent',
+  return: 'Returned credits',
+  expire: 'Expired',
+  refund: 'Refund',
+  adjustment: 'Adjustment',
+};
+
+export const ENTRY_TYPES = Object.keys(ENTRY_LABELS) as EntryType[];
+
+/** Entries that give credits back to the user: marked visibly in history. */
+export function isReturned(type: EntryType): boolean {
+  return type === 'return' || type === 'refund';
+}
+
+export const VIDEO_TYPE_LABELS = {
+  standard: 'Standard Video',
+  premium: 'Premium Video',
+  reference: 'Reference Video',
+  character_swap: 'Character Swap Video',
+  edit: 'Video Edit',
+} as const;
+
+export const IMAGE_TYPE_LABELS = {
+  hero: 'Website hero image',
+  product: 'Product visual',
+  social: 'Social graphic',
+  banner: 'Banner',
+  background: 'Background',
+  icon: 'Icon',
+  logo: 'Logo concept',
+  brand_mark: 'Brand mark',
+} as const;
+
+export const IMAGE_QUALITY_LABELS = { draft: 'Draft', standard: 'Standard', hd: 'HD' } as const;
+
+export const JOB_STATUS_LABELS = {
+  reserved: 'Running',
+  completed: 'Completed',
+  failed: 'Failed: credits returned',
+  expired: 'Expired: credits returned',
+} as const;
