@@ -59,5 +59,5 @@ export function constantPricer(input: { version: number; credits: number }): Pri
   };
   Object.freeze(answer.breakdown);
   Object.freeze(answer);
-  return { version: input.version, price: () => answer };
+  return { version: input.version, usesTrialRemaining: false, price: () => answer };
 }

@@ -1,29 +1,256 @@
 import type { Logger } from 'pino';
+import { RulesService, ensureCycle, type Caller, type Context } from '@credits/api';
 import type { Store } from '@credits/store';
+import { deliverDueAlerts, type DeliveryReport, type FetchLike } from './alert-delivery.js';
 
 /** Idempotency keys are kept a week, well past the promised 24 hours. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
-/** One pass: expire holds past their TTL, expire lots past their date, forget old keys. */
-export async function sweepOnce(store: Store, now: number) {
-  const holds = await store.expireHolds({ now });
-  const lots = await store.expireLots({ now });
-  const keys = await store.pruneIdempotencyKeys({ before: now - IDEMPOTENCY_RETENTION_MS });
-  return { holds, lots, keys };
+/** A checkout not paid within a day expires, with no credits. */
+export const ORDER_TTL_MS = 24 * 3600 * 1000;
+
+/** At most this many workspaces have their billing cycle checked in one pass. */
+export const CYCLE_BATCH = 1000;
+
+/**
+ * The workspace list is read again this often: a new workspace is granted its first
+ * allowance when it is made, so the sweeper only needs it by its first boundary.
+ */
+export const WORKSPACE_LIST_EVERY_MS = 60_000;
+
+/** At most this many alert webhooks are sent in one pass. */
+export const ALERT_BATCH = 50;
+
+/** Who the sweeper is on the ledger; no scopes, so it could call no procedure. */
+const SWEEPER_CALLER: Caller = { kind: 'service', id: 'system:sweeper', scopes: [] };
+
+/** What a sweeper remembers between passes. */
+export interface SweepState {
+  /** Per workspace, the end of the cycle last made sure of: nothing to do there before it. */
+  cycleEnds: Map<string, number>;
+  /** Built on first use when none is given (the cycle needs only the store). */
+  rules: RulesService | null;
+  /** Every workspace id, as last read, and when. */
+  workspaceIds: string[];
+  listedAt: number;
 }
 
-export function startSweeper(opts: { store: Store; clock: () => number; intervalMs: number; logger: Logger }) {
+export function newSweepState(): SweepState {
+  return {
+    cycleEnds: new Map(),
+    rules: null,
+    workspaceIds: [],
+    listedAt: Number.NEGATIVE_INFINITY,
+  };
+}
+
+export interface SweepOptions {
+  /** The server's rules service; one is built when absent. */
+  rules?: RulesService;
+  /** For alert webhooks; the global `fetch` when absent. */
+  fetch?: FetchLike;
+  /** Kept across passes by {@link startSweeper}; a fresh one checks every workspace. */
+  state?: SweepState;
+  cycleBatch?: number;
+  alertBatch?: number;
+  alertTimeoutMs?: number;
+}
+
+export type SweepStep = 'holds' | 'cycles' | 'lots' | 'orders' | 'keys' | 'alerts';
+
+export interface SweepFailure {
+  step: SweepStep;
+  workspaceId?: string;
+  error: unknown;
+}
+
+export interface SweepResult {
+  /** Holds past their TTL, released. */
+  holds: number;
+  /** Workspaces whose cycle was checked (and its allowance granted where due). */
+  cycles: number;
+  /** Workspaces still due a cycle check (over the batch); the next pass takes them. */
+  cyclesPending: number;
+  /** Credits expired. */
+  lots: number;
+  /** Pending orders expired. */
+  orders: number;
+  /** Idempotency keys forgotten. */
+  keys: number;
+  alerts: DeliveryReport;
+  /** Steps (or workspaces) that failed; the others still ran. */
+  failures: SweepFailure[];
+}
+
+const NO_ALERTS: DeliveryReport = {
+  attempted: 0,
+  delivered: 0,
+  retrying: 0,
+  failed: 0,
+  skipped: 0,
+};
+
+/**
+ * One pass, in this order:
+ * 1. holds past their TTL are released;
+ * 2. every workspace's billing cycle is made current (`ensureCycle`): each cycle's AI Token
+ *    allowance granted once, missed cycles caught up after downtime, a pending downgrade
+ *    applied — at most `cycleBatch` workspaces a pass, and only those past the end of the
+ *    cycle this sweeper last saw;
+ * 3. lots past their date expire — after step 2, so a finished cycle's allowance expires
+ *    with the next one already granted (never an AI Tokens wallet that reads empty for a
+ *    moment, nor a false "empty" alert). While step 2 has a backlog this waits a pass;
+ *    reads and writes expire what they touch meanwhile;
+ * 4. pending orders older than {@link ORDER_TTL_MS} expire;
+ * 5. idempotency keys older than {@link IDEMPOTENCY_RETENTION_MS} are forgotten;
+ * 6. due alert webhooks are sent ({@link deliverDueAlerts}).
+ *
+ * A failing step (or workspace) is reported in `failures` and does not stop the others.
+ */
+export async function sweepOnce(
+  store: Store,
+  now: number,
+  opts: SweepOptions = {},
+): Promise<SweepResult> {
+  const state = opts.state ?? newSweepState();
+  const failures: SweepFailure[] = [];
+  const step = async <T>(name: SweepStep, fallback: T, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      failures.push({ step: name, error });
+      return fallback;
+    }
+  };
+
+  const holds = await step('holds', 0, () => store.expireHolds({ now }));
+  const cycles = await step('cycles', { checked: 0, pending: 0 }, () =>
+    sweepCycles({
+      store,
+      now,
+      state,
+      rules: opts.rules,
+      batch: opts.cycleBatch ?? CYCLE_BATCH,
+      failures,
+    }),
+  );
+  const lots = cycles.pending > 0 ? 0 : await step('lots', 0, () => store.expireLots({ now }));
+  const orders = await step('orders', 0, () =>
+    store.billing.expireOrders({ before: now - ORDER_TTL_MS, now }),
+  );
+  const keys = await step('keys', 0, () =>
+    store.pruneIdempotencyKeys({ before: now - IDEMPOTENCY_RETENTION_MS }),
+  );
+  const alerts = await step('alerts', NO_ALERTS, () =>
+    deliverDueAlerts({
+      store,
+      now,
+      fetch: opts.fetch,
+      limit: opts.alertBatch ?? ALERT_BATCH,
+      timeoutMs: opts.alertTimeoutMs,
+    }),
+  );
+  return {
+    holds,
+    cycles: cycles.checked,
+    cyclesPending: cycles.pending,
+    lots,
+    orders,
+    keys,
+    alerts,
+    failures,
+  };
+}
+
+/** Step 2: make the cycle of each due workspace current, one workspace at a time. */
+async function sweepCycles(input: {
+  store: Store;
+  now: number;
+  state: SweepState;
+  rules: RulesService | undefined;
+  batch: number;
+  failures: SweepFailure[];
+}): Promise<{ checked: number; pending: number }> {
+  const { store, now, state } = input;
+  if (now - state.listedAt >= WORKSPACE_LIST_EVERY_MS || now < state.listedAt) {
+    state.workspaceIds = await store.listWorkspaceIds();
+    state.listedAt = now;
+  }
+  const ids = state.workspaceIds;
+  const due = ids.filter((id) => (state.cycleEnds.get(id) ?? Number.NEGATIVE_INFINITY) <= now);
+  if (due.length === 0) return { checked: 0, pending: 0 };
+  const rules = input.rules ?? (state.rules ??= new RulesService(store));
+  const ctx: Context = {
+    store,
+    rules,
+    now: () => now,
+    caller: SWEEPER_CALLER,
+    config: { holdTtlMs: 3_600_000 },
+  };
+  let checked = 0;
+  for (const id of due.slice(0, input.batch)) {
+    try {
+      const workspace = await store.getWorkspace(id);
+      if (!workspace) continue;
+      const cycle = await ensureCycle(ctx, workspace);
+      state.cycleEnds.set(id, cycle.end);
+      checked += 1;
+    } catch (error) {
+      input.failures.push({ step: 'cycles', workspaceId: id, error });
+    }
+  }
+  return { checked, pending: Math.max(0, due.length - input.batch) };
+}
+
+/**
+ * Run {@link sweepOnce} every `intervalMs`, one pass at a time (a tick that finds a pass
+ * still running is skipped). `rules` and `fetch` are optional: the sweeper builds its own
+ * rules service and uses the global `fetch` without them.
+ */
+export function startSweeper(opts: {
+  store: Store;
+  clock: () => number;
+  intervalMs: number;
+  logger: Logger;
+  rules?: RulesService;
+  fetch?: FetchLike;
+}) {
+  const state = newSweepState();
   let running: Promise<void> = Promise.resolve();
+  let busy = false;
   let stopped = false;
+  const pass = async () => {
+    try {
+      const r = await sweepOnce(opts.store, opts.clock(), {
+        state,
+        rules: opts.rules,
+        fetch: opts.fetch,
+      });
+      for (const f of r.failures)
+        opts.logger.error(
+          { err: f.error, step: f.step, workspaceId: f.workspaceId },
+          'sweep step failed',
+        );
+      const { failures: _failures, ...counts } = r;
+      if (
+        r.holds ||
+        r.cycles ||
+        r.cyclesPending ||
+        r.lots ||
+        r.orders ||
+        r.keys ||
+        r.alerts.attempted
+      )
+        opts.logger.info(counts, 'sweep');
+    } catch (err) {
+      opts.logger.error({ err }, 'sweep failed');
+    }
+  };
   const timer = setInterval(() => {
-    running = running.then(async () => {
-      if (stopped) return;
-      try {
-        const r = await sweepOnce(opts.store, opts.clock());
-        if (r.holds || r.lots || r.keys) opts.logger.info(r, 'sweep');
-      } catch (err) {
-        opts.logger.error({ err }, 'sweep failed');
-      }
+    if (stopped || busy) return;
+    busy = true;
+    running = pass().finally(() => {
+      busy = false;
     });
   }, opts.intervalMs);
   timer.unref();
