@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { workspaceProcedure } from '../trpc.js';
 import { workspaceIdSchema } from '../schemas.js';
+import { CreditsError } from '@credits/domain';
+import { isPublicWebhookUrl } from '../webhook-url.js';
 
 export const notificationsRouter = {
   /** Low and empty alerts, newest first. */
@@ -32,6 +34,9 @@ export const notificationsRouter = {
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
+      if (input.url !== null && !isPublicWebhookUrl(input.url)) {
+        throw new CreditsError('VALIDATION', 'Alert webhooks must go to a public http(s) address.', { field: 'url' });
+      }
       const secret = input.url ? `whsec_${randomBytes(24).toString('base64url')}` : null;
       await ctx.store.billing.setAlertWebhook({
         workspaceId: input.workspaceId,
