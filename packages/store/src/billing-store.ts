@@ -538,7 +538,8 @@ export class BillingStore {
 
   setAlertWebhook(input: { workspaceId: string; url: string | null; secret: string | null; now: number; audit: AuditInput }): Promise<void> {
     return this.driver.write(async (tx) => {
-      await tx.run(`UPDATE workspaces SET alert_webhook_url = ?, alert_webhook_secret = ? WHERE id = ?`, [input.url, input.secret, input.workspaceId]);
+      const r = await tx.run(`UPDATE workspaces SET alert_webhook_url = ?, alert_webhook_secret = ? WHERE id = ?`, [input.url, input.secret, input.workspaceId]);
+      if (r.changes !== 1) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
       await writeAudit(tx, { ...input.audit, target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, after: { url: input.url } }, input.now);
     });
   }
