@@ -29,7 +29,7 @@ export const billingRouter = {
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
-      if (!ctx.payments) throw new Error('no payment provider configured');
+      if (!ctx.payments) throw new CreditsError('FEATURE_UNAVAILABLE', 'Buying credits is not available on this server (no payment provider is configured).');
       // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
       await loadWorkspace(ctx, input.workspaceId);
       const pack = (await ctx.store.billing.packs({ includeInactive: false })).find((p) => p.id === input.packId);
