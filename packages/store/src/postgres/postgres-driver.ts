@@ -22,15 +22,22 @@ const types: pg.CustomTypesConfig = {
 };
 
 function executorOf(client: pg.Pool | pg.PoolClient): Executor {
-  const all = async <T>(sql: string, params: readonly unknown[] = []) =>
-    (await client.query({ text: toPositional(sql), values: params as unknown[], types })).rows as T[];
+  // On one client (a transaction), statements issued without waiting (deferred ones) are
+  // chained here, in order, rather than left to pg's deprecated internal queue. A pool
+  // spreads reads over its connections and needs no chain.
+  let last: Promise<unknown> = Promise.resolve();
+  const query = (sql: string, params: readonly unknown[]) => {
+    const send = () => client.query({ text: toPositional(sql), values: params as unknown[], types });
+    if (client instanceof pg.Pool) return send();
+    const next = last.then(send, send);
+    last = next.catch(() => undefined);
+    return next;
+  };
+  const all = async <T>(sql: string, params: readonly unknown[] = []) => (await query(sql, params)).rows as T[];
   return {
     all,
     get: async <T>(sql: string, params: readonly unknown[] = []) => (await all<T>(sql, params))[0],
-    run: async (sql, params = []) => {
-      const r = await client.query({ text: toPositional(sql), values: params as unknown[], types });
-      return { changes: r.rowCount ?? 0 };
-    },
+    run: async (sql, params = []) => ({ changes: (await query(sql, params)).rowCount ?? 0 }),
   };
 }
 
