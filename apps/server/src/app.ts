@@ -31,7 +31,7 @@ export interface AppDeps {
 }
 
 /**
- * The HTTP surface: `/trpc` (every procedure but `health` needs the bearer service key),
+ * The HTTP surface: `/trpc` (access checked per procedure: sessions, API keys; see docs/api.md),
  * `/healthz`, `/readyz`, `/metrics`, the payment routes (`/webhooks/:provider`, the sandbox's
  * `/checkout/sandbox/:session`) when `payments` is given, and the built web app when there is one.
  *

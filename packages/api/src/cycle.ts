@@ -67,6 +67,7 @@ export async function ensureCycle(
           now,
           idempotencyKey: `allowance:${workspace.id}:${cycle.key}`,
           requestHash: 'allowance',
+          system: true,
         });
       }
     }

@@ -27,6 +27,7 @@ export async function provisionWorkspace(ctx: Context, workspace: Workspace): Pr
       now,
       idempotencyKey: `allowance:${workspace.id}:${cycle.key}`,
       requestHash: 'allowance',
+      system: true,
     });
     allowance = g.amount;
   }
@@ -44,6 +45,7 @@ export async function provisionWorkspace(ctx: Context, workspace: Workspace): Pr
       now,
       idempotencyKey: `trial:${workspace.id}`,
       requestHash: 'trial',
+      system: true,
     });
   }
   return { trial: trial?.credits ?? 0, allowance };

@@ -72,7 +72,9 @@ const t = initTRPC
         message:
           cause instanceof ZodError
             ? `Invalid input: ${cause.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`
-            : shape.message,
+            : error.code === 'INTERNAL_SERVER_ERROR'
+              ? 'An internal error occurred. Retrying with the same idempotency key is safe.'
+              : shape.message,
         data: {
           ...shape.data,
           reason,

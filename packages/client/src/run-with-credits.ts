@@ -44,7 +44,8 @@ export async function runWithCredits<T>(
     });
     return { value: result.value, hold, settled };
   } catch (error) {
-    // The work ran but the capture failed (e.g. the actual job priced above the hold):
+    // The work ran but the capture failed (the hold expired, or the network failed after
+    // the capture committed — then this release is refused and changes nothing):
     // return the credits rather than leave them held, and report the failure.
     await client.usage.release
       .mutate({ workspaceId: input.workspaceId, holdId: hold.holdId, idempotencyKey: `${input.idempotencyKey}:release` })

@@ -186,6 +186,20 @@ export class AccountStore {
 
   addMember(input: { workspaceId: string; userId: string; role: Role; now: number; audit: AuditInput }): Promise<void> {
     return this.driver.write(async (tx) => {
+      if (input.role !== 'owner') {
+        // Demoting the last owner would leave a workspace nobody can manage.
+        const current = await tx.get<{ role: Role }>(`SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`, [
+          input.workspaceId,
+          input.userId,
+        ]);
+        const others = await tx.get<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = ? AND role = 'owner' AND user_id <> ?`,
+          [input.workspaceId, input.userId],
+        );
+        if (current?.role === 'owner' && Number(others?.n ?? 0) === 0) {
+          throw new CreditsError('FORBIDDEN', 'A workspace keeps at least one owner.', {});
+        }
+      }
       const r = await tx.run(
         `INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role`,

@@ -136,8 +136,17 @@ export class LedgerStore implements Store {
 
   /** The wallet catalog as last loaded (the seeded defaults before the first load). */
   catalogSnapshot(): WalletCatalogEntry[] {
+    this.refreshCatalogIfStale();
     const entries = this.catalogCache?.entries;
     return WALLET_KINDS.map((k) => entries?.get(k) ?? DEFAULT_WALLET_CATALOG[k]);
+  }
+
+  /** Reload in the background when the cache is older than 5 s (another process may have edited it). */
+  private refreshCatalogIfStale(): void {
+    if (this.catalogCache && Date.now() - this.catalogCache.at > 5000) {
+      this.catalogCache.at = Date.now();
+      void this.refreshCatalog().catch(() => undefined);
+    }
   }
 
   /** Reload the wallet catalog that alerts read (after migrate, after edits, and every 5 s). */
@@ -188,10 +197,7 @@ export class LedgerStore implements Store {
   /** The wallet catalog, cached; refreshed every few seconds and after edits here. */
   private catalogCache: { at: number; entries: Map<string, WalletCatalogEntry> } | null = null;
   private catalogView(kind: WalletKind): { label: string; lowThreshold: number; available: boolean } {
-    if (this.catalogCache && Date.now() - this.catalogCache.at > 5000) {
-      this.catalogCache.at = Date.now();
-      void this.refreshCatalog().catch(() => undefined);
-    }
+    this.refreshCatalogIfStale();
     const entry = this.catalogCache?.entries.get(kind) ?? DEFAULT_WALLET_CATALOG[kind];
     return { label: entry.label, lowThreshold: entry.lowThreshold, available: entry.available };
   }
@@ -299,7 +305,16 @@ export class LedgerStore implements Store {
     assertCredits(input.amount);
     if (input.amount === 0) throw new Error('a grant must be positive');
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'grant', requestHash: input.requestHash, now: input.now, audit: input.audit },
+      {
+        // System grants (allowances, the trial) keep their keys apart from callers' keys, so
+        // no caller can take the key of a grant the system will make.
+        scope: input.system ? `_system:${input.workspaceId}` : input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'grant',
+        requestHash: input.requestHash,
+        now: input.now,
+        audit: input.audit,
+      },
       async (tx) => {
         const w = await this.ltx(tx).openWallet(input.workspaceId, input.wallet);
         const lotId = newId('lot');

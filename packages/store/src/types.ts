@@ -103,6 +103,8 @@ export interface GrantInput extends WriteBase {
   orderId?: string | null;
   cycleKey?: string | null;
   description: string;
+  /** A grant the system makes (allowance, trial): its key lives in a scope callers cannot use. */
+  system?: boolean;
 }
 export interface GrantResult {
   lotId: string;

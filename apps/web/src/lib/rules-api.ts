@@ -1,7 +1,7 @@
 import { trpc } from '../trpc';
 
 /**
- * `admin.rules.*` (packages/api/src/routers/rules.ts, docs/api-rules.md): the shapes the
+ * `admin.rules.*` (packages/api/src/routers/rules.ts, docs/api.md): the shapes the
  * editor works with, named, and checked against the router's own types below.
  */
 export interface RuleProblem {

@@ -113,6 +113,7 @@ export const adminRouter = {
             actor: ctx.caller.id,
             now,
             idempotencyKey: `upgrade:${input.idempotencyKey}`,
+            system: true,
             requestHash: requestHash('admin.workspaces.setPlan', input),
           });
         }

@@ -45,14 +45,15 @@ export const billingRouter = {
         requestHash: requestHash('billing.checkout', input),
       });
       // The replayed answer is the order as first created: read its session as it is now.
-      let checkoutUrl = (await ctx.store.billing.order({ orderId: order.id }))?.checkoutUrl ?? null;
+      const current = (await ctx.store.billing.order({ orderId: order.id })) ?? order;
+      let checkoutUrl = current.checkoutUrl;
       if (checkoutUrl === null) {
         // A replay of a request whose session was never made (or lost) makes one now; if two
         // race, the first stored session wins and both answer with it.
         const made = await ctx.payments.createSession({ order, returnUrl: input.returnPath ?? `/billing?order=${order.id}` });
         checkoutUrl = (await ctx.store.billing.attachSession({ orderId: order.id, session: made.session, url: made.url, now })).checkoutUrl;
       }
-      return { orderId: order.id, status: order.status, checkoutUrl, wallet: order.wallet, credits: order.credits };
+      return { orderId: order.id, status: current.status, checkoutUrl, wallet: order.wallet, credits: order.credits };
     }),
 
   /** Orders, newest first. */

@@ -2,6 +2,6 @@ import type { TRPCRouterRecord } from '@trpc/server';
 import { publicProcedure } from '../trpc.js';
 
 export const healthRouter = {
-  /** Liveness and the store's write-queue figures. */
+  /** Liveness and which store serves (write-queue figures are on /metrics). */
   check: publicProcedure.query(({ ctx }) => ({ ok: true as const, store: ctx.store.dialect, time: ctx.now() })),
 } satisfies TRPCRouterRecord;
