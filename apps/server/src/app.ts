@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -14,7 +15,26 @@ import type { Store } from '@credits/store';
 import type { Metrics } from './metrics.js';
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 
+/**
+ * The client's address for per-client limits: the socket's peer, or — only behind a proxy
+ * we trust (TRUST_PROXY) — the first X-Forwarded-For hop. Trusting the header without a
+ * proxy would let any client pick its own address and dodge the limit.
+ */
+function clientIp(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown'; // app.request() in tests has no socket
+  }
+}
+
 export interface AppDeps {
+  /** Take the client address from X-Forwarded-For (only behind a trusted proxy). */
+  trustProxy?: boolean;
   store: Store;
   rules: RulesService;
   logger: Logger;
@@ -111,7 +131,7 @@ export function createApp(deps: AppDeps) {
           config: { holdTtlMs: deps.holdTtlMs },
           observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) => deps.metrics.operation(e),
           http: {
-            clientIp: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? 'direct',
+            clientIp: clientIp(c, deps.trustProxy ?? false),
             setSession: (token: string, expiresAt: number) =>
               resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure)),
             clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure)),

@@ -30,6 +30,11 @@ const envSchema = z.object({
   /** The endpoint's signing secret (`whsec_…`) from the Stripe dashboard or `stripe listen`. */
   STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
   /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
+  /** Behind a reverse proxy that sets X-Forwarded-For: take client addresses from it. */
+  TRUST_PROXY: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
   PUBLIC_URL: z
     .url({ protocol: /^https?$/ })
     .transform((u) => u.replace(/\/+$/, ''))
