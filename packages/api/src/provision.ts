@@ -1,7 +1,7 @@
-import { cycleAt } from '@credits/domain';
 import { trialGrant } from '@credits/rules';
 import type { Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
+import { ensureCycle } from './cycle.js';
 
 /**
  * What a new workspace receives: this cycle's AI Token allowance and, on a trial-eligible
@@ -12,25 +12,9 @@ export async function provisionWorkspace(ctx: Context, workspace: Workspace): Pr
   const plan = await ctx.store.billing.plan(workspace.plan);
   if (!plan) throw new Error(`workspace ${workspace.id} has unknown plan ${workspace.plan}`);
   const now = workspace.createdAt;
-  let allowance = 0;
-  if (plan.aiTokensPerCycle > 0) {
-    const cycle = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
-    const g = await ctx.store.grant({
-      workspaceId: workspace.id,
-      wallet: 'ai_tokens',
-      amount: plan.aiTokensPerCycle,
-      source: 'plan_allowance',
-      expiresAt: cycle.end,
-      cycleKey: cycle.key,
-      description: `${plan.name} plan AI Tokens for the cycle from ${cycle.key}`,
-      actor: 'system:plan',
-      now,
-      idempotencyKey: `allowance:${workspace.id}:${cycle.key}`,
-      requestHash: 'allowance',
-      system: true,
-    });
-    allowance = g.amount;
-  }
+  // This cycle's allowance: the same grant (and key) the cycle keeper makes at each boundary.
+  await ensureCycle(ctx, workspace);
+  const allowance = plan.aiTokensPerCycle;
   const rules = await ctx.rules.current();
   const trial = trialGrant(rules.document, { trialEligible: plan.trialEligible, plan: plan.id });
   if (trial) {

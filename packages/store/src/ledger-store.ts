@@ -33,6 +33,7 @@ import type {
   LedgerEntry,
   Lot,
   Page,
+  PricedJob,
   ReleaseInput,
   ReserveInput,
   ReserveResult,
@@ -71,6 +72,37 @@ const ENTRY_COLUMNS = `id, workspace_id AS "workspaceId", wallet, type, amount,
   available_delta AS "availableDelta", held_delta AS "heldDelta", balance_after AS "balanceAfter",
   held_after AS "heldAfter", job_id AS "jobId", order_id AS "orderId",
   rule_version AS "ruleVersion", actor, description, lots, created_at AS "createdAt"`;
+
+const INSERT_JOB = `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
+  breakdown, trial_applies, actor, created_at, expires_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+function jobParams(j: {
+  id: string;
+  input: { workspaceId: string; priced: PricedJob; actor: string; now: number };
+  status: JobStatus;
+  captured: number | null;
+  expiresAt: number | null;
+  settledAt: number | null;
+}): unknown[] {
+  const p = j.input.priced;
+  return [
+    j.id,
+    j.input.workspaceId,
+    p.wallet,
+    p.kind,
+    JSON.stringify(p.job),
+    j.status,
+    p.credits,
+    j.captured,
+    p.ruleVersion,
+    JSON.stringify(p.breakdown),
+    p.trialApplies ? 1 : 0,
+    j.input.actor,
+    j.input.now,
+    j.expiresAt,
+    j.settledAt,
+  ];
+}
 
 type JobRow = Omit<JobRecord, 'job' | 'breakdown' | 'trialApplies'> & {
   job: string;
@@ -240,6 +272,20 @@ export class LedgerStore implements Store {
     });
   }
 
+  /** Lock the job's wallet, expire what is due, and draw the job's credits in spend order. */
+  private async draw(tx: TxExecutor, input: { workspaceId: string; priced: PricedJob; now: number; actor: string }) {
+    const ltx = this.ltx(tx);
+    const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, input.priced.wallet, input.now, input.actor);
+    const allocations = await ltx.spendPlan(w, {
+      credits: input.priced.credits,
+      restrictions: input.priced.restrictions,
+      now: input.now,
+      actor: input.actor,
+      live: lots,
+    });
+    return { w, allocations };
+  }
+
   // ---------------------------------------------------------------- workspaces
 
   createWorkspace(input: CreateWorkspaceInput): Promise<Workspace> {
@@ -358,36 +404,10 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const ltx = this.ltx(tx);
-        const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, priced.wallet, input.now, input.actor);
-        const allocations = await ltx.spendPlan(w, {
-          credits: priced.credits,
-          restrictions: priced.restrictions,
-          now: input.now,
-          actor: input.actor,
-          live: lots,
-        });
+        const { w, allocations } = await this.draw(tx, input);
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
-        await tx.run(
-          `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
-            breakdown, trial_applies, actor, created_at, expires_at, settled_at)
-           VALUES (?, ?, ?, ?, ?, 'reserved', ?, NULL, ?, ?, ?, ?, ?, ?, NULL)`,
-          [
-            holdId,
-            input.workspaceId,
-            priced.wallet,
-            priced.kind,
-            JSON.stringify(priced.job),
-            priced.credits,
-            priced.ruleVersion,
-            JSON.stringify(priced.breakdown),
-            priced.trialApplies ? 1 : 0,
-            input.actor,
-            input.now,
-            expiresAt,
-          ],
-        );
+        await tx.run(INSERT_JOB, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
         if (allocations.length > 0) {
           tx.deferRun(
             `INSERT INTO hold_lots (job_id, lot_id, position, amount) VALUES ${allocations.map(() => '(?, ?, ?, ?)').join(', ')}`,
@@ -581,35 +601,11 @@ export class LedgerStore implements Store {
     return this.idempotent(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
       async (tx) => {
-        const ltx = this.ltx(tx);
-        const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, priced.wallet, input.now, input.actor);
-        const allocations = await ltx.spendPlan(w, {
-          credits: priced.credits,
-          restrictions: priced.restrictions,
-          now: input.now,
-          actor: input.actor,
-          live: lots,
-        });
+        const { w, allocations } = await this.draw(tx, input);
         const jobId = newId('job');
         tx.deferRun(
-          `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
-            breakdown, trial_applies, actor, created_at, expires_at, settled_at)
-           VALUES (?, ?, ?, ?, ?, 'completed', ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
-          [
-            jobId,
-            input.workspaceId,
-            priced.wallet,
-            priced.kind,
-            JSON.stringify(priced.job),
-            priced.credits,
-            priced.credits,
-            priced.ruleVersion,
-            JSON.stringify(priced.breakdown),
-            priced.trialApplies ? 1 : 0,
-            input.actor,
-            input.now,
-            input.now,
-          ],
+          INSERT_JOB,
+          jobParams({ id: jobId, input, status: 'completed', captured: priced.credits, expiresAt: null, settledAt: input.now }),
         );
         await w.entry({
           type: 'spend',

@@ -1,4 +1,4 @@
-import type { Dialect } from './executor.js';
+import type { Dialect, Executor } from './executor.js';
 
 /**
  * Versioned migrations. One text per migration, written in the SQL that SQLite, PostgreSQL
@@ -263,4 +263,22 @@ const ID_COLUMN: Record<Dialect, string> = {
 /** The migrations, in order, written for one dialect. */
 export function migrationsFor(dialect: Dialect): { version: number; name: string; sql: string }[] {
   return MIGRATIONS.map((m) => ({ ...m, sql: m.sql.replaceAll('{{id}}', ID_COLUMN[dialect]) }));
+}
+
+/** Apply the migrations not yet recorded in `schema_migrations`, in order, inside `tx`. */
+export async function applyMigrations(
+  tx: Executor,
+  migrations: readonly { version: number; name: string; sql: string }[],
+): Promise<number> {
+  const done = new Set((await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+  let applied = 0;
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
+      await tx.run(statement);
+    }
+    await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+    applied += 1;
+  }
+  return applied;
 }

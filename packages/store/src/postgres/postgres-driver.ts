@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { applyMigrations } from '../schema.js';
 import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
@@ -129,23 +130,7 @@ export class PostgresDriver implements Driver {
       await tx.run(
         `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
       );
-      const done = new Set(
-        (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
-      );
-      let applied = 0;
-      for (const m of migrations) {
-        if (done.has(m.version)) continue;
-        for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
-          await tx.run(statement);
-        }
-        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
-          m.version,
-          m.name,
-          Date.now(),
-        ]);
-        applied += 1;
-      }
-      return applied;
+      return applyMigrations(tx, migrations);
     });
   }
 

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
+import { applyMigrations } from '../schema.js';
 import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
 
 type Op = {
@@ -195,25 +196,7 @@ export class SqliteDriver implements Driver {
       this.writer,
       `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
     );
-    return this.write(async (tx) => {
-      const done = new Set(
-        (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version),
-      );
-      let applied = 0;
-      for (const m of migrations) {
-        if (done.has(m.version)) continue;
-        for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
-          await tx.run(statement);
-        }
-        await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
-          m.version,
-          m.name,
-          Date.now(),
-        ]);
-        applied += 1;
-      }
-      return applied;
-    });
+    return this.write((tx) => applyMigrations(tx, migrations));
   }
 
   stats(): DriverStats {
