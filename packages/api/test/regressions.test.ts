@@ -32,6 +32,24 @@ for (const dialect of DIALECTS) {
       expect((await h.allowanceLots(ws)).map((l) => l.cycleKey)).toContain(nextCycle);
     });
 
+    it('a plan change is one idempotent step: a replay answers the same, another plan under the key changes nothing', async () => {
+      h = await makeBillingApi(dialect, { start: Date.UTC(2026, 2, 10, 12) });
+      const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 10 });
+      // Tokens in use: 5,000 held by a running job, 20,000 spent.
+      await h.api.usage.charge({ workspaceId: ws, job: { kind: 'ai', tokens: 20_000 }, idempotencyKey: key() });
+      await h.api.usage.reserve({ workspaceId: ws, job: { kind: 'ai', tokens: 5_000 }, idempotencyKey: key() });
+      const req = { workspaceId: ws, plan: 'pro', reason: 'Upgrade', idempotencyKey: key() };
+      const first = await h.api.admin.workspaces.setPlan(req);
+      const pro = (await h.store.billing.plan('pro'))!.aiTokensPerCycle;
+      const ai = async () => (await h.api.wallets.list({ workspaceId: ws })).wallets.find((w) => w.kind === 'ai_tokens')!;
+      // New limit less what was used (spent and held): nothing handed out twice.
+      expect((await ai()).balance).toBe(pro - 20_000 - 5_000);
+      expect(await h.api.admin.workspaces.setPlan(req)).toEqual(first);
+      await expect(h.api.admin.workspaces.setPlan({ ...req, plan: 'business' })).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect((await h.store.getWorkspace(ws))?.plan).toBe('pro');
+      expect((await ai()).balance).toBe(pro - 25_000);
+    });
+
     it('the last owner cannot be demoted to member', async () => {
       h = await makeBillingApi(dialect, { start: Date.UTC(2026, 0, 5) });
       const { user, workspace } = await h.store.accounts.createAccount({

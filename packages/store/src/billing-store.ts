@@ -586,29 +586,84 @@ export class BillingStore {
 
   // ---------------------------------------------------------------- plans on workspaces and cycles
 
-  /** Change a workspace's plan now (upgrade) or at its next reset (downgrade: `pending`). */
-  setWorkspacePlan(input: { workspaceId: string; plan: string; features: string[]; pending: boolean; now: number; audit: AuditInput }): Promise<void> {
-    return this.driver.write(async (tx) => {
-      const before = await tx.get<{ plan: string; pendingPlan: string | null }>(
-        `SELECT plan, pending_plan AS "pendingPlan" FROM workspaces WHERE id = ? ${this.driver.lockRows}`,
-        [input.workspaceId],
-      );
-      if (!before) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
-      if (input.pending) {
-        await tx.run(`UPDATE workspaces SET pending_plan = ? WHERE id = ?`, [input.plan, input.workspaceId]);
-      } else {
+  /**
+   * An admin's plan change, in one transaction under one idempotency key: a downgrade (a
+   * smaller allowance) waits for the next reset; anything else applies now, and the AI
+   * Tokens allowance rises at once to the new limit less what was used this cycle (spent or
+   * held) — a top-up lot expiring with the cycle. The same key and body replay the answer.
+   */
+  changePlan(input: {
+    workspaceId: string;
+    plan: Plan;
+    downgrade: boolean;
+    cycle: { key: string; start: number; end: number };
+    actor: string;
+    reason: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<{ plan: string; pendingPlan: string | null; effective: 'now' | 'next_reset'; toppedUp: number }> {
+    return this.idempotent(
+      { scope: '_admin', key: `setPlan:${input.idempotencyKey}`, operation: 'setPlan', requestHash: input.requestHash, now: input.now },
+      async (tx) => {
+        const before = await tx.get<{ plan: string; pendingPlan: string | null }>(
+          `SELECT plan, pending_plan AS "pendingPlan" FROM workspaces WHERE id = ? ${this.driver.lockRows}`,
+          [input.workspaceId],
+        );
+        if (!before) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
+        const audit = (after: unknown) =>
+          writeAudit(
+            tx,
+            { actor: input.actor, action: 'workspace.plan.set', target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, reason: input.reason, before, after },
+            input.now,
+          );
+        if (input.downgrade) {
+          await tx.run(`UPDATE workspaces SET pending_plan = ? WHERE id = ?`, [input.plan.id, input.workspaceId]);
+          const answer = { plan: before.plan, pendingPlan: input.plan.id, effective: 'next_reset' as const, toppedUp: 0 };
+          await audit(answer);
+          return answer;
+        }
         await tx.run(`UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`, [
-          input.plan,
-          JSON.stringify(input.features),
+          input.plan.id,
+          JSON.stringify(input.plan.features),
           input.workspaceId,
         ]);
-      }
-      await writeAudit(
-        tx,
-        { ...input.audit, target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, before, after: { plan: input.plan, pending: input.pending } },
-        input.now,
-      );
-    });
+        const w = await this.ledger(tx).openWallet(input.workspaceId, 'ai_tokens');
+        const used = await tx.get<{ n: number | null }>(
+          `SELECT SUM(-amount) AS n FROM ledger_entries WHERE workspace_id = ? AND wallet = 'ai_tokens' AND type = 'spend' AND created_at >= ?`,
+          [input.workspaceId, input.cycle.start],
+        );
+        const left = await tx.get<{ n: number | null }>(
+          `SELECT SUM(remaining) AS n FROM lots WHERE workspace_id = ? AND wallet = 'ai_tokens' AND source = 'plan_allowance'
+             AND expired_at IS NULL AND expires_at > ? AND (cycle_key = ? OR cycle_key LIKE ?)`,
+          [input.workspaceId, input.now, input.cycle.key, `${input.cycle.key}+%`],
+        );
+        // Held tokens are in use: they count as used, so an upgrade never hands them out twice.
+        const topUp = Math.max(0, input.plan.aiTokensPerCycle - Number(used?.n ?? 0) - w.held - Number(left?.n ?? 0));
+        if (topUp > 0) {
+          const lotId = `lot_${randomUUID().replaceAll('-', '')}`;
+          await tx.run(
+            `INSERT INTO lots (id, workspace_id, wallet, source, granted, remaining, expires_at, cycle_key, created_at)
+             VALUES (?, ?, 'ai_tokens', 'plan_allowance', ?, ?, ?, ?, ?)`,
+            [lotId, input.workspaceId, topUp, topUp, input.cycle.end, `${input.cycle.key}+${lotId}`, input.now],
+          );
+          await w.entry({
+            type: 'grant',
+            amount: topUp,
+            availableDelta: topUp,
+            heldDelta: 0,
+            actor: input.actor,
+            description: `Upgrade to ${input.plan.name}: AI Tokens for the rest of this cycle`,
+            lots: [{ lotId, amount: topUp }],
+            now: input.now,
+          });
+          await w.save(input.now);
+        }
+        const answer = { plan: input.plan.id, pendingPlan: null, effective: 'now' as const, toppedUp: topUp };
+        await audit(answer);
+        return answer;
+      },
+    );
   }
 
   async pendingPlan(workspaceId: string): Promise<string | null> {

@@ -81,43 +81,22 @@ export const adminRouter = {
         if (!workspace) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
         const [from, to] = await Promise.all([ctx.store.billing.plan(workspace.plan), ctx.store.billing.plan(input.plan)]);
         if (!to || !to.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
-        const now = ctx.now();
-        const audit = { actor: ctx.caller.id, action: 'workspace.plan.set', target: '', reason: input.reason };
-        forgetWorkspace(workspace.id);
-        if (from && to.aiTokensPerCycle < from.aiTokensPerCycle) {
-          await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: true, now, audit });
-          forgetWorkspace(workspace.id);
-          return { plan: workspace.plan, pendingPlan: to.id, effective: 'next_reset' as const, toppedUp: 0 };
-        }
+        const downgrade = from !== null && to.aiTokensPerCycle < from.aiTokensPerCycle;
+        // The allowance of the cycle in force must exist before an upgrade tops it up.
         const cycle = await ensureCycle(ctx, workspace);
-        await ctx.store.billing.setWorkspacePlan({ workspaceId: workspace.id, plan: to.id, features: to.features, pending: false, now, audit });
+        const answer = await ctx.store.billing.changePlan({
+          workspaceId: workspace.id,
+          plan: to,
+          downgrade,
+          cycle,
+          actor: ctx.caller.id,
+          reason: input.reason,
+          now: ctx.now(),
+          idempotencyKey: input.idempotencyKey,
+          requestHash: requestHash('admin.workspaces.setPlan', input),
+        });
         forgetWorkspace(workspace.id);
-        // New limit less what was used this cycle, less what the allowance still holds.
-        const [usage, lots] = await Promise.all([
-          ctx.store.billing.cycleUsage({ workspaceId: workspace.id, cycleKey: cycle.key, since: cycle.start }),
-          ctx.store.lots({ workspaceId: workspace.id, wallet: 'ai_tokens' }),
-        ]);
-        const allowanceLeft = lots
-          .filter((l) => l.source === 'plan_allowance' && l.expiresAt !== null && l.expiresAt > now && (l.cycleKey ?? '').startsWith(cycle.key))
-          .reduce((sum, l) => sum + l.remaining, 0);
-        const topUp = Math.max(0, to.aiTokensPerCycle - usage.usedThisCycle - allowanceLeft);
-        if (topUp > 0) {
-          await ctx.store.grant({
-            workspaceId: workspace.id,
-            wallet: 'ai_tokens',
-            amount: topUp,
-            source: 'plan_allowance',
-            expiresAt: cycle.end,
-            cycleKey: `${cycle.key}+${requestHash('upgrade', input).slice(0, 16)}`,
-            description: `Upgrade to ${to.name}: AI Tokens for the rest of this cycle`,
-            actor: ctx.caller.id,
-            now,
-            idempotencyKey: `upgrade:${input.idempotencyKey}`,
-            system: true,
-            requestHash: requestHash('admin.workspaces.setPlan', input),
-          });
-        }
-        return { plan: to.id, pendingPlan: null, effective: 'now' as const, toppedUp: topUp };
+        return answer;
       }),
 
     /** A workspace with its wallets, lots and recent ledger. */
