@@ -8,7 +8,6 @@ import {
   epochMsSchema,
   idSchema,
   idempotencyKeySchema,
-  lotSourceSchema,
   reasonTextSchema,
   walletSchema,
   workspaceIdSchema,
@@ -239,7 +238,8 @@ export const adminRouter = {
             workspaceId: workspaceIdSchema,
             wallet: walletSchema,
             amount: creditsSchema,
-            source: lotSourceSchema.default('adjustment'),
+            // Trial lots come from the trial rules and allowances from the plan, never by hand.
+            source: z.enum(['adjustment', 'promo', 'purchase']).default('adjustment'),
             expiresAt: epochMsSchema.optional(),
             reason: reasonTextSchema,
             idempotencyKey: idempotencyKeySchema,
