@@ -15,7 +15,7 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Driver, TxExecutor } from './executor.js';
-import { LedgerTx } from './ledger-tx.js';
+import { LedgerTx, type WalletRead } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { BillingStore } from './billing-store.js';
 import { migrationsFor } from './schema.js';
@@ -235,17 +235,23 @@ export class LedgerStore implements Store {
   }
 
   /** @internal shared with the billing store */
-  idempotent<T>(
+  idempotent<T, P = undefined>(
     input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
-    body: (tx: TxExecutor) => Promise<T>,
+    body: (tx: TxExecutor, prefetched?: Promise<P>) => Promise<T>,
+    /** Reads (only reads) to start alongside the key's claim, saving a round trip. */
+    prefetch?: (tx: TxExecutor) => Promise<P>,
   ): Promise<T> {
     return this.driver.write(async (tx) => {
+      const pre = prefetch?.(tx);
+      // Handled here; the body (or the replay path below) waits for it.
+      pre?.catch(() => undefined);
       const claimed = await tx.run(
         `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
          VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         [input.scope, input.key, input.operation, input.requestHash, input.now],
       );
       if (claimed.changes !== 1) {
+        if (pre) await pre.catch(() => undefined);
         const prior = await tx.get<{ operation: string; requestHash: string; response: string | null }>(
           `SELECT operation, request_hash AS "requestHash", response FROM idempotency_keys
            WHERE scope = ? AND key = ?`,
@@ -261,7 +267,7 @@ export class LedgerStore implements Store {
         }
         return JSON.parse(prior.response) as T;
       }
-      const result = await body(tx);
+      const result = await body(tx, pre);
       if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
       tx.deferRun(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
         JSON.stringify(result),
@@ -273,9 +279,13 @@ export class LedgerStore implements Store {
   }
 
   /** Lock the job's wallet, expire what is due, and draw the job's credits in spend order. */
-  private async draw(tx: TxExecutor, input: { workspaceId: string; priced: PricedJob; now: number; actor: string }) {
+  private async draw(
+    tx: TxExecutor,
+    input: { workspaceId: string; priced: PricedJob; now: number; actor: string },
+    read?: Promise<WalletRead>,
+  ) {
     const ltx = this.ltx(tx);
-    const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, input.priced.wallet, input.now, input.actor);
+    const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, input.priced.wallet, input.now, input.actor, read);
     const allocations = await ltx.spendPlan(w, {
       credits: input.priced.credits,
       restrictions: input.priced.restrictions,
@@ -401,10 +411,10 @@ export class LedgerStore implements Store {
 
   reserve(input: ReserveInput): Promise<ReserveResult> {
     const { priced } = input;
-    return this.idempotent(
+    return this.idempotent<ReserveResult, WalletRead>(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
-      async (tx) => {
-        const { w, allocations } = await this.draw(tx, input);
+      async (tx, read) => {
+        const { w, allocations } = await this.draw(tx, input, read);
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
         await tx.run(INSERT_JOB, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
@@ -439,6 +449,7 @@ export class LedgerStore implements Store {
           lots: allocations,
         };
       },
+      (tx) => this.ltx(tx).readWalletAndLots(input.workspaceId, input.priced.wallet),
     );
   }
 
@@ -598,10 +609,10 @@ export class LedgerStore implements Store {
 
   charge(input: ChargeInput): Promise<ChargeResult> {
     const { priced } = input;
-    return this.idempotent(
+    return this.idempotent<ChargeResult, WalletRead>(
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
-      async (tx) => {
-        const { w, allocations } = await this.draw(tx, input);
+      async (tx, read) => {
+        const { w, allocations } = await this.draw(tx, input, read);
         const jobId = newId('job');
         tx.deferRun(
           INSERT_JOB,
@@ -629,6 +640,7 @@ export class LedgerStore implements Store {
           lots: allocations,
         };
       },
+      (tx) => this.ltx(tx).readWalletAndLots(input.workspaceId, input.priced.wallet),
     );
   }
 

@@ -11,6 +11,12 @@ import {
 } from '@credits/domain';
 import type { TxExecutor } from './executor.js';
 
+/** A wallet row and its live lot rows, as read before any write. */
+export interface WalletRead {
+  w: WalletMove;
+  rows: LotState[];
+}
+
 /** What alerts need to know of a wallet kind: its label, threshold and availability. */
 export type CatalogView = (kind: WalletKind) => { label: string; lowThreshold: number; available: boolean };
 
@@ -170,16 +176,28 @@ export class LedgerTx {
    * The wallet and its live lots, read together (one round trip less; on PostgreSQL the
    * client sends the wallet's lock first, so the lock order stays wallet, then lots).
    */
+  /** Read the wallet row and its live lot rows together: reads only, nothing written. */
+  async readWalletAndLots(workspaceId: string, wallet: WalletKind): Promise<WalletRead> {
+    const [opened, rows] = await Promise.allSettled([this.openWallet(workspaceId, wallet), this.selectLots(workspaceId, wallet)]);
+    if (opened.status === 'rejected') throw opened.reason;
+    if (rows.status === 'rejected') throw rows.reason;
+    return { w: opened.value, rows: rows.value };
+  }
+
+  /**
+   * The wallet and its live lots, read together (one round trip less; on PostgreSQL the
+   * client sends the wallet's lock first, so the lock order stays wallet, then lots), then
+   * lots past their time expired. `read` may be a read already started (see `idempotent`).
+   */
   async openWalletWithLots(
     workspaceId: string,
     wallet: WalletKind,
     now: number,
     actor: string,
+    read?: Promise<WalletRead>,
   ): Promise<{ w: WalletMove; lots: LotState[] }> {
-    const [opened, rows] = await Promise.allSettled([this.openWallet(workspaceId, wallet), this.selectLots(workspaceId, wallet)]);
-    if (opened.status === 'rejected') throw opened.reason;
-    if (rows.status === 'rejected') throw rows.reason;
-    return { w: opened.value, lots: await this.liveLots(opened.value, now, actor, rows.value) };
+    const { w, rows } = await (read ?? this.readWalletAndLots(workspaceId, wallet));
+    return { w, lots: await this.liveLots(w, now, actor, rows) };
   }
 
   async liveLots(
