@@ -133,7 +133,10 @@ export function createApp(deps: AppDeps) {
           config: { holdTtlMs: deps.holdTtlMs },
           observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) => deps.metrics.operation(e),
           http: {
-            clientIp: clientIp(c, deps.trustProxy ?? false),
+            // Read only when a procedure asks (sign-in): finding the socket address is not free.
+            get clientIp() {
+              return clientIp(c, deps.trustProxy ?? false);
+            },
             setSession: (token: string, expiresAt: number) =>
               resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure)),
             clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure)),
