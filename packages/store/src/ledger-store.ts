@@ -34,6 +34,7 @@ import type {
   Lot,
   Page,
   PricedJob,
+  PublishRulesInput,
   ReleaseInput,
   ReserveInput,
   ReserveResult,
@@ -816,11 +817,7 @@ export class LedgerStore implements Store {
   // ---------------------------------------------------------------- rules
 
   async activeRules(): Promise<RuleVersion | null> {
-    const row = await this.driver.read.get<RuleRow>(
-      `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy", v.reason,
-        v.rolled_back_from AS "rolledBackFrom"
-       FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`,
-    );
+    const row = await this.driver.read.get<RuleRow>(ACTIVE_RULES_SQL);
     return row ? toRuleVersion(row) : null;
   }
 
@@ -846,25 +843,12 @@ export class LedgerStore implements Store {
     return row ? toRuleVersion(row) : null;
   }
 
-  publishRules(input: {
-    document: unknown;
-    createdBy: string;
-    reason: string;
-    rolledBackFrom?: number | null;
-    now: number;
-    audit?: AuditInput;
-    /** Seeding: publish only when no version is active yet (else return the active one). */
-    onlyIfNone?: boolean;
-  }): Promise<RuleVersion> {
+  publishRules(input: PublishRulesInput): Promise<RuleVersion> {
     return this.driver.write(async (tx) => {
       // One publisher at a time: the rule_state row may not exist yet to lock (PostgreSQL;
       // SQLite's writer is exclusive already).
       if (this.driver.dialect === 'postgres') await tx.run('SELECT pg_advisory_xact_lock(7267127)');
-      const current = await tx.get<RuleRow>(
-        `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy", v.reason,
-          v.rolled_back_from AS "rolledBackFrom"
-         FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`,
-      );
+      const current = await tx.get<RuleRow>(ACTIVE_RULES_SQL);
       if (current && input.onlyIfNone) return toRuleVersion(current);
       const top = await tx.get<{ v: number | null }>(`SELECT MAX(version) AS v FROM rule_versions`);
       const version = Number(top?.v ?? 0) + 1;
@@ -930,6 +914,10 @@ export class LedgerStore implements Store {
     return this.driver.snapshot((tx) => verifyLedger(tx));
   }
 }
+
+const ACTIVE_RULES_SQL = `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy",
+  v.reason, v.rolled_back_from AS "rolledBackFrom"
+  FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`;
 
 type RuleRow = Omit<RuleVersion, 'document'> & { document: string };
 function toRuleVersion(r: RuleRow): RuleVersion {

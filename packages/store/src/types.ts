@@ -209,6 +209,17 @@ export interface RuleVersion {
   rolledBackFrom: number | null;
 }
 
+export interface PublishRulesInput {
+  document: unknown;
+  createdBy: string;
+  reason: string;
+  rolledBackFrom?: number | null;
+  now: number;
+  audit?: AuditInput;
+  /** Seeding: publish only when no version is active yet (else return the active one). */
+  onlyIfNone?: boolean;
+}
+
 export interface InvariantViolation {
   workspaceId: string;
   wallet: string;
@@ -270,16 +281,7 @@ export interface Store {
   ruleVersions(): Promise<Omit<RuleVersion, 'document'>[]>;
   getRuleVersion(version: number): Promise<RuleVersion | null>;
   /** Append a version and make it active; returns it. */
-  publishRules(input: {
-    document: unknown;
-    createdBy: string;
-    reason: string;
-    rolledBackFrom?: number | null;
-    now: number;
-    audit?: AuditInput;
-    /** Seeding: publish only when no version is active yet (else return the active one). */
-    onlyIfNone?: boolean;
-  }): Promise<RuleVersion>;
+  publishRules(input: PublishRulesInput): Promise<RuleVersion>;
 
   /** The one shared draft rule document admins edit before publishing. */
   ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null>;

@@ -57,6 +57,17 @@ function bucketStart(at: number, bucket: 'day' | 'week'): number {
   return day - weekday * DAY_MS;
 }
 
+/** The filters `history` and `historyCsv` share, so the CSV is exactly what the table shows. */
+const historyFilter = z
+  .object({
+    workspaceId: workspaceIdSchema,
+    wallet: walletSchema.optional(),
+    types: z.array(entryTypeSchema).max(9).optional(),
+    from: epochMsSchema.optional(),
+    to: epochMsSchema.optional(),
+  })
+  .strict();
+
 const quoteInput = z.object({ workspaceId: workspaceIdSchema, job: jobSchema }).strict();
 const writeJobInput = z
   .object({ workspaceId: workspaceIdSchema, job: jobSchema, idempotencyKey: idempotencyKeySchema })
@@ -158,16 +169,8 @@ export const usageRouter = {
   /** Ledger entries, newest first, in stable cursor pages. */
   history: workspaceProcedure('read')
     .input(
-      z
-        .object({
-          workspaceId: workspaceIdSchema,
-          wallet: walletSchema.optional(),
-          types: z.array(entryTypeSchema).max(9).optional(),
-          from: epochMsSchema.optional(),
-          to: epochMsSchema.optional(),
-          cursor: cursorSchema.optional(),
-          limit: z.number().int().min(1).max(200).default(50),
-        })
+      historyFilter
+        .extend({ cursor: cursorSchema.optional(), limit: z.number().int().min(1).max(200).default(50) })
         .strict(),
     )
     .query(({ ctx, input }) => ctx.store.history(input)),
@@ -210,15 +213,7 @@ export const usageRouter = {
   /** The history with the same filters, as CSV (at most 10,000 rows, newest first). */
   historyCsv: workspaceProcedure('read')
     .input(
-      z
-        .object({
-          workspaceId: workspaceIdSchema,
-          wallet: walletSchema.optional(),
-          types: z.array(entryTypeSchema).max(9).optional(),
-          from: epochMsSchema.optional(),
-          to: epochMsSchema.optional(),
-        })
-        .strict(),
+      historyFilter,
     )
     .query(async ({ ctx, input }) => {
       const rows: LedgerEntry[] = [];
