@@ -19,7 +19,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import pino from 'pino';
 import { RulesService } from '@credits/api';
-import { openStore, type Store } from '@credits/store';
+import { openServingStore, type Store } from '@credits/store';
 import { createApp } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
 import { createMetrics } from '../src/metrics.js';
@@ -34,7 +34,7 @@ interface OpenedStore {
 
 async function openBenchStore(kind: string, databaseUrl: string): Promise<OpenedStore> {
   if (kind === 'sqlite') {
-    const store = await openStore({ url: databaseUrl });
+    const store = await openServingStore({ url: databaseUrl, thread: process.env.BENCH_THREAD === 'main' ? 'main' : 'worker' });
     await store.migrate();
     return { store, cleanup: () => store.close() };
   }
@@ -98,6 +98,7 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   process.stdout.write(`BENCH_READY ${JSON.stringify({ port, store: store.dialect, pricing })}\n`);
+  if (process.env.BENCH_DIAG === '1') startDiagnostics(store);
 
   let closing = false;
   const shutdown = async (why: string) => {
@@ -140,6 +141,39 @@ async function main(): Promise<void> {
   // The bench holds our stdin open; if it dies, stdin ends and we go too.
   process.stdin.on('end', () => exitAfter('stdin'));
   process.stdin.resume();
+}
+
+/**
+ * BENCH_DIAG=1: once a second, on stderr, what the server did in that second: main-thread
+ * event-loop utilization, process CPU (all threads), operations written and commits (so the
+ * mean group-commit size). For finding where a phase's time goes; off by default.
+ */
+function startDiagnostics(store: Store): void {
+  let elu = performance.eventLoopUtilization();
+  let cpu = process.cpuUsage();
+  let stats = store.stats();
+  let at = performance.now();
+  setInterval(() => {
+    const nowElu = performance.eventLoopUtilization();
+    const nowCpu = process.cpuUsage();
+    const nowStats = store.stats();
+    const nowAt = performance.now();
+    const ms = nowAt - at;
+    const writes = nowStats.writes - stats.writes;
+    const commits = nowStats.commits - stats.commits;
+    const cpuPct = ((nowCpu.user - cpu.user + nowCpu.system - cpu.system) / 1000 / ms) * 100;
+    const line = {
+      elu: Number(performance.eventLoopUtilization(nowElu, elu).utilization.toFixed(2)),
+      cpuPct: Math.round(cpuPct),
+      writesPerSec: Math.round((writes * 1000) / ms),
+      perCommit: commits > 0 ? Number((writes / commits).toFixed(1)) : 0,
+    };
+    if (writes > 0) process.stderr.write(`BENCH_DIAG ${JSON.stringify(line)}\n`);
+    elu = nowElu;
+    cpu = nowCpu;
+    stats = nowStats;
+    at = nowAt;
+  }, 1000).unref();
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
@@ -62,6 +62,26 @@ export interface AppDeps {
   payments?: PaymentsDeps;
 }
 
+const MAX_BODY_BYTES = 256 * 1024;
+const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: 'Request body too large' }, 413) });
+
+/**
+ * At most 256 KB of request body. A body with a Content-Length (and no Transfer-Encoding) is
+ * judged by its header, which Node's parser holds the body to, without touching the body:
+ * reading `c.req.raw.body`, as hono's `bodyLimit` does first, turns the request into a full
+ * web `Request` with a stream, the dearest step of a small POST. GET and HEAD have no body;
+ * anything else (chunked) goes through hono's `bodyLimit`, which counts the bytes as they come.
+ */
+const trpcBodyLimit: MiddlewareHandler = async (c, next) => {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+  const length = c.req.header('content-length');
+  if (length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length)) {
+    if (Number(length) > MAX_BODY_BYTES) return c.json({ error: 'Request body too large' }, 413);
+    return next();
+  }
+  return streamedBodyLimit(c, next);
+};
+
 /**
  * The HTTP surface: `/trpc` (access checked per procedure: sessions, API keys; see docs/api.md),
  * `/healthz`, `/readyz`, `/metrics`, the payment routes (`/webhooks/:provider`, the sandbox's
@@ -112,7 +132,7 @@ export function createApp(deps: AppDeps) {
     return c.body(await deps.metrics.registry.metrics());
   });
 
-  app.use('/trpc/*', bodyLimit({ maxSize: 256 * 1024, onError: (c) => c.json({ error: 'Request body too large' }, 413) }));
+  app.use('/trpc/*', trpcBodyLimit);
   app.use('/trpc/*', writeGuard());
   app.use('/trpc/*', authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }));
   app.all('/trpc/*', (c) =>

@@ -109,13 +109,13 @@ export const publicProcedure = base.meta({ access: 'public' });
 
 const authed = base.use(({ ctx, next }) => {
   if (!ctx.caller) refuse('UNAUTHORIZED', 'Sign in, or send a bearer API key.');
-  return next({ ctx: { ...ctx, caller: ctx.caller } });
+  return next({ ctx: { caller: ctx.caller } });
 });
 
 /** A signed-in person (session cookie). */
 export const userProcedure = authed.meta({ access: 'user' }).use(({ ctx, next }) => {
   if (ctx.caller.kind !== 'user') refuse('FORBIDDEN', 'This needs a signed-in user.');
-  return next({ ctx: { ...ctx, user: ctx.caller } });
+  return next({ ctx: { user: ctx.caller } });
 });
 
 function isAdmin(caller: Caller): boolean {
@@ -167,6 +167,6 @@ export function workspaceProcedure(need: Need) {
     .use(async ({ ctx, input, next }) => {
       const { ok, role } = await mayAccess(ctx, ctx.caller, input.workspaceId, need);
       if (!ok) refuse('FORBIDDEN', 'You do not have access to this workspace.');
-      return next({ ctx: { ...ctx, role } });
+      return next({ ctx: { role } });
     });
 }

@@ -1,5 +1,9 @@
 import { LedgerStore } from './ledger-store.js';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { SqliteDriver } from './sqlite/sqlite-driver.js';
+import type { Store } from './types.js';
+import { WorkerStore } from './worker/worker-store.js';
 
 /**
  * Open the store a URL names: `postgres://…` selects PostgreSQL; `sqlite:PATH` or a bare
@@ -16,4 +20,17 @@ export async function openStore(opts: { url: string; maxBatch?: number; schema?:
   }
   const filename = opts.url.replace(/^sqlite:/, '');
   return new LedgerStore(await SqliteDriver.open({ filename, maxBatch: opts.maxBatch }));
+}
+
+/**
+ * Open the store a server serves from. PostgreSQL as {@link openStore}; SQLite, by default,
+ * on a worker thread of its own (`thread: 'worker'`, see {@link WorkerStore}) so the write
+ * queue's statement callbacks never wait behind HTTP work; `thread: 'main'` keeps it on the
+ * calling thread.
+ */
+export async function openServingStore(opts: { url: string; maxBatch?: number; thread?: 'worker' | 'main' }): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(opts.url) || opts.thread === 'main') return openStore(opts);
+  const filename = opts.url.replace(/^sqlite:/, '');
+  mkdirSync(dirname(filename), { recursive: true });
+  return WorkerStore.open({ filename, maxBatch: opts.maxBatch });
 }

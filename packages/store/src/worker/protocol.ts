@@ -1,0 +1,191 @@
+import { CreditsError, type Reason } from '@credits/domain';
+import type { WalletCatalogEntry } from '@credits/domain';
+import type { AccountStore } from '../accounts-store.js';
+import type { BillingStore } from '../billing-store.js';
+import type { Store } from '../types.js';
+
+/**
+ * Messages between {@link WorkerStore} (the server's main thread) and the store worker
+ * (`store-worker.ts`), which owns the SQLite connections and the write queue.
+ */
+
+/** Which object a call is for: the store itself or one of its parts. */
+export type CallTarget = 'store' | 'accounts' | 'billing';
+
+export interface CallMessage {
+  id: number;
+  target: CallTarget;
+  method: string;
+  args: unknown[];
+}
+
+/** Figures the main thread reads synchronously (`stats()`, `catalogSnapshot()`), sent with every answer. */
+export interface WorkerState {
+  writes: number;
+  commits: number;
+  queued: number;
+  /** Set when the worker's catalog changed since its last answer. */
+  catalog?: WalletCatalogEntry[];
+}
+
+export type ReplyMessage =
+  | { id: number; ok: true; value: unknown; state: WorkerState }
+  | { id: number; ok: false; error: EncodedError; state: WorkerState };
+
+/** Sent once, after the store opened (or failed to). */
+export type ReadyMessage =
+  | { ready: true; state: WorkerState }
+  | { ready: false; error: EncodedError };
+
+export interface EncodedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: unknown;
+  reason?: Reason;
+  details?: Record<string, unknown>;
+}
+
+export function encodeError(e: unknown): EncodedError {
+  if (e instanceof CreditsError) {
+    return { name: e.name, message: e.message, stack: e.stack, reason: e.reason, details: e.details };
+  }
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return { name: e.name, message: e.message, stack: e.stack, ...(code === undefined ? {} : { code }) };
+  }
+  return { name: 'Error', message: String(e) };
+}
+
+/** The error the caller would have got had the store run on its own thread. */
+export function decodeError(e: EncodedError): Error {
+  if (e.reason !== undefined) {
+    const err = new CreditsError(e.reason, e.message, e.details ?? {});
+    if (e.stack) err.stack = e.stack;
+    return err;
+  }
+  const err = new Error(e.message);
+  err.name = e.name;
+  if (e.stack) err.stack = e.stack;
+  if (e.code !== undefined) (err as Error & { code?: unknown }).code = e.code;
+  return err;
+}
+
+// ------------------------------------------------------------------ the calls a worker answers
+
+
+/** Names of T's members that are functions returning a promise. */
+type AsyncMethodOf<T> = {
+  [K in keyof T]: T[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof T] &
+  string;
+
+/** Fails to compile unless `Listed` names every async method of T (and nothing else). */
+type Exhaustive<T, Listed extends string> = [AsyncMethodOf<T>] extends [Listed]
+  ? [Listed] extends [AsyncMethodOf<T>]
+    ? true
+    : never
+  : never;
+
+/**
+ * The store methods the main thread forwards. `close`, `refreshCatalog` and `migrate` are
+ * forwarded too but also update the main thread's copies; `stats`, `catalogSnapshot` and
+ * `dialect` are answered on the main thread.
+ */
+export const STORE_METHODS = [
+  'migrate',
+  'close',
+  'createWorkspace',
+  'getWorkspace',
+  'listWorkspaceIds',
+  'grant',
+  'reserve',
+  'capture',
+  'release',
+  'charge',
+  'expireHolds',
+  'expireLots',
+  'pruneIdempotencyKeys',
+  'wallets',
+  'lots',
+  'hasDueLots',
+  'getJob',
+  'history',
+  'jobs',
+  'activeRules',
+  'ruleVersions',
+  'getRuleVersion',
+  'publishRules',
+  'ruleDraft',
+  'saveRuleDraft',
+  'recentJobs',
+  'refreshCatalog',
+  'verify',
+] as const;
+
+export const ACCOUNTS_METHODS = [
+  'createAccount',
+  'createUser',
+  'userByEmail',
+  'user',
+  'memberships',
+  'role',
+  'members',
+  'addMember',
+  'removeMember',
+  'searchWorkspaces',
+  'createSession',
+  'sessionUser',
+  'revokeSession',
+  'createApiKey',
+  'apiKeyByHash',
+  'apiKeys',
+  'revokeApiKey',
+  'audit',
+  'auditLog',
+] as const;
+
+export const BILLING_METHODS = [
+  'seed',
+  'plans',
+  'plan',
+  'savePlan',
+  'packs',
+  'savePack',
+  'catalog',
+  'updateCatalog',
+  'createOrder',
+  'attachSession',
+  'order',
+  'orderBySession',
+  'orders',
+  'applyPaymentEvent',
+  'expireOrders',
+  'refundOrder',
+  'adjust',
+  'notifications',
+  'markRead',
+  'setAlertWebhook',
+  'dueDeliveries',
+  'claimDelivery',
+  'recordDelivery',
+  'changePlan',
+  'pendingPlan',
+  'applyPendingPlan',
+  'lastAllowanceCycle',
+  'cycleUsage',
+  'spendEntries',
+] as const;
+
+// A method added to Store, AccountStore or BillingStore must be listed above (or the build fails).
+export const LISTS_ARE_EXHAUSTIVE: [
+  Exhaustive<Store, (typeof STORE_METHODS)[number]>,
+  Exhaustive<AccountStore, (typeof ACCOUNTS_METHODS)[number]>,
+  Exhaustive<BillingStore, (typeof BILLING_METHODS)[number]>,
+] = [true, true, true];
+
+export const METHODS: Record<CallTarget, ReadonlySet<string>> = {
+  store: new Set(STORE_METHODS),
+  accounts: new Set(ACCOUNTS_METHODS),
+  billing: new Set(BILLING_METHODS),
+};

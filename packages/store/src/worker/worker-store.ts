@@ -1,0 +1,149 @@
+import { Worker } from 'node:worker_threads';
+import { DEFAULT_WALLET_CATALOG, WALLET_KINDS, type WalletCatalogEntry } from '@credits/domain';
+import type { AccountStore } from '../accounts-store.js';
+import type { BillingStore } from '../billing-store.js';
+import type { Store } from '../types.js';
+import {
+  ACCOUNTS_METHODS,
+  BILLING_METHODS,
+  STORE_METHODS,
+  decodeError,
+  type CallMessage,
+  type CallTarget,
+  type ReadyMessage,
+  type ReplyMessage,
+  type WorkerState,
+} from './protocol.js';
+import type { StoreWorkerData } from './store-worker.js';
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+const CATALOG_MAX_AGE_MS = 5000;
+
+/**
+ * The SQLite store run on a worker thread of its own (see `store-worker.ts`): the same
+ * {@link LedgerStore} over the same {@link SqliteDriver}, with every call forwarded as one
+ * message and answered with one. Arguments and answers are plain data (structured clone);
+ * errors come back as the same {@link CreditsError} (reason, message, details) or as an
+ * `Error` with the worker's message, name, code and stack. If the worker stops, every call
+ * waiting and every later call fails; nothing is retried (the caller holds the idempotency key).
+ *
+ * Only SQLite runs here: it is where one connection and one queue serve every request, so the
+ * thread that runs the queue sets the pace of every write.
+ */
+export class WorkerStore {
+  readonly dialect = 'sqlite' as const;
+  readonly accounts: AccountStore;
+  readonly billing: BillingStore;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stopped: Error | null = null;
+  private state: WorkerState = { writes: 0, commits: 0, queued: 0 };
+  private catalog: { at: number; entries: WalletCatalogEntry[] } | null = null;
+  private catalogLoading = false;
+
+  private constructor(private readonly worker: Worker) {
+    this.accounts = this.forward('accounts', ACCOUNTS_METHODS) as unknown as AccountStore;
+    this.billing = this.forward('billing', BILLING_METHODS) as unknown as BillingStore;
+    const forwarded = this.forward('store', STORE_METHODS);
+    for (const name of STORE_METHODS) {
+      if (!(name in this)) Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
+    }
+    worker.on('message', (msg: ReplyMessage) => this.answer(msg));
+    worker.on('error', (err) => this.stop(err));
+    worker.on('exit', (code) => this.stop(new Error(`store worker exited (code ${code})`)));
+  }
+
+  /** Start the worker, open the SQLite file there, and resolve once it is open. */
+  static async open(data: StoreWorkerData): Promise<Store> {
+    const entry = new URL(`./store-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
+    const worker = new Worker(new URL('./boot.mjs', import.meta.url), { workerData: { ...data, entry } });
+    let onMessage!: (msg: ReadyMessage) => void;
+    let onError!: (err: Error) => void;
+    let onExit!: (code: number) => void;
+    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (code) => reject(new Error(`store worker exited before it was ready (code ${code})`));
+      worker.once('message', onMessage).once('error', onError).once('exit', onExit);
+    }).finally(() => {
+      // Only ours: the worker keeps listeners of its own on these events.
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    });
+    if (!ready.ready) {
+      await worker.terminate();
+      throw decodeError(ready.error);
+    }
+    const store = new WorkerStore(worker);
+    store.note(ready.state);
+    return store as unknown as Store;
+  }
+
+  stats(): { writes: number; commits: number; queued: number } {
+    const { writes, commits, queued } = this.state;
+    return { writes, commits, queued };
+  }
+
+  /** The wallet catalog as last loaded; reloaded in the background when older than 5 s. */
+  catalogSnapshot(): WalletCatalogEntry[] {
+    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_MAX_AGE_MS) {
+      if (!this.catalogLoading && !this.stopped) {
+        this.catalogLoading = true;
+        void this.call('store', 'catalogSnapshot', [])
+          .catch(() => undefined)
+          .finally(() => (this.catalogLoading = false));
+      }
+    }
+    return this.catalog?.entries ?? WALLET_KINDS.map((k) => DEFAULT_WALLET_CATALOG[k]);
+  }
+
+  /** Close the store in the worker (its queue drains first), then end the thread. */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    await this.call('store', 'close', []);
+    this.stop(new Error('store is closed'));
+    await this.worker.terminate();
+  }
+
+  private forward(target: CallTarget, methods: readonly string[]): Record<string, (...args: unknown[]) => Promise<unknown>> {
+    const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const method of methods) out[method] = (...args: unknown[]) => this.call(target, method, args);
+    return out;
+  }
+
+  private call(target: CallTarget, method: string, args: unknown[]): Promise<unknown> {
+    if (this.stopped) return Promise.reject(this.stopped);
+    const id = this.nextId++;
+    const msg: CallMessage = { id, target, method, args };
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      try {
+        this.worker.postMessage(msg);
+      } catch (e) {
+        // An argument that cannot be cloned (a function, say): nothing was sent.
+        this.pending.delete(id);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  private answer(msg: ReplyMessage): void {
+    this.note(msg.state);
+    const waiting = this.pending.get(msg.id);
+    if (!waiting) return;
+    this.pending.delete(msg.id);
+    if (msg.ok) waiting.resolve(msg.value);
+    else waiting.reject(decodeError(msg.error));
+  }
+
+  private note(state: WorkerState): void {
+    this.state = state;
+    if (state.catalog) this.catalog = { at: Date.now(), entries: state.catalog };
+  }
+
+  private stop(why: Error): void {
+    this.stopped ??= why;
+    for (const waiting of this.pending.values()) waiting.reject(why);
+    this.pending.clear();
+  }
+}
