@@ -29,6 +29,7 @@ import {
   type Driver,
   type Executor,
   type TxExecutor,
+  type WriteOptions,
   type PricedJob,
 } from '@credits/store';
 
@@ -103,18 +104,24 @@ function timingDriver(inner: Driver, probe: Probe): Driver {
     dialect: inner.dialect,
     lockRows: inner.lockRows,
     read: timed(inner.read, 'read', probe),
-    async write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
+    async write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
       let rec: OpRecord | null = null;
       const value = await inner.write(async (tx) => {
         // Every operation of one commit sees the same commit count.
         rec = { batch: inner.stats().commits, start: performance.now(), end: 0, resolved: 0 };
         try {
           // Deferred statements pass through untimed (they overlap the next ones).
-          return await op({ ...timed(tx, 'write', probe), deferRun: tx.deferRun.bind(tx), deferAll: tx.deferAll.bind(tx) });
+          return await op({
+            ...timed(tx, 'write', probe),
+            deferRun: tx.deferRun.bind(tx),
+            deferAll: tx.deferAll.bind(tx),
+            append: tx.append.bind(tx),
+            cache: tx.cache,
+          });
         } finally {
           rec.end = performance.now();
         }
-      });
+      }, options);
       if (rec) {
         (rec as OpRecord).resolved = performance.now();
         probe.ops.push(rec);

@@ -1,6 +1,6 @@
 export * from './types.js';
-export type { Dialect, Driver, DriverStats, Executor, TxExecutor } from './executor.js';
-export { trackedExecutor } from './executor.js';
+export type { AppendedRows, Dialect, Driver, DriverStats, Executor, OpCache, RowGroup, TxExecutor, WriteOptions } from './executor.js';
+export { Rollback, RunAfterCommit, flushAppended, trackedExecutor } from './executor.js';
 export { LedgerStore } from './ledger-store.js';
 export { openServingStore, openStore } from './open-store.js';
 export { WorkerStore } from './worker/worker-store.js';

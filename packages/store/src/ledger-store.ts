@@ -14,7 +14,7 @@ import {
   type LotSource,
   type WalletKind,
 } from '@credits/domain';
-import type { Driver, TxExecutor } from './executor.js';
+import { Rollback, RunAfterCommit, type Driver, type RowGroup, type TxExecutor } from './executor.js';
 import { LedgerTx, type WalletRead } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { BillingStore } from './billing-store.js';
@@ -73,6 +73,28 @@ const ENTRY_COLUMNS = `id, workspace_id AS "workspaceId", wallet, type, amount,
   available_delta AS "availableDelta", held_delta AS "heldDelta", balance_after AS "balanceAfter",
   held_after AS "heldAfter", job_id AS "jobId", order_id AS "orderId",
   rule_version AS "ruleVersion", actor, description, lots, created_at AS "createdAt"`;
+
+/** The optimistic attempt found its idempotency key taken: it rolls back, the careful path answers. */
+class KeyTaken extends Rollback {
+  constructor() {
+    super('idempotency key taken');
+    this.name = 'KeyTaken';
+  }
+}
+
+/** A key's stored answer, written with the batch (the key itself was claimed first). */
+const KEY_ANSWERS: RowGroup = {
+  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
+  columns: 6,
+  tail: `ON CONFLICT (scope, key) DO UPDATE SET response = excluded.response`,
+};
+
+/** Jobs that are finished when written (charges), appended. */
+const JOB_ROWS: RowGroup = {
+  head: `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
+  breakdown, trial_applies, actor, created_at, expires_at, settled_at) VALUES`,
+  columns: 15,
+};
 
 const INSERT_JOB = `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
   breakdown, trial_applies, actor, created_at, expires_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -237,46 +259,98 @@ export class LedgerStore implements Store {
 
   /** @internal shared with the billing store */
   idempotent<T, P = undefined>(
-    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+    input: {
+      scope: string;
+      key: string;
+      operation: string;
+      requestHash: string;
+      now: number;
+      audit?: AuditInput;
+      /** False for operations that read no appended rows (see {@link WriteOptions}). */
+      readsAppended?: boolean;
+    },
     body: (tx: TxExecutor, prefetched?: Promise<P>) => Promise<T>,
     /** Reads (only reads) to start alongside the key's claim, saving a round trip. */
     prefetch?: (tx: TxExecutor) => Promise<P>,
   ): Promise<T> {
-    return this.driver.write(async (tx) => {
-      const pre = prefetch?.(tx);
-      // Handled here; the body (or the replay path below) waits for it.
-      pre?.catch(() => undefined);
-      const claimed = await tx.run(
-        `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-        [input.scope, input.key, input.operation, input.requestHash, input.now],
-      );
-      if (claimed.changes !== 1) {
-        if (pre) await pre.catch(() => undefined);
-        const prior = await tx.get<{ operation: string; requestHash: string; response: string | null }>(
-          `SELECT operation, request_hash AS "requestHash", response FROM idempotency_keys
-           WHERE scope = ? AND key = ?`,
-          [input.scope, input.key],
-        );
-        if (!prior || prior.response === null) throw new Error('idempotency key claimed without an answer');
-        if (prior.operation !== input.operation || prior.requestHash !== input.requestHash) {
-          throw new CreditsError(
-            'IDEMPOTENCY_CONFLICT',
-            'This idempotency key was already used for a different request.',
-            { idempotencyKey: input.key, firstOperation: prior.operation },
-          );
-        }
-        return JSON.parse(prior.response) as T;
+    const options = { readsAppended: input.readsAppended ?? true };
+    // First, optimistically: claim the key and run the body at once (a new key is the usual
+    // case), so the claim costs no round trip of its own. If the key turns out taken, that
+    // attempt rolls back whole and the careful path below answers.
+    return this.driver
+      .write((tx) => this.claimAndRun(tx, input, body, prefetch, true), options)
+      .catch((e: unknown) => {
+        if (e instanceof KeyTaken) return this.driver.write((tx) => this.claimAndRun(tx, input, body, prefetch, false), options);
+        throw e;
+      });
+  }
+
+  /**
+   * Claim the key (the database's UNIQUE key decides who has it), run the body, append the
+   * answer. `optimistic`: the body runs while the claim is in flight, and a taken key throws
+   * {@link KeyTaken} (rolling everything back); otherwise the claim is awaited first and a
+   * taken key replays the stored answer or refuses a different request.
+   */
+  private async claimAndRun<T, P>(
+    tx: TxExecutor,
+    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+    body: (tx: TxExecutor, prefetched?: Promise<P>) => Promise<T>,
+    prefetch: ((tx: TxExecutor) => Promise<P>) | undefined,
+    optimistic: boolean,
+  ): Promise<T> {
+    const pre = prefetch?.(tx);
+    // Handled here; the body (or the replay path below) waits for it.
+    pre?.catch(() => undefined);
+    const claim = tx.all<{ claimed: number }>(
+      `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`,
+      [input.scope, input.key, input.operation, input.requestHash, input.now],
+    );
+    if (optimistic) {
+      claim.catch(() => undefined);
+      let result: T;
+      try {
+        result = await body(tx, pre);
+      } catch (e) {
+        // A refusal means nothing if the key was taken: the first answer stands.
+        if ((await claim).length === 0) throw new KeyTaken();
+        throw e;
       }
-      const result = await body(tx, pre);
-      if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
-      tx.deferRun(`UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ?`, [
-        JSON.stringify(result),
-        input.scope,
-        input.key,
-      ]);
-      return result;
-    });
+      if ((await claim).length === 0) throw new KeyTaken();
+      return this.answer(tx, input, result);
+    }
+    if ((await claim).length === 0) {
+      if (pre) await pre.catch(() => undefined);
+      const prior = await tx.get<{ operation: string; requestHash: string; response: string | null }>(
+        `SELECT operation, request_hash AS "requestHash", response FROM idempotency_keys
+         WHERE scope = ? AND key = ?`,
+        [input.scope, input.key],
+      );
+      if (!prior) throw new Error('idempotency key claimed and gone');
+      // Claimed by an operation of the same open transaction whose answer is not written
+      // yet (a concurrent duplicate): answer once that one has committed.
+      if (prior.response === null) throw new RunAfterCommit();
+      if (prior.operation !== input.operation || prior.requestHash !== input.requestHash) {
+        throw new CreditsError(
+          'IDEMPOTENCY_CONFLICT',
+          'This idempotency key was already used for a different request.',
+          { idempotencyKey: input.key, firstOperation: prior.operation },
+        );
+      }
+      return JSON.parse(prior.response) as T;
+    }
+    return this.answer(tx, input, await body(tx, pre));
+  }
+
+  /** Audit (when asked) and store the answer with the key, for replays. */
+  private async answer<T>(
+    tx: TxExecutor,
+    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+    result: T,
+  ): Promise<T> {
+    if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
+    tx.append(KEY_ANSWERS, [input.scope, input.key, input.operation, input.requestHash, input.now, JSON.stringify(result)]);
+    return result;
   }
 
   /** Lock the job's wallet, expire what is due, and draw the job's credits in spend order. */
@@ -294,7 +368,9 @@ export class LedgerStore implements Store {
       actor: input.actor,
       live: lots,
     });
-    return { w, allocations };
+    /** Call once the wallet's entries are written and saved. */
+    const remember = () => ltx.remember(w, lots, allocations);
+    return { w, allocations, remember };
   }
 
   // ---------------------------------------------------------------- workspaces
@@ -371,6 +447,7 @@ export class LedgerStore implements Store {
         requestHash: input.requestHash,
         now: input.now,
         audit: input.audit,
+        readsAppended: false,
       },
       async (tx) => {
         const w = await this.ltx(tx).openWallet(input.workspaceId, input.wallet);
@@ -413,9 +490,9 @@ export class LedgerStore implements Store {
   reserve(input: ReserveInput): Promise<ReserveResult> {
     const { priced } = input;
     return this.idempotent<ReserveResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now, readsAppended: false },
       async (tx, read) => {
-        const { w, allocations } = await this.draw(tx, input, read);
+        const { w, allocations, remember } = await this.draw(tx, input, read);
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
         await tx.run(INSERT_JOB, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
@@ -438,6 +515,7 @@ export class LedgerStore implements Store {
           now: input.now,
         });
         const after = await w.save(input.now);
+        remember();
         return {
           holdId,
           wallet: priced.wallet,
@@ -456,7 +534,7 @@ export class LedgerStore implements Store {
 
   capture(input: CaptureInput): Promise<SettleResult> {
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'capture', requestHash: input.requestHash, now: input.now },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'capture', requestHash: input.requestHash, now: input.now, readsAppended: false },
       async (tx) => {
         const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
         const credits = input.credits ?? job.held;
@@ -475,7 +553,7 @@ export class LedgerStore implements Store {
 
   release(input: ReleaseInput): Promise<SettleResult> {
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'release', requestHash: input.requestHash, now: input.now },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'release', requestHash: input.requestHash, now: input.now, readsAppended: false },
       async (tx) => {
         const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
         return this.settle(tx, job, { status: 'failed', captured: 0, now: input.now, actor: input.actor });
@@ -611,12 +689,12 @@ export class LedgerStore implements Store {
   charge(input: ChargeInput): Promise<ChargeResult> {
     const { priced } = input;
     return this.idempotent<ChargeResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now, readsAppended: false },
       async (tx, read) => {
-        const { w, allocations } = await this.draw(tx, input, read);
+        const { w, allocations, remember } = await this.draw(tx, input, read);
         const jobId = newId('job');
-        tx.deferRun(
-          INSERT_JOB,
+        tx.append(
+          JOB_ROWS,
           jobParams({ id: jobId, input, status: 'completed', captured: priced.credits, expiresAt: null, settledAt: input.now }),
         );
         await w.entry({
@@ -632,6 +710,7 @@ export class LedgerStore implements Store {
           now: input.now,
         });
         const after = await w.save(input.now);
+        remember();
         return {
           jobId,
           wallet: priced.wallet,

@@ -9,7 +9,25 @@ import {
   type LotState,
   type WalletKind,
 } from '@credits/domain';
-import type { TxExecutor } from './executor.js';
+import type { RowGroup, TxExecutor } from './executor.js';
+
+/** Ledger entries, appended (see {@link TxExecutor.append}): nothing reads them inside a money write. */
+const ENTRY_ROWS: RowGroup = {
+  head: `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
+    balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at) VALUES`,
+  columns: 15,
+};
+
+/** What the writer remembers of a wallet after a spend: balances and live lots. */
+interface RememberedWallet {
+  available: number;
+  held: number;
+  lots: LotState[];
+}
+
+function walletKey(workspaceId: string, wallet: WalletKind): string {
+  return `wallet\u0000${workspaceId}\u0000${wallet}`;
+}
 
 /** A wallet row and its live lot rows, as read before any write. */
 export interface WalletRead {
@@ -60,30 +78,24 @@ export class WalletMove {
     if (this.available < 0 || this.held < 0) {
       throw new Error(`ledger bug: ${this.workspaceId}/${this.wallet} would go below zero`);
     }
-    // Deferred: entries share one statement, so they keep their order; the driver waits for
-    // them before the operation ends.
-    this.tx.deferRun(
-      `INSERT INTO ledger_entries (workspace_id, wallet, type, amount, available_delta, held_delta,
-        balance_after, held_after, job_id, order_id, rule_version, actor, description, lots, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        this.workspaceId,
-        this.wallet,
-        e.type,
-        e.amount,
-        e.availableDelta,
-        e.heldDelta,
-        this.available,
-        this.held,
-        e.jobId ?? null,
-        e.orderId ?? null,
-        e.ruleVersion ?? null,
-        e.actor,
-        e.description,
-        JSON.stringify(e.lots),
-        e.now,
-      ],
-    );
+    // Appended: written with the batch, in order, many to a statement.
+    this.tx.append(ENTRY_ROWS, [
+      this.workspaceId,
+      this.wallet,
+      e.type,
+      e.amount,
+      e.availableDelta,
+      e.heldDelta,
+      this.available,
+      this.held,
+      e.jobId ?? null,
+      e.orderId ?? null,
+      e.ruleVersion ?? null,
+      e.actor,
+      e.description,
+      JSON.stringify(e.lots),
+      e.now,
+    ]);
   }
 
   /**
@@ -102,6 +114,7 @@ export class WalletMove {
       [da, dh, this.workspaceId, this.wallet],
       ([row]) => {
         if (!row || Number(row.available) !== want.available || Number(row.held) !== want.held) {
+          this.tx.cache?.delete(walletKey(this.workspaceId, this.wallet));
           throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
         }
       },
@@ -139,8 +152,13 @@ export class LedgerTx {
     private readonly catalog: CatalogView,
   ) {}
 
-  /** Lock the wallet row (PostgreSQL) and read it; the workspace must exist. */
+  /**
+   * Lock the wallet row (PostgreSQL) and read it; the workspace must exist. Whoever opens a
+   * wallet this way may change it and its lots any way it likes, so the writer forgets what
+   * it remembered of them (see {@link readWalletAndLots}).
+   */
   async openWallet(workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
+    this.tx.cache?.delete(walletKey(workspaceId, wallet));
     const row = await this.tx.get<WalletState>(
       `SELECT available, held FROM wallets WHERE workspace_id = ? AND kind = ? ${this.lockRows}`,
       [workspaceId, wallet],
@@ -176,8 +194,19 @@ export class LedgerTx {
    * The wallet and its live lots, read together (one round trip less; on PostgreSQL the
    * client sends the wallet's lock first, so the lock order stays wallet, then lots).
    */
-  /** Read the wallet row and its live lot rows together: reads only, nothing written. */
+  /**
+   * Read the wallet row and its live lot rows together: reads only, nothing written. On
+   * SQLite the writer may remember both from the last spend on this wallet
+   * ({@link remember}); then nothing is read.
+   */
   async readWalletAndLots(workspaceId: string, wallet: WalletKind): Promise<WalletRead> {
+    const known = this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet));
+    if (known) {
+      return {
+        w: new WalletMove(this.tx, workspaceId, wallet, { available: known.available, held: known.held }, this.catalog),
+        rows: known.lots.map((l) => ({ ...l })),
+      };
+    }
     const [opened, rows] = await Promise.allSettled([this.openWallet(workspaceId, wallet), this.selectLots(workspaceId, wallet)]);
     if (opened.status === 'rejected') throw opened.reason;
     if (rows.status === 'rejected') throw rows.reason;
@@ -236,6 +265,21 @@ export class LedgerTx {
       }
     }
     return live;
+  }
+
+  /**
+   * After a spend that read the wallet through {@link readWalletAndLots}: remember the wallet
+   * as this operation leaves it (its balances, and its live lots less what was drawn), for
+   * the next spend on it. Kept only if the operation succeeds.
+   */
+  remember(w: WalletMove, live: readonly LotState[], drawn: readonly Allocation[]): void {
+    if (!this.tx.cache) return;
+    const taken = new Map(drawn.map((a) => [a.lotId, a.amount]));
+    const lots = live
+      .map((l) => ({ ...l, remaining: l.remaining - (taken.get(l.id) ?? 0) }))
+      .filter((l) => l.remaining > 0);
+    const state: RememberedWallet = { available: w.available, held: w.held, lots };
+    this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
   }
 
   /** Take allocations out of their lots. */

@@ -1,6 +1,14 @@
 import pg from 'pg';
 import { applyMigrations } from '../schema.js';
-import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
+import {
+  RunAfterCommit,
+  flushAppended,
+  trackedExecutor,
+  type Driver,
+  type DriverStats,
+  type Executor,
+  type TxExecutor,
+} from '../executor.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
 const converted = new Map<string, string>();
@@ -84,19 +92,22 @@ export class PostgresDriver implements Driver {
   private async transaction<T>(begin: string, fn: (tx: TxExecutor) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
-      const tracked = trackedExecutor(executorOf(client));
+      const inner = executorOf(client);
+      const tracked = trackedExecutor(inner);
       try {
         await client.query(begin);
         const value = await fn(tracked);
         const deferred = await tracked.drain();
         if (deferred) throw deferred;
+        await flushAppended(inner, tracked.takeAppended());
         await client.query('COMMIT');
         return value;
       } catch (err) {
         await tracked.drain();
         await client.query('ROLLBACK').catch(() => undefined);
         const code = (err as { code?: string }).code;
-        if (code && RETRYABLE.has(code) && attempt < 20) {
+        // RunAfterCommit: a key claimed by a transaction that has committed since; run again.
+        if ((err instanceof RunAfterCommit || (code && RETRYABLE.has(code))) && attempt < 20) {
           await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * (0.5 + Math.random())));
           continue;
         }

@@ -1,11 +1,24 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
+import { CreditsError } from '@credits/domain';
 import { applyMigrations } from '../schema.js';
-import { trackedExecutor, type Driver, type DriverStats, type Executor, type TxExecutor } from '../executor.js';
+import {
+  Rollback,
+  RunAfterCommit,
+  flushAppended,
+  trackedExecutor,
+  type AppendedRows,
+  type Driver,
+  type DriverStats,
+  type Executor,
+  type TxExecutor,
+  type WriteOptions,
+} from '../executor.js';
 
 type Op = {
   run: (tx: TxExecutor) => Promise<unknown>;
+  readsAppended: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -94,6 +107,10 @@ export class SqliteDriver implements Driver {
   private draining = false;
   private closed = false;
   private counters = { writes: 0, commits: 0 };
+  /** Rows the writer remembers between operations (see {@link OpCache}). */
+  private readonly cache = new Map<string, unknown>();
+  /** `PRAGMA data_version` at the start of the last transaction. */
+  private dataVersion: number | null = null;
   private readonly maxBatch: number;
 
   private constructor(
@@ -119,10 +136,10 @@ export class SqliteDriver implements Driver {
     return new SqliteDriver(writer, reader, opts.maxBatch ?? 512);
   }
 
-  write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
+  write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: op, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ run: op, readsAppended: options?.readsAppended ?? true, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -147,21 +164,34 @@ export class SqliteDriver implements Driver {
     }
   }
 
+  /**
+   * One transaction for the batch, a savepoint per operation. Between two operations is one
+   * trip (`RELEASE op; SAVEPOINT op`), except before an operation that may read appended rows
+   * while some wait: those are written first, outside any savepoint, so a later rollback of
+   * one operation cannot take them. The rest are written after the last operation, before
+   * COMMIT. Nobody is answered before COMMIT returns.
+   */
   private async commitBatch(batch: Op[]): Promise<void> {
-    const outcomes: { ok: boolean; value: unknown }[] = [];
+    const outcomes: { ok: boolean | 'again'; value: unknown }[] = [];
+    const waiting: AppendedRows = [];
     try {
       await exec(this.writer, 'BEGIN IMMEDIATE; SAVEPOINT op');
+      // With the write lock held: has another connection committed since our last
+      // transaction? (Our own commits do not change it.) Then what we remember may be stale.
+      const [row] = await this.tx.all<{ data_version: number }>('PRAGMA data_version');
+      const version = Number(row?.data_version);
+      if (version !== this.dataVersion) this.cache.clear();
+      this.dataVersion = version;
     } catch (err) {
+      this.cache.clear();
       await exec(this.writer, 'ROLLBACK').catch(() => undefined);
       for (const op of batch) op.reject(err);
       return;
     }
     try {
       for (const [i, op] of batch.entries()) {
-        // Each step between operations is one trip: end this savepoint, open the next (or commit).
-        const next = i === batch.length - 1 ? 'COMMIT' : 'SAVEPOINT op';
-        const tracked = trackedExecutor(this.tx);
-        let ok = false;
+        const tracked = trackedExecutor(this.tx, this.cache);
+        let ok: boolean | 'again' = false;
         let value: unknown;
         try {
           value = await op.run(tracked);
@@ -172,23 +202,45 @@ export class SqliteDriver implements Driver {
           // Nothing of this operation may still be running when its savepoint rolls back.
           await tracked.drain();
           value = err;
+          if (err instanceof RunAfterCommit) ok = 'again';
+          // An expected refusal (a CreditsError) is decided before anything is written; any
+          // other failure may mean the writer's memory of some row is wrong: forget it all.
+          else if (!(err instanceof CreditsError || err instanceof Rollback)) this.cache.clear();
+        }
+        const rows = tracked.takeAppended();
+        if (ok === true) {
+          waiting.push(...rows);
+          tracked.keepCache();
         }
         outcomes.push({ ok, value });
-        await exec(this.writer, ok ? `RELEASE op; ${next}` : `ROLLBACK TO op; RELEASE op; ${next}`);
+        const end = ok === true ? 'RELEASE op' : 'ROLLBACK TO op; RELEASE op';
+        const next = batch[i + 1];
+        if (waiting.length > 0 && (next === undefined || next.readsAppended)) {
+          await exec(this.writer, end);
+          await flushAppended(this.tx, waiting.splice(0));
+          await exec(this.writer, next === undefined ? 'COMMIT' : 'SAVEPOINT op');
+        } else {
+          await exec(this.writer, `${end}; ${next === undefined ? 'COMMIT' : 'SAVEPOINT op'}`);
+        }
       }
     } catch (err) {
-      // A savepoint step or the commit failed: nothing in this batch happened.
+      // A savepoint step, a flush or the commit failed: nothing in this batch happened.
+      this.cache.clear();
       await exec(this.writer, 'ROLLBACK').catch(() => undefined);
       for (const op of batch) op.reject(err);
       return;
     }
     this.counters.commits += 1;
-    this.counters.writes += batch.length;
+    const again: Op[] = [];
     batch.forEach((op, i) => {
       const o = outcomes[i]!;
-      if (o.ok) op.resolve(o.value);
+      if (o.ok === 'again') again.push(op);
+      else if (o.ok) op.resolve(o.value);
       else op.reject(o.value);
     });
+    this.counters.writes += batch.length - again.length;
+    // First in the next batch: their answers depend on what this one just committed.
+    this.queue.unshift(...again);
   }
 
   async migrate(migrations: readonly { version: number; name: string; sql: string }[]): Promise<number> {
