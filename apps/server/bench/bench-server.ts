@@ -162,11 +162,19 @@ function startDiagnostics(store: Store): void {
     const writes = nowStats.writes - stats.writes;
     const commits = nowStats.commits - stats.commits;
     const cpuPct = ((nowCpu.user - cpu.user + nowCpu.system - cpu.system) / 1000 / ms) * 100;
+    const writer: Record<string, number> = {};
+    if (nowStats.writerMs && stats.writerMs) {
+      for (const [k, v] of Object.entries(nowStats.writerMs)) {
+        // Share of wall time the writer spent in each phase.
+        writer[k] = Math.round(((v - stats.writerMs[k as keyof typeof stats.writerMs]) / ms) * 100);
+      }
+    }
     const line = {
       elu: Number(performance.eventLoopUtilization(nowElu, elu).utilization.toFixed(2)),
       cpuPct: Math.round(cpuPct),
       writesPerSec: Math.round((writes * 1000) / ms),
       perCommit: commits > 0 ? Number((writes / commits).toFixed(1)) : 0,
+      writerPct: writer,
     };
     if (writes > 0) process.stderr.write(`BENCH_DIAG ${JSON.stringify(line)}\n`);
     elu = nowElu;

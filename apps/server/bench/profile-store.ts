@@ -116,7 +116,10 @@ function timingDriver(inner: Driver, probe: Probe): Driver {
             deferRun: tx.deferRun.bind(tx),
             deferAll: tx.deferAll.bind(tx),
             append: tx.append.bind(tx),
+            insert: tx.insert.bind(tx),
+            add: tx.add.bind(tx),
             cache: tx.cache,
+            pipelined: tx.pipelined,
           });
         } finally {
           rec.end = performance.now();

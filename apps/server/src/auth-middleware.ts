@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { sha256, type Caller } from '@credits/api';
@@ -24,8 +24,8 @@ function originHost(origin: string): string | null {
 
 function envKeyMatcher(expected: string | undefined) {
   if (!expected) return () => false;
-  const want = createHash('sha256').update(expected).digest();
-  return (presented: string) => timingSafeEqual(createHash('sha256').update(presented).digest(), want);
+  const want = hash('sha256', expected, 'buffer');
+  return (presented: string) => timingSafeEqual(hash('sha256', presented, 'buffer'), want);
 }
 
 /**

@@ -13,6 +13,12 @@ const envSchema = z.object({
    * service keys are minted with `credits keys create` and stored hashed.
    */
   CREDITS_SERVICE_KEY: z.string().min(16).optional(),
+  /**
+   * SQLite only: `worker` (default) runs the store, its write queue and its connections on a
+   * worker thread of their own, so HTTP work never delays the writer; `main` keeps them on
+   * the server's thread.
+   */
+  STORE_THREAD: z.enum(['worker', 'main']).default('worker'),
   HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
   SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   RULES_REFRESH_MS: z.coerce.number().int().min(0).default(1000),

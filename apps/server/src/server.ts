@@ -1,7 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import pino from 'pino';
 import { RulesService } from '@credits/api';
-import { openStore, type Store } from '@credits/store';
+import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics } from './metrics.js';
 import { createPaymentProvider, defaultPublicUrl } from './payments/index.js';
@@ -18,7 +18,16 @@ export interface RunningServer {
 export async function startServer(env: Env & { serviceKey: string | undefined }, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
   const logger = pino({ level: env.LOG_LEVEL });
   const clock = () => Date.now();
-  const store = await openStore({ url: env.DATABASE_URL });
+  const store = await openServingStore({
+    url: env.DATABASE_URL,
+    thread: env.STORE_THREAD,
+    // The store's thread died: nothing more can be written. Exit, so a supervisor restarts
+    // the process (every acknowledged write is committed; callers retry with their keys).
+    onFailure: (err) => {
+      logger.fatal({ err }, 'the store worker stopped; exiting');
+      process.exit(1);
+    },
+  });
   await store.migrate();
   const rules = new RulesService(store, { refreshMs: env.RULES_REFRESH_MS, clock });
   await rules.seed(clock());

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Driver } from '@credits/store';
+import { SqliteDriver, type Driver } from '@credits/store';
 import { DIALECTS } from '@credits/store/testing';
 import { ledgerSnapshot, makeTestApp, type TestApp } from './test-app.js';
 
@@ -495,8 +495,10 @@ for (const dialect of DIALECTS) {
         expect((await t.store.accounts.apiKeyByHash(sha256(key)))?.id).toBe(record.id);
         expect(await t.store.accounts.apiKeyByHash(key)).toBeNull();
 
-        // The raw rows, through the store's driver (private: this test reaches in on purpose).
-        const driver = (t.store as unknown as { driver?: Driver }).driver;
+        // The raw rows, through the store's driver (private: this test reaches in on purpose),
+        // or, for a store on a worker thread, a read-only connection to its file.
+        const opened = t.sqliteFile ? await SqliteDriver.open({ filename: t.sqliteFile }) : null;
+        const driver = opened ?? (t.store as unknown as { driver?: Driver }).driver;
         expect(driver, 'LedgerStore keeps its driver in `driver`').toBeDefined();
         const rows = await driver!.read.all<Record<string, unknown>>('SELECT * FROM api_keys');
         expect(rows).toHaveLength(1);
@@ -513,6 +515,7 @@ for (const dialect of DIALECTS) {
           (await t.store.accounts.sessionUser({ tokenHash: sha256(token), now: t.clock.now() }))
             ?.id,
         ).toBe(owner.userId);
+        await opened?.close();
 
         // Shown once: neither the list nor the audit log repeats it.
         const list = await get(

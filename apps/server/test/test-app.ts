@@ -23,6 +23,8 @@ export interface TestApp {
   fetch: typeof fetch;
   ready: { value: boolean };
   cleanup(): Promise<void>;
+  /** The SQLite file behind a worker-thread store (whose driver is on its thread). */
+  sqliteFile?: string;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function makeTestApp(
   opts: { dialect?: DialectFixture; holdTtlMs?: number; payments?: PaymentsDeps } = {},
 ): Promise<TestApp> {
   const dialect = opts.dialect ?? DIALECTS[0]!;
-  const { store, cleanup } = await dialect.make();
+  const { store, cleanup, sqliteFile } = await dialect.make();
   let t = T0;
   const clock = { now: () => t, advance: (ms: number) => void (t += ms) };
   const rules = new RulesService(store, { refreshMs: 0, clock: clock.now });
@@ -56,7 +58,7 @@ export async function makeTestApp(
   };
   const app = createApp(deps);
   const fetchFn = ((input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input, init))) as typeof fetch;
-  return { app, store, rules, metrics, serviceKey: TEST_SERVICE_KEY, clock, fetch: fetchFn, ready, cleanup };
+  return { app, store, sqliteFile, rules, metrics, serviceKey: TEST_SERVICE_KEY, clock, fetch: fetchFn, ready, cleanup };
 }
 
 /** Everything a user could see change in a workspace. */

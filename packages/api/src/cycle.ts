@@ -30,12 +30,7 @@ export async function ensureCycle(
     if (last !== null && last < current.key) {
       const pending = await ctx.store.billing.pendingPlan(workspace.id);
       if (pending) {
-        const next = await ctx.store.billing.plan(pending);
-        const applied = await ctx.store.billing.applyPendingPlan({
-          workspaceId: workspace.id,
-          features: () => next?.features ?? [],
-          now,
-        });
+        const applied = await ctx.store.billing.applyPendingPlan({ workspaceId: workspace.id, now });
         if (applied) {
           plan = applied;
           forgetWorkspace(workspace.id);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { stringify } from 'safe-stable-stringify';
 
 /**
@@ -7,9 +7,5 @@ import { stringify } from 'safe-stable-stringify';
  */
 export function requestHash(operation: string, input: Record<string, unknown>): string {
   const { idempotencyKey: _key, ...body } = input;
-  return createHash('sha256')
-    .update(operation)
-    .update('\u0000')
-    .update(stringify(body) ?? '')
-    .digest('base64url');
+  return hash('sha256', `${operation}\u0000${stringify(body) ?? ''}`, 'base64url');
 }

@@ -672,11 +672,13 @@ export class BillingStore {
   }
 
   /** Apply a pending downgrade (at a reset): once, only if it is still pending. */
-  applyPendingPlan(input: { workspaceId: string; features: (plan: string) => string[]; now: number }): Promise<string | null> {
+  applyPendingPlan(input: { workspaceId: string; now: number }): Promise<string | null> {
     return this.driver.write(async (tx) => {
       const row = await tx.get<{ p: string | null }>(`SELECT pending_plan AS "p" FROM workspaces WHERE id = ? ${this.driver.lockRows}`, [input.workspaceId]);
       if (!row?.p) return null;
-      await tx.run(`UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`, [row.p, JSON.stringify(input.features(row.p)), input.workspaceId]);
+      // The features of the plan applied, as stored now.
+      const plan = await tx.get<{ features: string }>(`SELECT features FROM plans WHERE id = ?`, [row.p]);
+      await tx.run(`UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`, [row.p, plan?.features ?? '[]', input.workspaceId]);
       await writeAudit(tx, { actor: 'system:cycle', action: 'workspace.plan.apply_pending', target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, after: { plan: row.p } }, input.now);
       return row.p;
     });

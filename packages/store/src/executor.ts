@@ -26,10 +26,31 @@ export interface TxExecutor extends Executor {
    */
   append(rows: RowGroup, params: readonly unknown[]): void;
   /**
+   * Insert one row, deferred; it must go in (a conflict fails the operation). Pipelined, the
+   * group's rows of one kind go in as one multi-row INSERT.
+   */
+  insert(rows: RowGroup, params: readonly unknown[]): void;
+  /**
+   * Add `deltas` to `target.columns` of the row whose key is `key`, deferred. The row must
+   * exist (and the table's CHECKs hold); given `after`, it must hold exactly those values
+   * afterwards — so a row that moved under the operation fails it. Pipelined, the group's
+   * deltas for one row are summed and every row of a target moves in one
+   * `UPDATE … FROM (VALUES …)`, checked against the last `after` given for it.
+   */
+  add(target: AddTarget, key: readonly unknown[], deltas: readonly number[], after?: readonly number[]): void;
+  /**
    * Rows the writer keeps between operations (SQLite's single writer; null elsewhere). See
    * {@link OpCache}.
    */
   readonly cache: OpCache | null;
+  /**
+   * True when the operation runs pipelined (SQLite, `write(…, { pipelined: true })`): with no
+   * savepoint of its own, its deferred statements sent only once it has returned, and checked
+   * after the operations beside it ran. It may read while it runs, but every write must be
+   * deferred or appended; a failed statement or check sends the whole group back to run again
+   * one operation at a time. Elsewhere false.
+   */
+  readonly pipelined: boolean;
 }
 
 /**
@@ -58,6 +79,100 @@ export interface RowGroup {
   readonly columns: number;
   /** After the rows, e.g. `ON CONFLICT (k) DO UPDATE SET v = excluded.v`. */
   readonly tail?: string;
+}
+
+/** Numeric columns of one table that operations add to, by key (balances, lot remainders). */
+export interface AddTarget {
+  readonly table: string;
+  readonly key: readonly string[];
+  readonly columns: readonly string[];
+}
+
+/** Rows inserted and additions made by pipelined operations, to send as one group. */
+export interface Coalesced {
+  inserts: { rows: RowGroup; params: readonly unknown[] }[];
+  adds: { target: AddTarget; key: readonly unknown[]; deltas: readonly number[]; after?: readonly number[] }[];
+}
+
+/** One addition now: `UPDATE t SET c = c + ? … WHERE k = ? … RETURNING c …`, checked. */
+function addOne(ex: Executor, a: Coalesced['adds'][number]): Promise<void> {
+  const { target } = a;
+  const sql = `UPDATE ${target.table} SET ${target.columns.map((c) => `${c} = ${c} + ?`).join(', ')}
+    WHERE ${target.key.map((k) => `${k} = ?`).join(' AND ')} RETURNING ${target.columns.join(', ')}`;
+  return ex.all<Record<string, unknown>>(sql, [...a.deltas, ...a.key]).then((rows) => {
+    const row = rows[0];
+    if (rows.length !== 1 || !row) throw new Error(`ledger bug: no ${target.table} row ${a.key.join('/')}`);
+    if (a.after && target.columns.some((c, i) => Number(row[c]) !== a.after![i])) {
+      throw new Error(`ledger bug: ${target.table} row ${a.key.join('/')} moved during a write`);
+    }
+  });
+}
+
+/**
+ * Send a pipelined group's inserts and additions: per RowGroup, multi-row INSERTs; per
+ * AddTarget, the deltas for each row summed and all rows moved by `UPDATE … FROM (VALUES …)`
+ * (SQLite; its VALUES columns are column1, column2, …). Returns the statements' promises,
+ * each rejecting when its rows did not all go in or move as expected.
+ */
+export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
+  const out: Promise<unknown>[] = [];
+  const inserts = new Map<RowGroup, (readonly unknown[])[]>();
+  for (const i of c.inserts) {
+    let list = inserts.get(i.rows);
+    if (!list) inserts.set(i.rows, (list = []));
+    list.push(i.params);
+  }
+  for (const [group, rows] of inserts) {
+    const one = `(${Array.from({ length: group.columns }, () => '?').join(', ')})`;
+    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+      const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
+      const sql = `${group.head} ${chunk.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`;
+      out.push(
+        ex.run(sql, chunk.flat()).then((r) => {
+          if (r.changes !== chunk.length) throw new Error(`${chunk.length - r.changes} row(s) did not go in: ${group.head.slice(0, 50)}`);
+        }),
+      );
+    }
+  }
+  const byTarget = new Map<AddTarget, Map<string, { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }>>();
+  for (const a of c.adds) {
+    let rows = byTarget.get(a.target);
+    if (!rows) byTarget.set(a.target, (rows = new Map()));
+    const id = JSON.stringify(a.key);
+    const row = rows.get(id);
+    if (row) {
+      a.deltas.forEach((d, i) => (row.deltas[i]! += d));
+      row.after = a.after;
+    } else {
+      rows.set(id, { key: a.key, deltas: [...a.deltas], after: a.after });
+    }
+  }
+  for (const [target, rows] of byTarget) {
+    const list = [...rows.values()];
+    const k = target.key.length;
+    const one = `(${Array.from({ length: k + target.columns.length }, () => '?').join(', ')})`;
+    for (let i = 0; i < list.length; i += ROWS_PER_STATEMENT) {
+      const chunk = list.slice(i, i + ROWS_PER_STATEMENT);
+      const sql = `UPDATE ${target.table} SET ${target.columns.map((c, j) => `${c} = ${target.table}.${c} + v.column${k + j + 1}`).join(', ')}
+        FROM (VALUES ${chunk.map(() => one).join(', ')}) AS v
+        WHERE ${target.key.map((key, j) => `${target.table}.${key} = v.column${j + 1}`).join(' AND ')}
+        RETURNING ${[...target.key, ...target.columns].join(', ')}`;
+      out.push(
+        ex.all<Record<string, unknown>>(sql, chunk.flatMap((r) => [...r.key, ...r.deltas])).then((back) => {
+          if (back.length !== chunk.length) throw new Error(`ledger bug: ${chunk.length - back.length} ${target.table} row(s) missing`);
+          const got = new Map(back.map((r) => [JSON.stringify(target.key.map((key) => r[key])), r]));
+          for (const r of chunk) {
+            const row = got.get(JSON.stringify(r.key));
+            if (!row) throw new Error(`ledger bug: ${target.table} row ${r.key.join('/')} missing`);
+            if (r.after && target.columns.some((col, j) => Number(row[col]) !== r.after![j])) {
+              throw new Error(`ledger bug: ${target.table} row ${r.key.join('/')} moved during a write`);
+            }
+          }
+        }),
+      );
+    }
+  }
+  return out;
 }
 
 /** Rows appended by operations, waiting to be written. */
@@ -125,6 +240,13 @@ export interface WriteOptions {
    * not write waiting rows before it runs. Default true.
    */
   readsAppended?: boolean;
+  /**
+   * The operation may run pipelined ({@link TxExecutor.pipelined}): it must be safe to run
+   * again from the start (it changes nothing outside the transaction), write only through
+   * deferred statements and appended rows, and read only rows that no pipelined operation
+   * writes without the writer's cache knowing (SQLite only; ignored elsewhere). Default false.
+   */
+  pipelined?: boolean;
 }
 
 /** Freeze a value and everything in it. */
@@ -136,17 +258,34 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** What a driver holds of an operation's executor besides the {@link TxExecutor} it hands over. */
+export interface TrackedExecutor extends TxExecutor {
+  /** Wait for every deferred statement; returns the first failure, if any, and forgets it. */
+  drain(): Promise<Error | null>;
+  /** The rows appended so far (forgotten here). */
+  takeAppended(): AppendedRows;
+  /** The operation succeeded: what it `set` in the cache is kept. */
+  keepCache(): void;
+  /** Pipelined: send the held statements, in the order they were deferred. */
+  release(): void;
+  /** Pipelined: the inserts and additions the driver sends for the whole group. */
+  takeCoalesced(): Coalesced;
+}
+
 /**
  * Wrap an executor so deferred statements are tracked until `drain()`, appended rows kept
  * until `takeAppended()`, and cache writes staged until `keepCache()` (given the writer's
  * `shared` cache; without one, `cache` is null).
+ *
+ * `pipelined`: the operation runs without a savepoint of its own, alongside others (see
+ * {@link TxExecutor.pipelined}); its deferred statements are held until `release()` (an
+ * operation that fails first has sent nothing), and it may only read with the waiting calls.
  */
-export function trackedExecutor(
-  inner: Executor,
-  shared?: Map<string, unknown>,
-): TxExecutor & { drain(): Promise<Error | null>; takeAppended(): AppendedRows; keepCache(): void } {
+export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, pipelined = false): TrackedExecutor {
   const inflight = new Set<Promise<unknown>>();
   let appended: AppendedRows = [];
+  let held: (() => Promise<unknown>)[] | null = pipelined ? [] : null;
+  let coalesced: Coalesced = { inserts: [], adds: [] };
   const staged = new Map<string, unknown>();
   const cache: OpCache | null = shared
     ? {
@@ -159,19 +298,38 @@ export function trackedExecutor(
       }
     : null;
   let firstError: Error | null = null;
-  const track = (p: Promise<unknown>) => {
-    const t = p.catch((e: unknown) => {
+  const track = (send: () => Promise<unknown>) => {
+    if (held) {
+      held.push(send);
+      return;
+    }
+    const t = send().catch((e: unknown) => {
       firstError ??= e instanceof Error ? e : new Error('a deferred statement failed', { cause: e });
     });
     inflight.add(t);
     void t.finally(() => inflight.delete(t));
   };
+  const readOnly = (sql: string) => {
+    if (pipelined && !/^\s*(SELECT|WITH|PRAGMA)\b/i.test(sql)) {
+      throw new Error(`ledger bug: a pipelined operation may only read while it runs: ${sql.slice(0, 60)}`);
+    }
+  };
   return {
-    all: (sql, params) => inner.all(sql, params),
-    get: (sql, params) => inner.get(sql, params),
-    run: (sql, params) => inner.run(sql, params),
+    pipelined,
+    all: (sql, params) => {
+      readOnly(sql);
+      return inner.all(sql, params);
+    },
+    get: (sql, params) => {
+      readOnly(sql);
+      return inner.get(sql, params);
+    },
+    run: (sql, params) => {
+      readOnly(sql);
+      return inner.run(sql, params);
+    },
     deferRun(sql, params, expectChanges) {
-      track(
+      track(() =>
         inner.run(sql, params).then((r) => {
           if (expectChanges !== undefined && r.changes !== expectChanges) {
             throw new Error(`ledger bug: expected ${expectChanges} row(s) changed by: ${sql.slice(0, 80)}`);
@@ -180,26 +338,54 @@ export function trackedExecutor(
       );
     },
     deferAll<T>(sql: string, params: readonly unknown[], check: (rows: T[]) => void) {
-      track(inner.all<T>(sql, params).then(check));
+      track(() => inner.all<T>(sql, params).then(check));
     },
     append(rows, params) {
       if (params.length !== rows.columns) throw new Error(`ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`);
       appended.push({ rows, params });
     },
+    insert(rows, params) {
+      if (params.length !== rows.columns) throw new Error(`ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`);
+      if (pipelined) {
+        coalesced.inserts.push({ rows, params });
+        return;
+      }
+      const one = `(${Array.from({ length: rows.columns }, () => '?').join(', ')})`;
+      const sql = `${rows.head} ${one}${rows.tail ? ` ${rows.tail}` : ''}`;
+      track(() =>
+        inner.run(sql, params).then((r) => {
+          if (r.changes !== 1) throw new Error(`ledger bug: the row did not go in: ${rows.head.slice(0, 60)}`);
+        }),
+      );
+    },
+    add(target, key, deltas, after) {
+      if (deltas.length !== target.columns.length || key.length !== target.key.length) {
+        throw new Error(`ledger bug: bad addition to ${target.table}`);
+      }
+      if (pipelined) coalesced.adds.push({ target, key, deltas, after });
+      else track(() => addOne(inner, { target, key, deltas, after }));
+    },
+    takeCoalesced() {
+      const out = coalesced;
+      coalesced = { inserts: [], adds: [] };
+      return out;
+    },
     cache,
-    /** The operation succeeded: what it `set` in the cache is kept. */
     keepCache() {
       if (!shared) return;
       for (const [k, v] of staged) shared.set(k, v);
       staged.clear();
     },
-    /** The rows appended so far (forgotten here). */
     takeAppended() {
       const out = appended;
       appended = [];
       return out;
     },
-    /** Wait for every deferred statement; returns the first failure, if any, and forgets it. */
+    release() {
+      const sends = held ?? [];
+      held = null;
+      for (const send of sends) track(send);
+    },
     async drain() {
       while (inflight.size > 0) await Promise.all([...inflight]);
       const e = firstError;
@@ -239,4 +425,10 @@ export interface DriverStats {
   commits: number;
   /** Operations waiting for the next commit. */
   queued: number;
+  /**
+   * Where the writer's time went so far, in ms (SQLite's single writer): opening each
+   * transaction, running operations, the steps between them, writing appended rows, and
+   * committing (with its fsync).
+   */
+  writerMs?: { open: number; operations: number; steps: number; flush: number; commit: number };
 }

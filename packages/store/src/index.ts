@@ -1,5 +1,5 @@
 export * from './types.js';
-export type { AppendedRows, Dialect, Driver, DriverStats, Executor, OpCache, RowGroup, TxExecutor, WriteOptions } from './executor.js';
+export type { AddTarget, AppendedRows, Coalesced, Dialect, Driver, DriverStats, Executor, OpCache, RowGroup, TxExecutor, WriteOptions } from './executor.js';
 export { Rollback, RunAfterCommit, flushAppended, trackedExecutor } from './executor.js';
 export { LedgerStore } from './ledger-store.js';
 export { openServingStore, openStore } from './open-store.js';

@@ -15,7 +15,7 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import { Rollback, RunAfterCommit, type Driver, type RowGroup, type TxExecutor } from './executor.js';
-import { LedgerTx, type WalletRead } from './ledger-tx.js';
+import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { BillingStore } from './billing-store.js';
 import { migrationsFor } from './schema.js';
@@ -82,6 +82,22 @@ class KeyTaken extends Rollback {
   }
 }
 
+/** Claim an idempotency key: one row back when this operation has it, none when taken. */
+const CLAIM_KEY = `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
+  VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`;
+
+/** A key claimed with its answer at once (pipelined: the body has already run). */
+const KEY_WITH_ANSWER: RowGroup = {
+  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
+  columns: 6,
+};
+
+/** Which lots a hold drew from, appended (read only when the hold settles, in a later commit). */
+const HOLD_LOT_ROWS: RowGroup = {
+  head: `INSERT INTO hold_lots (job_id, lot_id, position, amount) VALUES`,
+  columns: 4,
+};
+
 /** A key's stored answer, written with the batch (the key itself was claimed first). */
 const KEY_ANSWERS: RowGroup = {
   head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
@@ -96,8 +112,6 @@ const JOB_ROWS: RowGroup = {
   columns: 15,
 };
 
-const INSERT_JOB = `INSERT INTO jobs (id, workspace_id, wallet, kind, job, status, held, captured, rule_version,
-  breakdown, trial_applies, actor, created_at, expires_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 function jobParams(j: {
   id: string;
@@ -268,12 +282,14 @@ export class LedgerStore implements Store {
       audit?: AuditInput;
       /** False for operations that read no appended rows (see {@link WriteOptions}). */
       readsAppended?: boolean;
+      /** The body may run pipelined (see {@link WriteOptions}). */
+      pipelined?: boolean;
     },
     body: (tx: TxExecutor, prefetched?: Promise<P>) => Promise<T>,
     /** Reads (only reads) to start alongside the key's claim, saving a round trip. */
     prefetch?: (tx: TxExecutor) => Promise<P>,
   ): Promise<T> {
-    const options = { readsAppended: input.readsAppended ?? true };
+    const options = { readsAppended: input.readsAppended ?? true, pipelined: input.pipelined ?? false };
     // First, optimistically: claim the key and run the body at once (a new key is the usual
     // case), so the claim costs no round trip of its own. If the key turns out taken, that
     // attempt rolls back whole and the careful path below answers.
@@ -301,9 +317,16 @@ export class LedgerStore implements Store {
     const pre = prefetch?.(tx);
     // Handled here; the body (or the replay path below) waits for it.
     pre?.catch(() => undefined);
+    if (tx.pipelined) {
+      // The claim goes with the body's writes, answer and all; a taken key fails the check,
+      // and the driver runs this operation again on its own (where a taken key replays).
+      const result = await body(tx, pre);
+      if (input.audit) throw new Error('ledger bug: an audited operation cannot run pipelined');
+      tx.insert(KEY_WITH_ANSWER, [input.scope, input.key, input.operation, input.requestHash, input.now, JSON.stringify(result)]);
+      return result;
+    }
     const claim = tx.all<{ claimed: number }>(
-      `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
-       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`,
+      CLAIM_KEY,
       [input.scope, input.key, input.operation, input.requestHash, input.now],
     );
     if (optimistic) {
@@ -490,18 +513,14 @@ export class LedgerStore implements Store {
   reserve(input: ReserveInput): Promise<ReserveResult> {
     const { priced } = input;
     return this.idempotent<ReserveResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now, readsAppended: false },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now, readsAppended: false, pipelined: true },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
-        await tx.run(INSERT_JOB, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
-        if (allocations.length > 0) {
-          tx.deferRun(
-            `INSERT INTO hold_lots (job_id, lot_id, position, amount) VALUES ${allocations.map(() => '(?, ?, ?, ?)').join(', ')}`,
-            allocations.flatMap((a, i) => [holdId, a.lotId, i, a.amount]),
-          );
-        }
+        // The hold's job goes in with the operation; its lots with the batch, after it.
+        tx.insert(JOB_ROWS, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
+        allocations.forEach((a, i) => tx.append(HOLD_LOT_ROWS, [holdId, a.lotId, i, a.amount]));
         await w.entry({
           type: 'hold',
           amount: -priced.credits,
@@ -643,7 +662,7 @@ export class LedgerStore implements Store {
     }
     if (returned.length > 0) {
       for (const a of returned) {
-        tx.deferRun(`UPDATE lots SET remaining = remaining + ? WHERE id = ?`, [a.amount, a.lotId], 1);
+        tx.add(LOT_REMAINING, [a.lotId], [a.amount]);
       }
       const reason =
         s.status === 'completed' ? 'Unused part of the hold returned' : s.status === 'failed' ? 'Job failed: credits returned' : 'Hold expired: credits returned';
@@ -689,7 +708,7 @@ export class LedgerStore implements Store {
   charge(input: ChargeInput): Promise<ChargeResult> {
     const { priced } = input;
     return this.idempotent<ChargeResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now, readsAppended: false },
+      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now, readsAppended: false, pipelined: true },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
         const jobId = newId('job');

@@ -9,7 +9,13 @@ import {
   type LotState,
   type WalletKind,
 } from '@credits/domain';
-import type { RowGroup, TxExecutor } from './executor.js';
+import type { AddTarget, RowGroup, TxExecutor } from './executor.js';
+
+/** A wallet's balances, moved by deltas (see {@link TxExecutor.add}). */
+const WALLET_BALANCES: AddTarget = { table: 'wallets', key: ['workspace_id', 'kind'], columns: ['available', 'held'] };
+
+/** What is left in a lot, moved by deltas. */
+export const LOT_REMAINING: AddTarget = { table: 'lots', key: ['id'], columns: ['remaining'] };
 
 /** Ledger entries, appended (see {@link TxExecutor.append}): nothing reads them inside a money write. */
 const ENTRY_ROWS: RowGroup = {
@@ -107,18 +113,9 @@ export class WalletMove {
     const da = this.available - this.start.available;
     const dh = this.held - this.start.held;
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
-    const want = { available: this.available, held: this.held };
-    this.tx.deferAll<WalletState>(
-      `UPDATE wallets SET available = available + ?, held = held + ?
-       WHERE workspace_id = ? AND kind = ? RETURNING available, held`,
-      [da, dh, this.workspaceId, this.wallet],
-      ([row]) => {
-        if (!row || Number(row.available) !== want.available || Number(row.held) !== want.held) {
-          this.tx.cache?.delete(walletKey(this.workspaceId, this.wallet));
-          throw new Error(`ledger bug: wallet ${this.workspaceId}/${this.wallet} moved during a write`);
-        }
-      },
-    );
+    // Checked: the wallet must hold exactly these balances afterwards (a wallet that moved
+    // under this operation fails it, and the writer forgets what it remembered).
+    this.tx.add(WALLET_BALANCES, [this.workspaceId, this.wallet], [da, dh], [this.available, this.held]);
     if (now !== undefined && da < 0) this.alertOnCrossing(now);
     return { available: this.available, held: this.held };
   }
@@ -285,7 +282,8 @@ export class LedgerTx {
   /** Take allocations out of their lots. */
   async drawLots(allocations: Allocation[]): Promise<void> {
     for (const a of allocations) {
-      this.tx.deferRun(`UPDATE lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?`, [a.amount, a.lotId, a.amount], 1);
+      // The lot's CHECK (remaining >= 0) refuses a draw larger than what is left.
+      this.tx.add(LOT_REMAINING, [a.lotId], [-a.amount]);
     }
   }
 

@@ -28,9 +28,15 @@ export async function openStore(opts: { url: string; maxBatch?: number; schema?:
  * queue's statement callbacks never wait behind HTTP work; `thread: 'main'` keeps it on the
  * calling thread.
  */
-export async function openServingStore(opts: { url: string; maxBatch?: number; thread?: 'worker' | 'main' }): Promise<Store> {
+export async function openServingStore(opts: {
+  url: string;
+  maxBatch?: number;
+  thread?: 'worker' | 'main';
+  /** The worker stopped unexpectedly (every later call fails). */
+  onFailure?: (err: Error) => void;
+}): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(opts.url) || opts.thread === 'main') return openStore(opts);
   const filename = opts.url.replace(/^sqlite:/, '');
   mkdirSync(dirname(filename), { recursive: true });
-  return WorkerStore.open({ filename, maxBatch: opts.maxBatch });
+  return WorkerStore.open({ filename, maxBatch: opts.maxBatch }, { onFailure: opts.onFailure });
 }

@@ -1,5 +1,6 @@
 import type { AccountStore, AuditInput } from './accounts-store.js';
 import type { BillingStore } from './billing-store.js';
+import type { DriverStats } from './executor.js';
 import type { WalletCatalogEntry } from '@credits/domain';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 
@@ -251,7 +252,7 @@ export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   migrate(): Promise<number>;
   close(): Promise<void>;
-  stats(): { writes: number; commits: number; queued: number };
+  stats(): DriverStats;
 
   createWorkspace(input: CreateWorkspaceInput): Promise<Workspace>;
   getWorkspace(id: string): Promise<Workspace | null>;

@@ -6,6 +6,8 @@ import { applyMigrations } from '../schema.js';
 import {
   Rollback,
   RunAfterCommit,
+  sendCoalesced,
+  type Coalesced,
   flushAppended,
   trackedExecutor,
   type AppendedRows,
@@ -19,6 +21,7 @@ import {
 type Op = {
   run: (tx: TxExecutor) => Promise<unknown>;
   readsAppended: boolean;
+  pipelined: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 };
@@ -107,6 +110,7 @@ export class SqliteDriver implements Driver {
   private draining = false;
   private closed = false;
   private counters = { writes: 0, commits: 0 };
+  private readonly writerMs = { open: 0, operations: 0, steps: 0, flush: 0, commit: 0 };
   /** Rows the writer remembers between operations (see {@link OpCache}). */
   private readonly cache = new Map<string, unknown>();
   /** `PRAGMA data_version` at the start of the last transaction. */
@@ -139,7 +143,13 @@ export class SqliteDriver implements Driver {
   write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run: op, readsAppended: options?.readsAppended ?? true, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({
+        run: op,
+        readsAppended: options?.readsAppended ?? true,
+        pipelined: options?.pipelined ?? false,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
       if (!this.draining) void this.drain();
     });
   }
@@ -165,64 +175,147 @@ export class SqliteDriver implements Driver {
   }
 
   /**
-   * One transaction for the batch, a savepoint per operation. Between two operations is one
-   * trip (`RELEASE op; SAVEPOINT op`), except before an operation that may read appended rows
-   * while some wait: those are written first, outside any savepoint, so a later rollback of
-   * one operation cannot take them. The rest are written after the last operation, before
-   * COMMIT. Nobody is answered before COMMIT returns.
+   * One transaction for the batch. Operations run in the order they came, in two ways:
+   *
+   * - one at a time, each in a savepoint of its own, so one operation's failure rolls back
+   *   only its own work;
+   * - pipelined (`write(…, { pipelined: true })`, consecutive ones as a group): each runs as
+   *   soon as the one before it has returned, its deferred statements are sent without waiting
+   *   (SQLite runs them in the order sent per statement), and the group waits once, inside one
+   *   savepoint, for all of them. An operation that throws before sending anything runs again
+   *   on its own after the group. If any statement or check of the group failed, the group's
+   *   savepoint rolls back and every operation of it runs again, one at a time: callers only
+   *   ever see the one-at-a-time outcome.
+   *
+   * Appended rows are written before an operation that may read them (outside any savepoint,
+   * so a later rollback of one operation cannot take them), and the rest before COMMIT.
+   * Nobody is answered before COMMIT returns.
    */
   private async commitBatch(batch: Op[]): Promise<void> {
-    const outcomes: { ok: boolean | 'again'; value: unknown }[] = [];
+    const outcomes = new Map<Op, { ok: boolean | 'again'; value: unknown }>();
     const waiting: AppendedRows = [];
+    const ms = this.writerMs;
+    let t = performance.now();
+    const lap = (phase: keyof typeof ms) => {
+      const now = performance.now();
+      ms[phase] += now - t;
+      t = now;
+    };
+    /** SQL owed to the connection before anything else is sent (the end of a savepoint). */
+    let owed = '';
+    const step = async (sql: string) => {
+      const all = owed ? `${owed}; ${sql}` : sql;
+      owed = '';
+      if (all) await exec(this.writer, all);
+    };
+    const flush = async () => {
+      if (waiting.length === 0) return;
+      // Rows may go in inside a savepoint about to be released (a failed flush fails the whole
+      // batch anyway), never inside one about to be rolled back.
+      if (owed.startsWith('ROLLBACK')) await step('');
+      await flushAppended(this.tx, waiting.splice(0));
+      lap('flush');
+    };
+
+    /** Run one operation in its own savepoint; leaves the savepoint's end owed. */
+    const isolated = async (op: Op) => {
+      if (op.readsAppended) await flush();
+      await step('SAVEPOINT op');
+      lap('steps');
+      const tracked = trackedExecutor(this.tx, this.cache);
+      let ok: boolean | 'again' = false;
+      let value: unknown;
+      try {
+        value = await op.run(tracked);
+        const deferred = await tracked.drain();
+        if (deferred) throw deferred;
+        ok = true;
+      } catch (err) {
+        // Nothing of this operation may still be running when its savepoint rolls back.
+        await tracked.drain();
+        value = err;
+        if (err instanceof RunAfterCommit) ok = 'again';
+        // An expected refusal (a CreditsError) is decided before anything is written; any
+        // other failure may mean the writer's memory of some row is wrong: forget it all.
+        else if (!(err instanceof CreditsError || err instanceof Rollback)) this.cache.clear();
+      }
+      lap('operations');
+      const rows = tracked.takeAppended();
+      if (ok === true) {
+        waiting.push(...rows);
+        tracked.keepCache();
+      }
+      outcomes.set(op, { ok, value });
+      owed = ok === true ? 'RELEASE op' : 'ROLLBACK TO op; RELEASE op';
+    };
+
+    /** Run consecutive pipelined operations as one group (see above). */
+    const group = async (ops: Op[]) => {
+      await step('SAVEPOINT grp');
+      lap('steps');
+      const ran: { op: Op; tracked: ReturnType<typeof trackedExecutor>; value: unknown }[] = [];
+      const alone: Op[] = [];
+      for (const op of ops) {
+        const tracked = trackedExecutor(this.tx, this.cache, true);
+        try {
+          const value = await op.run(tracked);
+          tracked.release();
+          tracked.keepCache();
+          ran.push({ op, tracked, value });
+        } catch {
+          // It sent nothing: run it on its own after the group, where its outcome is exact.
+          alone.push(op);
+        }
+      }
+      // The group's inserts and additions, one statement per kind of row.
+      const whole: Coalesced = { inserts: [], adds: [] };
+      for (const r of ran) {
+        const c = r.tracked.takeCoalesced();
+        whole.inserts.push(...c.inserts);
+        whole.adds.push(...c.adds);
+      }
+      const together = await Promise.allSettled(sendCoalesced(this.tx, whole));
+      const failures = await Promise.all(ran.map((r) => r.tracked.drain()));
+      lap('operations');
+      if (failures.some((f) => f !== null) || together.some((o) => o.status === 'rejected')) {
+        // Something in the group failed (a key already taken, a check): undo the group and
+        // run each of its operations on its own.
+        this.cache.clear();
+        owed = 'ROLLBACK TO grp; RELEASE grp';
+        for (const op of ops) await isolated(op);
+        return;
+      }
+      for (const r of ran) {
+        waiting.push(...r.tracked.takeAppended());
+        outcomes.set(r.op, { ok: true, value: r.value });
+      }
+      owed = 'RELEASE grp';
+      for (const op of alone) await isolated(op);
+    };
+
     try {
-      await exec(this.writer, 'BEGIN IMMEDIATE; SAVEPOINT op');
+      await exec(this.writer, 'BEGIN IMMEDIATE');
       // With the write lock held: has another connection committed since our last
       // transaction? (Our own commits do not change it.) Then what we remember may be stale.
       const [row] = await this.tx.all<{ data_version: number }>('PRAGMA data_version');
       const version = Number(row?.data_version);
       if (version !== this.dataVersion) this.cache.clear();
       this.dataVersion = version;
-    } catch (err) {
-      this.cache.clear();
-      await exec(this.writer, 'ROLLBACK').catch(() => undefined);
-      for (const op of batch) op.reject(err);
-      return;
-    }
-    try {
-      for (const [i, op] of batch.entries()) {
-        const tracked = trackedExecutor(this.tx, this.cache);
-        let ok: boolean | 'again' = false;
-        let value: unknown;
-        try {
-          value = await op.run(tracked);
-          const deferred = await tracked.drain();
-          if (deferred) throw deferred;
-          ok = true;
-        } catch (err) {
-          // Nothing of this operation may still be running when its savepoint rolls back.
-          await tracked.drain();
-          value = err;
-          if (err instanceof RunAfterCommit) ok = 'again';
-          // An expected refusal (a CreditsError) is decided before anything is written; any
-          // other failure may mean the writer's memory of some row is wrong: forget it all.
-          else if (!(err instanceof CreditsError || err instanceof Rollback)) this.cache.clear();
-        }
-        const rows = tracked.takeAppended();
-        if (ok === true) {
-          waiting.push(...rows);
-          tracked.keepCache();
-        }
-        outcomes.push({ ok, value });
-        const end = ok === true ? 'RELEASE op' : 'ROLLBACK TO op; RELEASE op';
-        const next = batch[i + 1];
-        if (waiting.length > 0 && (next === undefined || next.readsAppended)) {
-          await exec(this.writer, end);
-          await flushAppended(this.tx, waiting.splice(0));
-          await exec(this.writer, next === undefined ? 'COMMIT' : 'SAVEPOINT op');
+      lap('open');
+      for (let i = 0; i < batch.length; ) {
+        if (batch[i]!.pipelined) {
+          let j = i;
+          while (j < batch.length && batch[j]!.pipelined) j++;
+          await group(batch.slice(i, j));
+          i = j;
         } else {
-          await exec(this.writer, `${end}; ${next === undefined ? 'COMMIT' : 'SAVEPOINT op'}`);
+          await isolated(batch[i]!);
+          i++;
         }
       }
+      await flush();
+      await step('COMMIT');
+      lap('commit');
     } catch (err) {
       // A savepoint step, a flush or the commit failed: nothing in this batch happened.
       this.cache.clear();
@@ -232,12 +325,12 @@ export class SqliteDriver implements Driver {
     }
     this.counters.commits += 1;
     const again: Op[] = [];
-    batch.forEach((op, i) => {
-      const o = outcomes[i]!;
+    for (const op of batch) {
+      const o = outcomes.get(op)!;
       if (o.ok === 'again') again.push(op);
       else if (o.ok) op.resolve(o.value);
       else op.reject(o.value);
-    });
+    }
     this.counters.writes += batch.length - again.length;
     // First in the next batch: their answers depend on what this one just committed.
     this.queue.unshift(...again);
@@ -252,7 +345,7 @@ export class SqliteDriver implements Driver {
   }
 
   stats(): DriverStats {
-    return { ...this.counters, queued: this.queue.length };
+    return { ...this.counters, queued: this.queue.length, writerMs: { ...this.writerMs } };
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import type { WalletCatalogEntry } from '@credits/domain';
 import type { AccountStore } from '../accounts-store.js';
 import type { BillingStore } from '../billing-store.js';
 import type { Store } from '../types.js';
+import type { DriverStats } from '../executor.js';
 
 /**
  * Messages between {@link WorkerStore} (the server's main thread) and the store worker
@@ -20,10 +21,7 @@ export interface CallMessage {
 }
 
 /** Figures the main thread reads synchronously (`stats()`, `catalogSnapshot()`), sent with every answer. */
-export interface WorkerState {
-  writes: number;
-  commits: number;
-  queued: number;
+export interface WorkerState extends DriverStats {
   /** Set when the worker's catalog changed since its last answer. */
   catalog?: WalletCatalogEntry[];
 }

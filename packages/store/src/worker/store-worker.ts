@@ -36,13 +36,29 @@ async function main(): Promise<void> {
     port.postMessage({ ready: false, error: encodeError(e) } satisfies ReadyMessage);
     return;
   }
-  const state = (withCatalog: boolean): WorkerState => ({
-    ...store.stats(),
-    ...(withCatalog ? { catalog: store.catalogSnapshot() } : {}),
-  });
+  // The writer's time split goes along at most every 100 ms (the rest every time).
+  let timedAt = 0;
+  const state = (withCatalog: boolean): WorkerState => {
+    const { writerMs, ...counts } = store.stats();
+    const now = Date.now();
+    const withTimes = writerMs !== undefined && now - timedAt >= 100;
+    if (withTimes) timedAt = now;
+    return { ...counts, ...(withTimes ? { writerMs } : {}), ...(withCatalog ? { catalog: store.catalogSnapshot() } : {}) };
+  };
   const targets: Record<CallTarget, object> = { store, accounts: store.accounts, billing: store.billing };
 
-  port.on('message', (msg: CallMessage) => {
+  /** Every call gets an answer, even one JSON cannot carry. */
+  const send = (reply: ReplyMessage) => {
+    let text: string;
+    try {
+      text = JSON.stringify(reply);
+    } catch (e) {
+      text = JSON.stringify({ id: reply.id, ok: false, error: encodeError(e), state: reply.state } satisfies ReplyMessage);
+    }
+    port.postMessage(text);
+  };
+  port.on('message', (text: string) => {
+    const msg = JSON.parse(text) as CallMessage;
     const qualified = `${msg.target}.${msg.method}`;
     let result: Promise<unknown>;
     if (msg.target === 'store' && msg.method === 'catalogSnapshot') {
@@ -56,12 +72,11 @@ async function main(): Promise<void> {
     result.then(
       (value) => {
         const reply: ReplyMessage = { id: msg.id, ok: true, value, state: state(CATALOG_CALLS.has(qualified)) };
-        port.postMessage(reply);
+        send(reply);
         if (qualified === 'store.close') port.close();
       },
       (error: unknown) => {
-        const reply: ReplyMessage = { id: msg.id, ok: false, error: encodeError(error), state: state(false) };
-        port.postMessage(reply);
+        send({ id: msg.id, ok: false, error: encodeError(error), state: state(false) });
       },
     );
   });

@@ -3,6 +3,7 @@ import { DEFAULT_WALLET_CATALOG, WALLET_KINDS, type WalletCatalogEntry } from '@
 import type { AccountStore } from '../accounts-store.js';
 import type { BillingStore } from '../billing-store.js';
 import type { Store } from '../types.js';
+import type { DriverStats } from '../executor.js';
 import {
   ACCOUNTS_METHODS,
   BILLING_METHODS,
@@ -23,7 +24,7 @@ const CATALOG_MAX_AGE_MS = 5000;
 /**
  * The SQLite store run on a worker thread of its own (see `store-worker.ts`): the same
  * {@link LedgerStore} over the same {@link SqliteDriver}, with every call forwarded as one
- * message and answered with one. Arguments and answers are plain data (structured clone);
+ * message and answered with one. Arguments and answers are plain JSON data (as the API's);
  * errors come back as the same {@link CreditsError} (reason, message, details) or as an
  * `Error` with the worker's message, name, code and stack. If the worker stops, every call
  * waiting and every later call fails; nothing is retried (the caller holds the idempotency key).
@@ -42,20 +43,25 @@ export class WorkerStore {
   private catalog: { at: number; entries: WalletCatalogEntry[] } | null = null;
   private catalogLoading = false;
 
-  private constructor(private readonly worker: Worker) {
+  private closing = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly onFailure?: (err: Error) => void,
+  ) {
     this.accounts = this.forward('accounts', ACCOUNTS_METHODS) as unknown as AccountStore;
     this.billing = this.forward('billing', BILLING_METHODS) as unknown as BillingStore;
     const forwarded = this.forward('store', STORE_METHODS);
     for (const name of STORE_METHODS) {
       if (!(name in this)) Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
     }
-    worker.on('message', (msg: ReplyMessage) => this.answer(msg));
-    worker.on('error', (err) => this.stop(err));
-    worker.on('exit', (code) => this.stop(new Error(`store worker exited (code ${code})`)));
+    worker.on('message', (text: string) => this.answer(JSON.parse(text) as ReplyMessage));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => this.fail(new Error(`store worker exited (code ${code})`)));
   }
 
   /** Start the worker, open the SQLite file there, and resolve once it is open. */
-  static async open(data: StoreWorkerData): Promise<Store> {
+  static async open(data: StoreWorkerData, opts: { onFailure?: (err: Error) => void } = {}): Promise<Store> {
     const entry = new URL(`./store-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
     const worker = new Worker(new URL('./boot.mjs', import.meta.url), { workerData: { ...data, entry } });
     let onMessage!: (msg: ReadyMessage) => void;
@@ -74,14 +80,14 @@ export class WorkerStore {
       await worker.terminate();
       throw decodeError(ready.error);
     }
-    const store = new WorkerStore(worker);
+    const store = new WorkerStore(worker, opts.onFailure);
     store.note(ready.state);
     return store as unknown as Store;
   }
 
-  stats(): { writes: number; commits: number; queued: number } {
-    const { writes, commits, queued } = this.state;
-    return { writes, commits, queued };
+  stats(): DriverStats {
+    const { writes, commits, queued, writerMs } = this.state;
+    return { writes, commits, queued, ...(writerMs ? { writerMs } : {}) };
   }
 
   /** The wallet catalog as last loaded; reloaded in the background when older than 5 s. */
@@ -100,6 +106,7 @@ export class WorkerStore {
   /** Close the store in the worker (its queue drains first), then end the thread. */
   async close(): Promise<void> {
     if (this.stopped) return;
+    this.closing = true;
     await this.call('store', 'close', []);
     this.stop(new Error('store is closed'));
     await this.worker.terminate();
@@ -118,9 +125,10 @@ export class WorkerStore {
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
-        this.worker.postMessage(msg);
+        // As JSON text: cheaper to pass than a structured clone of the same object.
+        this.worker.postMessage(JSON.stringify(msg));
       } catch (e) {
-        // An argument that cannot be cloned (a function, say): nothing was sent.
+        // An argument JSON cannot carry (a cycle, a BigInt): nothing was sent.
         this.pending.delete(id);
         reject(e instanceof Error ? e : new Error(String(e)));
       }
@@ -137,8 +145,15 @@ export class WorkerStore {
   }
 
   private note(state: WorkerState): void {
-    this.state = state;
+    this.state = { ...state, writerMs: state.writerMs ?? this.state.writerMs };
     if (state.catalog) this.catalog = { at: Date.now(), entries: state.catalog };
+  }
+
+  /** The worker died or exited: unexpected unless we are closing. */
+  private fail(why: Error): void {
+    const first = this.stopped === null;
+    this.stop(why);
+    if (first && !this.closing) this.onFailure?.(why);
   }
 
   private stop(why: Error): void {
