@@ -4,8 +4,9 @@
  * `src/server.ts`'s `startServer` does (store → migrate → seeded rules → metrics → `createApp`
  * → sweeper → `@hono/node-server`), and varies only what the bench compares:
  *
- * - `BENCH_STORE=sqlite` (default): `openStore({ url: DATABASE_URL })`, the production SQLite
- *   adapter (WAL, `synchronous=FULL`, one group-commit write queue).
+ * - `BENCH_STORE=sqlite` (default): `openServingStore({ url: DATABASE_URL })`, the production
+ *   SQLite store on its worker thread (WAL, `synchronous=FULL`, one group-commit write queue);
+ *   `BENCH_THREAD=main` keeps it on the server's thread.
  * - `BENCH_STORE=postgres`: the PostgreSQL adapter in a schema of its own, made and dropped by
  *   `@credits/store/testing` (reads `TEST_DATABASE_URL`), so a bench never touches real data.
  * - `BENCH_PRICING=rules` (default): the real {@link RulesService}, compiled default rules.

@@ -28,7 +28,10 @@
  * each granted 10^9 credits per wallet), BENCH_PG_URL or a postgres:// DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test; BENCH_PG=off skips), BENCH_VERIFY=1 (each server runs
  * the ledger's `verify` after its load), BENCH_CPU_PROF=DIR (servers run with `--cpu-prof` into
- * DIR), BENCH_RESULTS=FILE (the JSON; default a temp file, whose path is printed; the JSON is
+ * DIR), BENCH_DIAG=1 (each server prints once a second its event-loop use, CPU, writes/s,
+ * operations per commit and the SQLite writer's time split: open, operations, steps, flush,
+ * commit), BENCH_THREAD=main (the SQLite store on the server's thread instead of its worker
+ * thread), BENCH_RESULTS=FILE (the JSON; default a temp file, whose path is printed; the JSON is
  * also the last line of stdout). The figures are information: the bench exits 0 when a target
  * is not met, and 1 only when it cannot measure.
  */

@@ -144,7 +144,8 @@ export function createApp(deps: AppDeps) {
       // Long queries (rule documents) may come as POST; POSTs pass the JSON-only and CSRF guard.
       allowMethodOverride: true,
       createContext: ({ resHeaders }) => {
-        const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+        // Only for session cookies (sign-in/out): parsing the URL is not free.
+        const secure = () => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
         return {
           store: deps.store,
           rules: deps.rules,
@@ -158,8 +159,8 @@ export function createApp(deps: AppDeps) {
               return clientIp(c, deps.trustProxy ?? false);
             },
             setSession: (token: string, expiresAt: number) =>
-              resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure)),
-            clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure)),
+              resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure())),
+            clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure())),
           },
           limiter: {
             consume: (key: string) => signIns.consume(key).then(() => true, () => false),
