@@ -183,8 +183,8 @@ const ROWS_PER_STATEMENT = 64;
 
 /**
  * Write appended rows: one multi-row INSERT per group and up to {@link ROWS_PER_STATEMENT}
- * rows, groups in the order they were first appended, rows in the order they came (so ledger
- * entries keep their order). The statements are issued together and all awaited.
+ * rows, rows in the order they came (so ledger entries keep their order: a group's chunks are
+ * written one after another). Different groups are written at the same time.
  */
 export async function flushAppended(ex: Executor, appended: AppendedRows): Promise<void> {
   if (appended.length === 0) return;
@@ -194,15 +194,16 @@ export async function flushAppended(ex: Executor, appended: AppendedRows): Promi
     if (!list) byGroup.set(a.rows, (list = []));
     list.push(a.params);
   }
-  const writes: Promise<unknown>[] = [];
-  for (const [group, rows] of byGroup) {
+  // Groups go out together; one group's chunks one after another (chunks of different sizes
+  // are different statements, which SQLite's driver may run in either order).
+  const writes = [...byGroup].map(async ([group, rows]) => {
     const one = `(${Array.from({ length: group.columns }, () => '?').join(', ')})`;
     for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
       const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
       const sql = `${group.head} ${chunk.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`;
-      writes.push(ex.run(sql, chunk.flat()));
+      await ex.run(sql, chunk.flat());
     }
-  }
+  });
   const outcomes = await Promise.allSettled(writes);
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) throw failed.reason;

@@ -296,7 +296,10 @@ export class LedgerStore implements Store {
     return this.driver
       .write((tx) => this.claimAndRun(tx, input, body, prefetch, true), options)
       .catch((e: unknown) => {
-        if (e instanceof KeyTaken) return this.driver.write((tx) => this.claimAndRun(tx, input, body, prefetch, false), options);
+        // The careful path runs alone (never pipelined): its key is known to be taken.
+        if (e instanceof KeyTaken) {
+          return this.driver.write((tx) => this.claimAndRun(tx, input, body, prefetch, false), { ...options, pipelined: false });
+        }
         throw e;
       });
   }
@@ -553,6 +556,9 @@ export class LedgerStore implements Store {
 
   capture(input: CaptureInput): Promise<SettleResult> {
     return this.idempotent(
+      // readsAppended: false although settling reads the hold's lots, which are appended: a
+      // hold's id reaches its caller only after the commit that wrote them (the sweeper reads
+      // committed holds too), so no capture or release can meet them unwritten.
       { scope: input.workspaceId, key: input.idempotencyKey, operation: 'capture', requestHash: input.requestHash, now: input.now, readsAppended: false },
       async (tx) => {
         const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
@@ -1146,6 +1152,25 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
   );
   for (const u of unanswered) {
     violations.push({ workspaceId: u.scope, wallet: '-', invariant: '4 idempotency', detail: `key ${u.key} has no answer` });
+  }
+  // The history reads in order: each entry's balances are the previous entry's plus its
+  // deltas (the first, its own deltas), wallet by wallet in id order.
+  const broken = await tx.all<{ workspaceId: string; wallet: string; id: number }>(
+    `SELECT "workspaceId", wallet, id FROM (
+       SELECT workspace_id AS "workspaceId", wallet, id, balance_after, held_after, available_delta, held_delta,
+         LAG(balance_after, 1, 0) OVER (PARTITION BY workspace_id, wallet ORDER BY id) AS prev_available,
+         LAG(held_after, 1, 0) OVER (PARTITION BY workspace_id, wallet ORDER BY id) AS prev_held
+       FROM ledger_entries) e
+     WHERE balance_after <> prev_available + available_delta OR held_after <> prev_held + held_delta
+     ORDER BY id LIMIT 100`,
+  );
+  for (const b of broken) {
+    violations.push({
+      workspaceId: b.workspaceId,
+      wallet: b.wallet,
+      invariant: '2 entries chain in order',
+      detail: `entry ${Number(b.id)} does not follow the one before it`,
+    });
   }
   const cycles = await tx.all<{ workspaceId: string; wallet: string; cycleKey: string }>(
     `SELECT workspace_id AS "workspaceId", wallet, cycle_key AS "cycleKey" FROM lots

@@ -192,12 +192,15 @@ export class LedgerTx {
    * client sends the wallet's lock first, so the lock order stays wallet, then lots).
    */
   /**
-   * Read the wallet row and its live lot rows together: reads only, nothing written. On
-   * SQLite the writer may remember both from the last spend on this wallet
+   * Read the wallet row and its live lot rows together: reads only, nothing written. In a
+   * pipelined run on SQLite the writer may remember both from the last spend on this wallet
    * ({@link remember}); then nothing is read.
    */
   async readWalletAndLots(workspaceId: string, wallet: WalletKind): Promise<WalletRead> {
-    const known = this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet));
+    // Only a pipelined run trusts what the writer remembers. Whatever it refuses runs again on
+    // its own, and a run on its own reads the database: a refusal is always decided on what
+    // the database holds.
+    const known = this.tx.pipelined ? this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet)) : undefined;
     if (known) {
       return {
         w: new WalletMove(this.tx, workspaceId, wallet, { available: known.available, held: known.held }, this.catalog),
@@ -242,11 +245,10 @@ export class LedgerTx {
         createdAt: Number(raw.createdAt),
       };
       if (lot.expiresAt !== null && lot.expiresAt <= now) {
-        this.tx.deferRun(
-          `UPDATE lots SET remaining = 0, expired_at = ? WHERE id = ? AND expired_at IS NULL AND remaining = ?`,
-          [now, lot.id, lot.remaining],
-          1,
-        );
+        // Once: only a lot not yet expired is marked; its remainder goes by a checked
+        // addition (to exactly 0), which in a pipelined group adds up with earlier draws.
+        this.tx.deferRun(`UPDATE lots SET expired_at = ? WHERE id = ? AND expired_at IS NULL`, [now, lot.id], 1);
+        this.tx.add(LOT_REMAINING, [lot.id], [-lot.remaining], [0]);
         await w.entry({
           type: 'expire',
           amount: -lot.remaining,

@@ -124,6 +124,41 @@ describe('SQLite writer', () => {
     await expect(store.charge({ ...write(ws.id), priced: priced(90) })).resolves.toMatchObject({ balance: 0 });
   });
 
+  it('the entries of 200 concurrent spends on one wallet read in order (each follows the one before)', async () => {
+    const ws = await workspace(store);
+    await grant(store, ws.id, 100_000);
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.charge({ ...write(ws.id), priced: priced(1 + (i % 50)) })));
+    const rows = await driver.read.all<{ balance: number; delta: number }>(
+      `SELECT balance_after AS balance, available_delta AS delta FROM ledger_entries WHERE workspace_id = ? ORDER BY id`,
+      [ws.id],
+    );
+    expect(rows).toHaveLength(201);
+    let balance = 0;
+    for (const r of rows) {
+      balance += Number(r.delta);
+      expect(Number(r.balance)).toBe(balance);
+    }
+    // `verify` (after each test) checks the same chain for every wallet.
+  });
+
+  it('a lot that expires between two spends sent together: both go through, the rest expires once', async () => {
+    const ws = await workspace(store);
+    await grant(store, ws.id, 100, { expiresAt: T0 + 1000, source: 'promo' });
+    await grant(store, ws.id, 1000);
+    const [a, b] = await Promise.all([
+      store.charge({ ...write(ws.id, T0), priced: priced(30) }),
+      store.charge({ ...write(ws.id, T0 + 2000), priced: priced(50) }),
+    ]);
+    // A spent 30 of the promo lot (soonest expiry first); B found its other 70 expired.
+    expect(a.lots).toHaveLength(1);
+    expect(b.balance).toBe(1000 - 50);
+    const expired = await driver.read.all<{ amount: number }>(
+      `SELECT amount FROM ledger_entries WHERE workspace_id = ? AND type = 'expire'`,
+      [ws.id],
+    );
+    expect(expired.map((e) => Number(e.amount))).toEqual([-70]);
+  });
+
   it('property: concurrent spends, duplicates and refusals end as if run one at a time', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -40,17 +40,22 @@ function open(filename: string, mode: number): Promise<sqlite3.Database> {
  */
 export function executorOf(db: sqlite3.Database): Executor & { finalize(): Promise<void> } {
   const cache = new Map<string, sqlite3.Statement>();
+  // Least recently used out, and room for every multi-row text (7 kinds × 64 sizes) besides
+  // the single statements: a hot statement is never prepared twice, so runs of the same SQL
+  // text stay in order on one Statement.
   const statement = (sql: string): sqlite3.Statement => {
     let stmt = cache.get(sql);
-    if (!stmt) {
+    if (stmt) {
+      cache.delete(sql);
+    } else {
       stmt = db.prepare(sql);
-      if (cache.size >= 500) {
+      if (cache.size >= 2000) {
         const [oldest, old] = cache.entries().next().value as [string, sqlite3.Statement];
         cache.delete(oldest);
         old.finalize();
       }
-      cache.set(sql, stmt);
     }
+    cache.set(sql, stmt);
     return stmt;
   };
   /** A statement that failed (a prepare error sticks to it) is dropped, so a retry prepares anew. */

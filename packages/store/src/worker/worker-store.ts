@@ -121,7 +121,10 @@ export class WorkerStore {
   private call(target: CallTarget, method: string, args: unknown[]): Promise<unknown> {
     if (this.stopped) return Promise.reject(this.stopped);
     const id = this.nextId++;
-    const msg: CallMessage = { id, target, method, args };
+    // JSON turns a positional undefined into null (and so past a default): drop trailing ones.
+    let n = args.length;
+    while (n > 0 && args[n - 1] === undefined) n--;
+    const msg: CallMessage = { id, target, method, args: args.slice(0, n) };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
