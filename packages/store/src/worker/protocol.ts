@@ -30,6 +30,31 @@ export type ReplyMessage =
   | { id: number; ok: true; value: unknown; state: WorkerState }
   | { id: number; ok: false; error: EncodedError; state: WorkerState };
 
+/**
+ * What crosses, as JSON text: the calls (or answers) made in one turn of the sending thread's
+ * event loop go as one message — a commit answers many operations at once, and a busy
+ * server's main thread makes many calls per turn.
+ */
+export type CallBatch = CallMessage[];
+export type ReplyBatch = ReplyMessage[];
+
+/**
+ * Collect items and send them as one JSON message at the end of this event-loop turn
+ * (`setImmediate`: after the I/O callbacks and microtasks that produce them).
+ */
+export function batcher<T>(send: (items: T[]) => void): (item: T) => void {
+  let items: T[] = [];
+  return (item) => {
+    items.push(item);
+    if (items.length > 1) return;
+    setImmediate(() => {
+      const out = items;
+      items = [];
+      send(out);
+    });
+  };
+}
+
 /** Sent once, after the store opened (or failed to). */
 export type ReadyMessage =
   | { ready: true; state: WorkerState }

@@ -9,7 +9,10 @@ import { LedgerStore } from '../ledger-store.js';
 import { SqliteDriver } from '../sqlite/sqlite-driver.js';
 import {
   METHODS,
+  batcher,
   encodeError,
+  type CallBatch,
+  type ReplyBatch,
   type CallMessage,
   type CallTarget,
   type ReadyMessage,
@@ -47,18 +50,28 @@ async function main(): Promise<void> {
   };
   const targets: Record<CallTarget, object> = { store, accounts: store.accounts, billing: store.billing };
 
+  let closing = false;
   /** Every call gets an answer, even one JSON cannot carry. */
-  const send = (reply: ReplyMessage) => {
+  const send = batcher<ReplyMessage>((replies) => {
     let text: string;
     try {
-      text = JSON.stringify(reply);
-    } catch (e) {
-      text = JSON.stringify({ id: reply.id, ok: false, error: encodeError(e), state: reply.state } satisfies ReplyMessage);
+      text = JSON.stringify(replies satisfies ReplyBatch);
+    } catch {
+      text = JSON.stringify(
+        replies.map((r): ReplyMessage => {
+          try {
+            JSON.stringify(r);
+            return r;
+          } catch (e) {
+            return { id: r.id, ok: false, error: encodeError(e), state: r.state };
+          }
+        }),
+      );
     }
     port.postMessage(text);
-  };
-  port.on('message', (text: string) => {
-    const msg = JSON.parse(text) as CallMessage;
+    if (closing) port.close();
+  });
+  const run = (msg: CallMessage) => {
     const qualified = `${msg.target}.${msg.method}`;
     let result: Promise<unknown>;
     if (msg.target === 'store' && msg.method === 'catalogSnapshot') {
@@ -71,14 +84,16 @@ async function main(): Promise<void> {
     }
     result.then(
       (value) => {
-        const reply: ReplyMessage = { id: msg.id, ok: true, value, state: state(CATALOG_CALLS.has(qualified)) };
-        send(reply);
-        if (qualified === 'store.close') port.close();
+        if (qualified === 'store.close') closing = true;
+        send({ id: msg.id, ok: true, value, state: state(CATALOG_CALLS.has(qualified)) });
       },
       (error: unknown) => {
         send({ id: msg.id, ok: false, error: encodeError(error), state: state(false) });
       },
     );
+  };
+  port.on('message', (text: string) => {
+    for (const msg of JSON.parse(text) as CallBatch) run(msg);
   });
   port.postMessage({ ready: true, state: state(true) } satisfies ReadyMessage);
 }

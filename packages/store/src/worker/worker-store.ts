@@ -8,8 +8,11 @@ import {
   ACCOUNTS_METHODS,
   BILLING_METHODS,
   STORE_METHODS,
+  batcher,
   decodeError,
+  type CallBatch,
   type CallMessage,
+  type ReplyBatch,
   type CallTarget,
   type ReadyMessage,
   type ReplyMessage,
@@ -55,7 +58,9 @@ export class WorkerStore {
     for (const name of STORE_METHODS) {
       if (!(name in this)) Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
     }
-    worker.on('message', (text: string) => this.answer(JSON.parse(text) as ReplyMessage));
+    worker.on('message', (text: string) => {
+      for (const reply of JSON.parse(text) as ReplyBatch) this.answer(reply);
+    });
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => this.fail(new Error(`store worker exited (code ${code})`)));
   }
@@ -127,16 +132,32 @@ export class WorkerStore {
     const msg: CallMessage = { id, target, method, args: args.slice(0, n) };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      try {
-        // As JSON text: cheaper to pass than a structured clone of the same object.
-        this.worker.postMessage(JSON.stringify(msg));
-      } catch (e) {
-        // An argument JSON cannot carry (a cycle, a BigInt): nothing was sent.
-        this.pending.delete(id);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      }
+      this.send(msg);
     });
   }
+
+  /** Calls made in one turn of the event loop go as one message (JSON text, cheaper than a structured clone). */
+  private readonly send = batcher<CallMessage>((calls) => {
+    let text: string;
+    try {
+      text = JSON.stringify(calls satisfies CallBatch);
+    } catch {
+      // An argument JSON cannot carry (a cycle, a BigInt): that call fails, nothing of it is sent.
+      const sendable = calls.filter((c) => {
+        try {
+          JSON.stringify(c);
+          return true;
+        } catch (e) {
+          this.pending.get(c.id)?.reject(e instanceof Error ? e : new Error(String(e)));
+          this.pending.delete(c.id);
+          return false;
+        }
+      });
+      text = JSON.stringify(sendable);
+    }
+    if (this.stopped) return;
+    this.worker.postMessage(text);
+  });
 
   private answer(msg: ReplyMessage): void {
     this.note(msg.state);
