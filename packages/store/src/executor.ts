@@ -94,17 +94,58 @@ export interface Coalesced {
   adds: { target: AddTarget; key: readonly unknown[]; deltas: readonly number[]; after?: readonly number[] }[];
 }
 
+/** Items by a key, in the order they came (keys in the order first seen). */
+function groupBy<K, T, V>(items: readonly T[], key: (item: T) => K, value: (item: T) => V): Map<K, V[]> {
+  const out = new Map<K, V[]>();
+  for (const item of items) {
+    const k = key(item);
+    let list = out.get(k);
+    if (!list) out.set(k, (list = []));
+    list.push(value(item));
+  }
+  return out;
+}
+
+/** `(?, ?, …)` for one row of `n` values. */
+function placeholders(n: number): string {
+  return `(${Array.from({ length: n }, () => '?').join(', ')})`;
+}
+
+/** Most rows in one multi-row statement (and so the most distinct statement texts per kind). */
+const ROWS_PER_STATEMENT = 64;
+
+/** Rows in chunks of at most {@link ROWS_PER_STATEMENT}, in order. */
+function chunks<T>(rows: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) out.push(rows.slice(i, i + ROWS_PER_STATEMENT));
+  return out;
+}
+
+/** One INSERT of these rows of a {@link RowGroup}. */
+function insertRows(group: RowGroup, rows: readonly (readonly unknown[])[]): { sql: string; params: unknown[] } {
+  const one = placeholders(group.columns);
+  return {
+    sql: `${group.head} ${rows.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`,
+    params: rows.flat(),
+  };
+}
+
+/** The row a checked addition returned must hold the values given as `after`. */
+function checkAfter(target: AddTarget, key: readonly unknown[], row: Record<string, unknown> | undefined, after?: readonly number[]): void {
+  if (!row) throw new Error(`ledger bug: no ${target.table} row ${key.join('/')}`);
+  if (after && target.columns.some((c, i) => Number(row[c]) !== after[i])) {
+    throw new Error(`ledger bug: ${target.table} row ${key.join('/')} moved during a write`);
+  }
+}
+
 /** One addition now: `UPDATE t SET c = c + ? … WHERE k = ? … RETURNING c …`, checked. */
 function addOne(ex: Executor, a: Coalesced['adds'][number]): Promise<void> {
   const { target } = a;
   const sql = `UPDATE ${target.table} SET ${target.columns.map((c) => `${c} = ${c} + ?`).join(', ')}
     WHERE ${target.key.map((k) => `${k} = ?`).join(' AND ')} RETURNING ${target.columns.join(', ')}`;
   return ex.all<Record<string, unknown>>(sql, [...a.deltas, ...a.key]).then((rows) => {
-    const row = rows[0];
-    if (rows.length !== 1 || !row) throw new Error(`ledger bug: no ${target.table} row ${a.key.join('/')}`);
-    if (a.after && target.columns.some((c, i) => Number(row[c]) !== a.after![i])) {
-      throw new Error(`ledger bug: ${target.table} row ${a.key.join('/')} moved during a write`);
-    }
+    if (rows.length > 1) throw new Error(`ledger bug: ${rows.length} ${target.table} rows for ${a.key.join('/')}`);
+    checkAfter(target, a.key, rows[0], a.after);
   });
 }
 
@@ -116,58 +157,40 @@ function addOne(ex: Executor, a: Coalesced['adds'][number]): Promise<void> {
  */
 export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
   const out: Promise<unknown>[] = [];
-  const inserts = new Map<RowGroup, (readonly unknown[])[]>();
-  for (const i of c.inserts) {
-    let list = inserts.get(i.rows);
-    if (!list) inserts.set(i.rows, (list = []));
-    list.push(i.params);
-  }
-  for (const [group, rows] of inserts) {
-    const one = `(${Array.from({ length: group.columns }, () => '?').join(', ')})`;
-    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-      const sql = `${group.head} ${chunk.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`;
+  for (const [group, rows] of groupBy(c.inserts, (i) => i.rows, (i) => i.params)) {
+    for (const chunk of chunks(rows)) {
+      const { sql, params } = insertRows(group, chunk);
       out.push(
-        ex.run(sql, chunk.flat()).then((r) => {
+        ex.run(sql, params).then((r) => {
           if (r.changes !== chunk.length) throw new Error(`${chunk.length - r.changes} row(s) did not go in: ${group.head.slice(0, 50)}`);
         }),
       );
     }
   }
-  const byTarget = new Map<AddTarget, Map<string, { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }>>();
-  for (const a of c.adds) {
-    let rows = byTarget.get(a.target);
-    if (!rows) byTarget.set(a.target, (rows = new Map()));
-    const id = JSON.stringify(a.key);
-    const row = rows.get(id);
-    if (row) {
-      a.deltas.forEach((d, i) => (row.deltas[i]! += d));
-      row.after = a.after;
-    } else {
-      rows.set(id, { key: a.key, deltas: [...a.deltas], after: a.after });
+  for (const [target, adds] of groupBy(c.adds, (a) => a.target, (a) => a)) {
+    // One row per key: deltas summed, the last `after` given is the one to hold.
+    const rows = new Map<string, { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }>();
+    for (const a of adds) {
+      const id = JSON.stringify(a.key);
+      const row = rows.get(id);
+      if (row) {
+        a.deltas.forEach((d, i) => (row.deltas[i]! += d));
+        row.after = a.after;
+      } else {
+        rows.set(id, { key: a.key, deltas: [...a.deltas], after: a.after });
+      }
     }
-  }
-  for (const [target, rows] of byTarget) {
-    const list = [...rows.values()];
     const k = target.key.length;
-    const one = `(${Array.from({ length: k + target.columns.length }, () => '?').join(', ')})`;
-    for (let i = 0; i < list.length; i += ROWS_PER_STATEMENT) {
-      const chunk = list.slice(i, i + ROWS_PER_STATEMENT);
+    const one = placeholders(k + target.columns.length);
+    for (const chunk of chunks([...rows.values()])) {
       const sql = `UPDATE ${target.table} SET ${target.columns.map((c, j) => `${c} = ${target.table}.${c} + v.column${k + j + 1}`).join(', ')}
         FROM (VALUES ${chunk.map(() => one).join(', ')}) AS v
         WHERE ${target.key.map((key, j) => `${target.table}.${key} = v.column${j + 1}`).join(' AND ')}
         RETURNING ${[...target.key, ...target.columns].join(', ')}`;
       out.push(
         ex.all<Record<string, unknown>>(sql, chunk.flatMap((r) => [...r.key, ...r.deltas])).then((back) => {
-          if (back.length !== chunk.length) throw new Error(`ledger bug: ${chunk.length - back.length} ${target.table} row(s) missing`);
           const got = new Map(back.map((r) => [JSON.stringify(target.key.map((key) => r[key])), r]));
-          for (const r of chunk) {
-            const row = got.get(JSON.stringify(r.key));
-            if (!row) throw new Error(`ledger bug: ${target.table} row ${r.key.join('/')} missing`);
-            if (r.after && target.columns.some((col, j) => Number(row[col]) !== r.after![j])) {
-              throw new Error(`ledger bug: ${target.table} row ${r.key.join('/')} moved during a write`);
-            }
-          }
+          for (const r of chunk) checkAfter(target, r.key, got.get(JSON.stringify(r.key)), r.after);
         }),
       );
     }
@@ -178,9 +201,6 @@ export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
 /** Rows appended by operations, waiting to be written. */
 export type AppendedRows = { rows: RowGroup; params: readonly unknown[] }[];
 
-/** Most rows in one multi-row INSERT (and so the most distinct statement texts per group). */
-const ROWS_PER_STATEMENT = 64;
-
 /**
  * Write appended rows: one multi-row INSERT per group and up to {@link ROWS_PER_STATEMENT}
  * rows, rows in the order they came (so ledger entries keep their order: a group's chunks are
@@ -188,20 +208,12 @@ const ROWS_PER_STATEMENT = 64;
  */
 export async function flushAppended(ex: Executor, appended: AppendedRows): Promise<void> {
   if (appended.length === 0) return;
-  const byGroup = new Map<RowGroup, (readonly unknown[])[]>();
-  for (const a of appended) {
-    let list = byGroup.get(a.rows);
-    if (!list) byGroup.set(a.rows, (list = []));
-    list.push(a.params);
-  }
   // Groups go out together; one group's chunks one after another (chunks of different sizes
   // are different statements, which SQLite's driver may run in either order).
-  const writes = [...byGroup].map(async ([group, rows]) => {
-    const one = `(${Array.from({ length: group.columns }, () => '?').join(', ')})`;
-    for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-      const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-      const sql = `${group.head} ${chunk.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`;
-      await ex.run(sql, chunk.flat());
+  const writes = [...groupBy(appended, (a) => a.rows, (a) => a.params)].map(async ([group, rows]) => {
+    for (const chunk of chunks(rows)) {
+      const { sql, params } = insertRows(group, chunk);
+      await ex.run(sql, params);
     }
   });
   const outcomes = await Promise.allSettled(writes);
@@ -351,8 +363,7 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
         coalesced.inserts.push({ rows, params });
         return;
       }
-      const one = `(${Array.from({ length: rows.columns }, () => '?').join(', ')})`;
-      const sql = `${rows.head} ${one}${rows.tail ? ` ${rows.tail}` : ''}`;
+      const { sql } = insertRows(rows, [params]);
       track(() =>
         inner.run(sql, params).then((r) => {
           if (r.changes !== 1) throw new Error(`ledger bug: the row did not go in: ${rows.head.slice(0, 60)}`);

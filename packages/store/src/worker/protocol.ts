@@ -20,15 +20,15 @@ export interface CallMessage {
   args: unknown[];
 }
 
-/** Figures the main thread reads synchronously (`stats()`, `catalogSnapshot()`), sent with every answer. */
+/** Figures the main thread reads synchronously (`stats()`, `catalogSnapshot()`), sent with every batch of answers. */
 export interface WorkerState extends DriverStats {
   /** Set when the worker's catalog changed since its last answer. */
   catalog?: WalletCatalogEntry[];
 }
 
 export type ReplyMessage =
-  | { id: number; ok: true; value: unknown; state: WorkerState }
-  | { id: number; ok: false; error: EncodedError; state: WorkerState };
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: EncodedError };
 
 /**
  * What crosses, as JSON text: the calls (or answers) made in one turn of the sending thread's
@@ -36,7 +36,11 @@ export type ReplyMessage =
  * server's main thread makes many calls per turn.
  */
 export type CallBatch = CallMessage[];
-export type ReplyBatch = ReplyMessage[];
+/** The answers of one turn, with the worker's figures as they are after them. */
+export interface ReplyBatch {
+  replies: ReplyMessage[];
+  state: WorkerState;
+}
 
 /**
  * Collect items and send them as one JSON message at the end of this event-loop turn

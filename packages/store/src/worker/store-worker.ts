@@ -2,7 +2,8 @@
  * The store worker: a thread that owns the SQLite connections, the write queue and the ledger
  * code, so the statements' callbacks (several per operation, each a trip through libuv's
  * threadpool) never wait behind HTTP work on the server's main thread. It answers the calls
- * {@link WorkerStore} forwards, one message each way per call. Started by `boot.mjs`.
+ * {@link WorkerStore} forwards; the answers of one event-loop turn go back as one message.
+ * Started by `boot.mjs`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LedgerStore } from '../ledger-store.js';
@@ -39,34 +40,32 @@ async function main(): Promise<void> {
     port.postMessage({ ready: false, error: encodeError(e) } satisfies ReadyMessage);
     return;
   }
-  // The writer's time split goes along at most every 100 ms (the rest every time).
-  let timedAt = 0;
-  const state = (withCatalog: boolean): WorkerState => {
-    const { writerMs, ...counts } = store.stats();
-    const now = Date.now();
-    const withTimes = writerMs !== undefined && now - timedAt >= 100;
-    if (withTimes) timedAt = now;
-    return { ...counts, ...(withTimes ? { writerMs } : {}), ...(withCatalog ? { catalog: store.catalogSnapshot() } : {}) };
-  };
+  const state = (withCatalog: boolean): WorkerState => ({
+    ...store.stats(),
+    ...(withCatalog ? { catalog: store.catalogSnapshot() } : {}),
+  });
   const targets: Record<CallTarget, object> = { store, accounts: store.accounts, billing: store.billing };
 
   let closing = false;
+  /** Some answer in the batch being gathered loaded or changed the catalog. */
+  let catalogChanged = false;
   /** Every call gets an answer, even one JSON cannot carry. */
   const send = batcher<ReplyMessage>((replies) => {
+    const batch: ReplyBatch = { replies, state: state(catalogChanged) };
+    catalogChanged = false;
     let text: string;
     try {
-      text = JSON.stringify(replies satisfies ReplyBatch);
+      text = JSON.stringify(batch);
     } catch {
-      text = JSON.stringify(
-        replies.map((r): ReplyMessage => {
-          try {
-            JSON.stringify(r);
-            return r;
-          } catch (e) {
-            return { id: r.id, ok: false, error: encodeError(e), state: r.state };
-          }
-        }),
-      );
+      batch.replies = replies.map((r): ReplyMessage => {
+        try {
+          JSON.stringify(r);
+          return r;
+        } catch (e) {
+          return { id: r.id, ok: false, error: encodeError(e) };
+        }
+      });
+      text = JSON.stringify(batch);
     }
     port.postMessage(text);
     if (closing) port.close();
@@ -85,10 +84,11 @@ async function main(): Promise<void> {
     result.then(
       (value) => {
         if (qualified === 'store.close') closing = true;
-        send({ id: msg.id, ok: true, value, state: state(CATALOG_CALLS.has(qualified)) });
+        if (CATALOG_CALLS.has(qualified)) catalogChanged = true;
+        send({ id: msg.id, ok: true, value });
       },
       (error: unknown) => {
-        send({ id: msg.id, ok: false, error: encodeError(error), state: state(false) });
+        send({ id: msg.id, ok: false, error: encodeError(error) });
       },
     );
   };

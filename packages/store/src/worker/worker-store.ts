@@ -26,8 +26,9 @@ const CATALOG_MAX_AGE_MS = 5000;
 
 /**
  * The SQLite store run on a worker thread of its own (see `store-worker.ts`): the same
- * {@link LedgerStore} over the same {@link SqliteDriver}, with every call forwarded as one
- * message and answered with one. Arguments and answers are plain JSON data (as the API's);
+ * {@link LedgerStore} over the same {@link SqliteDriver}, every call forwarded and answered
+ * by message (those of one event-loop turn together). Arguments and answers are plain JSON
+ * data (as the API's);
  * errors come back as the same {@link CreditsError} (reason, message, details) or as an
  * `Error` with the worker's message, name, code and stack. If the worker stops, every call
  * waiting and every later call fails; nothing is retried (the caller holds the idempotency key).
@@ -59,7 +60,9 @@ export class WorkerStore {
       if (!(name in this)) Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
     }
     worker.on('message', (text: string) => {
-      for (const reply of JSON.parse(text) as ReplyBatch) this.answer(reply);
+      const batch = JSON.parse(text) as ReplyBatch;
+      this.note(batch.state);
+      for (const reply of batch.replies) this.answer(reply);
     });
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => this.fail(new Error(`store worker exited (code ${code})`)));
@@ -160,7 +163,6 @@ export class WorkerStore {
   });
 
   private answer(msg: ReplyMessage): void {
-    this.note(msg.state);
     const waiting = this.pending.get(msg.id);
     if (!waiting) return;
     this.pending.delete(msg.id);
@@ -169,7 +171,7 @@ export class WorkerStore {
   }
 
   private note(state: WorkerState): void {
-    this.state = { ...state, writerMs: state.writerMs ?? this.state.writerMs };
+    this.state = state;
     if (state.catalog) this.catalog = { at: Date.now(), entries: state.catalog };
   }
 
