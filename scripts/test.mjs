@@ -50,7 +50,15 @@ if (!existsSync(chromium)) {
 
 const result = spawnSync(
   'pnpm',
-  ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...args],
+  [
+    'exec',
+    'vitest',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${out}`,
+    ...args,
+  ],
   { stdio: 'inherit', env: process.env },
 );
 
@@ -64,6 +72,8 @@ console.log('');
 for (const s of skipped) console.log(`SKIPPED ${s}`);
 if (summary) {
   const skippedCount = (summary.numPendingTests ?? 0) + (summary.numTodoTests ?? 0);
-  console.log(`${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${skippedCount} skipped`);
+  console.log(
+    `${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${skippedCount} skipped`,
+  );
 }
 process.exit(result.status ?? 1);

@@ -35,7 +35,10 @@ interface OpenedStore {
 
 async function openBenchStore(kind: string, databaseUrl: string): Promise<OpenedStore> {
   if (kind === 'sqlite') {
-    const store = await openServingStore({ url: databaseUrl, thread: process.env.BENCH_THREAD === 'main' ? 'main' : 'worker' });
+    const store = await openServingStore({
+      url: databaseUrl,
+      thread: process.env.BENCH_THREAD === 'main' ? 'main' : 'worker',
+    });
     await store.migrate();
     return { store, cleanup: () => store.close() };
   }

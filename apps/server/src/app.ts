@@ -10,7 +10,13 @@ import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { appRouter, type RulesService } from '@credits/api';
-import { authMiddleware, clearedSessionCookie, sessionCookie, writeGuard, type AuthVariables } from './auth-middleware.js';
+import {
+  authMiddleware,
+  clearedSessionCookie,
+  sessionCookie,
+  writeGuard,
+  type AuthVariables,
+} from './auth-middleware.js';
 import type { Store } from '@credits/store';
 import type { Metrics } from './metrics.js';
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
@@ -63,7 +69,10 @@ export interface AppDeps {
 }
 
 const MAX_BODY_BYTES = 256 * 1024;
-const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: 'Request body too large' }, 413) });
+const streamedBodyLimit = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: (c) => c.json({ error: 'Request body too large' }, 413),
+});
 
 /**
  * At most 256 KB of request body. A body with a Content-Length (and no Transfer-Encoding) is
@@ -75,7 +84,11 @@ const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c
 const trpcBodyLimit: MiddlewareHandler = async (c, next) => {
   if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
   const length = c.req.header('content-length');
-  if (length !== undefined && c.req.header('transfer-encoding') === undefined && /^\d+$/.test(length)) {
+  if (
+    length !== undefined &&
+    c.req.header('transfer-encoding') === undefined &&
+    /^\d+$/.test(length)
+  ) {
     if (Number(length) > MAX_BODY_BYTES) return c.json({ error: 'Request body too large' }, 413);
     return next();
   }
@@ -95,7 +108,9 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: AuthVariables }>();
   // Sign-in attempts: 10 a minute per address and per client.
   const signIns = new RateLimiterMemory({ points: 10, duration: 60 });
-  const payments = deps.payments ? paymentGateway(deps.payments.provider, deps.payments.publicUrl) : undefined;
+  const payments = deps.payments
+    ? paymentGateway(deps.payments.provider, deps.payments.publicUrl)
+    : undefined;
 
   app.use('*', requestId());
   app.use('*', async (c, next) => {
@@ -105,7 +120,13 @@ export function createApp(deps: AppDeps) {
     const route = c.req.path.startsWith('/trpc/') ? c.req.path : c.req.routePath;
     deps.metrics.request(route, c.res.status, seconds);
     deps.logger.debug(
-      { reqId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(seconds * 1000) },
+      {
+        reqId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(seconds * 1000),
+      },
       'request',
     );
   });
@@ -114,12 +135,14 @@ export function createApp(deps: AppDeps) {
   // set a stricter policy of their own (the sandbox checkout page) keep theirs.
   app.use('*', async (c, next) => {
     await next();
-    if (!c.res.headers.has('content-security-policy')) c.res.headers.set('content-security-policy', DEFAULT_CSP);
+    if (!c.res.headers.has('content-security-policy'))
+      c.res.headers.set('content-security-policy', DEFAULT_CSP);
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', async (c) => {
-    if (deps.isReady && !deps.isReady()) return c.json({ ready: false, reason: 'shutting down' }, 503);
+    if (deps.isReady && !deps.isReady())
+      return c.json({ ready: false, reason: 'shutting down' }, 503);
     try {
       await deps.store.getWorkspace('_readyz');
       return c.json({ ready: true });
@@ -134,7 +157,10 @@ export function createApp(deps: AppDeps) {
 
   app.use('/trpc/*', trpcBodyLimit);
   app.use('/trpc/*', writeGuard());
-  app.use('/trpc/*', authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }));
+  app.use(
+    '/trpc/*',
+    authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }),
+  );
   app.all('/trpc/*', (c) =>
     fetchRequestHandler({
       endpoint: '/trpc',
@@ -145,32 +171,44 @@ export function createApp(deps: AppDeps) {
       allowMethodOverride: true,
       createContext: ({ resHeaders }) => {
         // Only for session cookies (sign-in/out): parsing the URL is not free.
-        const secure = () => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+        const secure = () =>
+          new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
         return {
           store: deps.store,
           rules: deps.rules,
           now: deps.clock,
           caller: c.get('caller'),
           config: { holdTtlMs: deps.holdTtlMs },
-          observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) => deps.metrics.operation(e),
+          observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) =>
+            deps.metrics.operation(e),
           http: {
             // Read only when a procedure asks (sign-in): finding the socket address is not free.
             get clientIp() {
               return clientIp(c, deps.trustProxy ?? false);
             },
             setSession: (token: string, expiresAt: number) =>
-              resHeaders.append('Set-Cookie', sessionCookie(token, expiresAt, deps.clock(), secure())),
+              resHeaders.append(
+                'Set-Cookie',
+                sessionCookie(token, expiresAt, deps.clock(), secure()),
+              ),
             clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure())),
           },
           limiter: {
-            consume: (key: string) => signIns.consume(key).then(() => true, () => false),
+            consume: (key: string) =>
+              signIns.consume(key).then(
+                () => true,
+                () => false,
+              ),
           },
           payments,
         };
       },
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
-          deps.logger.error({ reqId: c.get('requestId'), path, err: error.cause ?? error }, 'procedure failed');
+          deps.logger.error(
+            { reqId: c.get('requestId'), path, err: error.cause ?? error },
+            'procedure failed',
+          );
         }
       },
     }),
@@ -178,7 +216,16 @@ export function createApp(deps: AppDeps) {
 
   // Outside /trpc: webhooks are signed raw bodies, and the sandbox page posts a form.
   if (deps.payments) {
-    app.route('/', paymentRoutes({ payments: deps.payments, store: deps.store, logger: deps.logger, metrics: deps.metrics, clock: deps.clock }));
+    app.route(
+      '/',
+      paymentRoutes({
+        payments: deps.payments,
+        store: deps.store,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        clock: deps.clock,
+      }),
+    );
   }
 
   if (deps.webDist && existsSync(join(deps.webDist, 'index.html'))) {

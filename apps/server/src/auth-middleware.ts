@@ -33,7 +33,11 @@ function envKeyMatcher(expected: string | undefined) {
  * bootstrap key from the environment), else the session cookie. Procedures then check
  * access through their base procedure; nothing here grants more than the key's scopes.
  */
-export function authMiddleware(deps: { store: Store; clock: () => number; envServiceKey?: string }): MiddlewareHandler<{
+export function authMiddleware(deps: {
+  store: Store;
+  clock: () => number;
+  envServiceKey?: string;
+}): MiddlewareHandler<{
   Variables: AuthVariables;
 }> {
   const isEnvKey = envKeyMatcher(deps.envServiceKey);
@@ -43,11 +47,21 @@ export function authMiddleware(deps: { store: Store; clock: () => number; envSer
     const bearer = BEARER.exec(c.req.header('authorization') ?? '')?.[1];
     if (bearer) {
       if (isEnvKey(bearer)) {
-        caller = { kind: 'service', id: 'service:env', scopes: ['wallets:read', 'usage:write', 'admin'] };
+        caller = {
+          kind: 'service',
+          id: 'service:env',
+          scopes: ['wallets:read', 'usage:write', 'admin'],
+        };
       } else {
         const key = await deps.store.accounts.apiKeyByHash(sha256(bearer));
         if (key?.kind === 'workspace' && key.workspaceId) {
-          caller = { kind: 'workspace_key', id: `key:${key.id}`, keyId: key.id, workspaceId: key.workspaceId, scopes: key.scopes };
+          caller = {
+            kind: 'workspace_key',
+            id: `key:${key.id}`,
+            keyId: key.id,
+            workspaceId: key.workspaceId,
+            scopes: key.scopes,
+          };
         } else if (key?.kind === 'service') {
           caller = { kind: 'service', id: `key:${key.id}`, keyId: key.id, scopes: key.scopes };
         }
@@ -58,7 +72,14 @@ export function authMiddleware(deps: { store: Store; clock: () => number; envSer
         const tokenHash = sha256(token);
         const user = await deps.store.accounts.sessionUser({ tokenHash, now: deps.clock() });
         if (user) {
-          caller = { kind: 'user', id: `user:${user.id}`, userId: user.id, email: user.email, isAdmin: user.isAdmin, sessionTokenHash: tokenHash };
+          caller = {
+            kind: 'user',
+            id: `user:${user.id}`,
+            userId: user.id,
+            email: user.email,
+            isAdmin: user.isAdmin,
+            sessionTokenHash: tokenHash,
+          };
           viaCookie = true;
         }
       }
@@ -78,7 +99,15 @@ export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
     if (c.req.method !== 'POST') return next();
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/json\b/i.test(type)) {
-      return c.json({ error: { message: 'Send JSON (Content-Type: application/json).', data: { reason: 'VALIDATION' } } }, 415);
+      return c.json(
+        {
+          error: {
+            message: 'Send JSON (Content-Type: application/json).',
+            data: { reason: 'VALIDATION' },
+          },
+        },
+        415,
+      );
     }
     const hasCookie = Boolean(getCookie(c, SESSION_COOKIE));
     // Only a Bearer token stops the cookie from authenticating (see authMiddleware), so any
@@ -88,14 +117,22 @@ export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
       const host = c.req.header('host');
       const sameOrigin = !origin || (host !== undefined && originHost(origin) === host);
       if (!c.req.header(CSRF_HEADER) || !sameOrigin) {
-        return c.json({ error: { message: 'Cross-site request refused.', data: { reason: 'FORBIDDEN' } } }, 403);
+        return c.json(
+          { error: { message: 'Cross-site request refused.', data: { reason: 'FORBIDDEN' } } },
+          403,
+        );
       }
     }
     return next();
   };
 }
 
-export function sessionCookie(token: string, expiresAt: number, now: number, secure: boolean): string {
+export function sessionCookie(
+  token: string,
+  expiresAt: number,
+  now: number,
+  secure: boolean,
+): string {
   const maxAge = Math.max(0, Math.floor((expiresAt - now) / 1000));
   return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
 }

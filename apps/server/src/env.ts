@@ -1,65 +1,77 @@
 import { z } from 'zod';
 
 /** Every setting the server reads, parsed once. */
-const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
-  HOST: z.string().default('127.0.0.1'),
-  /** `postgres://…` selects PostgreSQL; otherwise the SQLite file. */
-  DATABASE_URL: z.string().default('sqlite:./data/credits.db'),
-  /**
-   * Optional bootstrap service key (all scopes). Outside production a development key is
-   * used when it is unset; in production only an explicitly set key is accepted. Real
-   * service keys are minted with `credits keys create` and stored hashed.
-   */
-  CREDITS_SERVICE_KEY: z.string().min(16).optional(),
-  /**
-   * SQLite only: `worker` (default) runs the store, its write queue and its connections on a
-   * worker thread of their own, so HTTP work never delays the writer; `main` keeps them on
-   * the server's thread.
-   */
-  STORE_THREAD: z.enum(['worker', 'main']).default('worker'),
-  HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
-  SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
-  RULES_REFRESH_MS: z.coerce.number().int().min(0).default(1000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Built web app to serve at `/`, if present. */
-  WEB_DIST: z.string().optional(),
-  /**
-   * Payments (docs/payments.md): `sandbox` (the default outside production; a local checkout
-   * page) or `stripe`. In production the provider must be named, or checkout is off.
-   */
-  PAYMENT_PROVIDER: z.enum(['sandbox', 'stripe']).optional(),
-  /** HMAC secret of the sandbox's webhooks; random per process when unset (set it for several processes). */
-  SANDBOX_WEBHOOK_SECRET: z.string().min(16).optional(),
-  STRIPE_SECRET_KEY: z.string().min(1).optional(),
-  /** The endpoint's signing secret (`whsec_…`) from the Stripe dashboard or `stripe listen`. */
-  STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
-  /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
-  /** Behind a reverse proxy that sets X-Forwarded-For: take client addresses from it. */
-  TRUST_PROXY: z
-    .enum(['true', 'false', '1', '0'])
-    .default('false')
-    .transform((v) => v === 'true' || v === '1'),
-  PUBLIC_URL: z
-    .url({ protocol: /^https?$/ })
-    .transform((u) => u.replace(/\/+$/, ''))
-    .optional(),
-}).superRefine((env, ctx) => {
-  if (env.PAYMENT_PROVIDER === 'stripe') {
-    for (const key of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
-      if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: `PAYMENT_PROVIDER=stripe needs ${key}` });
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+    HOST: z.string().default('127.0.0.1'),
+    /** `postgres://…` selects PostgreSQL; otherwise the SQLite file. */
+    DATABASE_URL: z.string().default('sqlite:./data/credits.db'),
+    /**
+     * Optional bootstrap service key (all scopes). Outside production a development key is
+     * used when it is unset; in production only an explicitly set key is accepted. Real
+     * service keys are minted with `credits keys create` and stored hashed.
+     */
+    CREDITS_SERVICE_KEY: z.string().min(16).optional(),
+    /**
+     * SQLite only: `worker` (default) runs the store, its write queue and its connections on a
+     * worker thread of their own, so HTTP work never delays the writer; `main` keeps them on
+     * the server's thread.
+     */
+    STORE_THREAD: z.enum(['worker', 'main']).default('worker'),
+    HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
+    SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+    RULES_REFRESH_MS: z.coerce.number().int().min(0).default(1000),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    /** Built web app to serve at `/`, if present. */
+    WEB_DIST: z.string().optional(),
+    /**
+     * Payments (docs/payments.md): `sandbox` (the default outside production; a local checkout
+     * page) or `stripe`. In production the provider must be named, or checkout is off.
+     */
+    PAYMENT_PROVIDER: z.enum(['sandbox', 'stripe']).optional(),
+    /** HMAC secret of the sandbox's webhooks; random per process when unset (set it for several processes). */
+    SANDBOX_WEBHOOK_SECRET: z.string().min(16).optional(),
+    STRIPE_SECRET_KEY: z.string().min(1).optional(),
+    /** The endpoint's signing secret (`whsec_…`) from the Stripe dashboard or `stripe listen`. */
+    STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+    /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
+    /** Behind a reverse proxy that sets X-Forwarded-For: take client addresses from it. */
+    TRUST_PROXY: z
+      .enum(['true', 'false', '1', '0'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/ })
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.PAYMENT_PROVIDER === 'stripe') {
+      for (const key of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
+        if (!env[key])
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: `PAYMENT_PROVIDER=stripe needs ${key}`,
+          });
+      }
     }
-  }
-});
+  });
 
 export type Env = z.infer<typeof envSchema>;
 
 /** The development key: printed at start, never accepted in production. */
 export const DEV_SERVICE_KEY = 'dev-service-key-change-me';
 
-export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env & { serviceKey: string | undefined } {
+export function parseEnv(
+  source: NodeJS.ProcessEnv = process.env,
+): Env & { serviceKey: string | undefined } {
   const env = envSchema.parse(source);
-  const serviceKey = env.CREDITS_SERVICE_KEY ?? (env.NODE_ENV === 'production' ? undefined : DEV_SERVICE_KEY);
+  const serviceKey =
+    env.CREDITS_SERVICE_KEY ?? (env.NODE_ENV === 'production' ? undefined : DEV_SERVICE_KEY);
   return { ...env, serviceKey };
 }

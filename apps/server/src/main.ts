@@ -25,7 +25,9 @@ const USAGE = `credits <command>
 Settings come from the environment: DATABASE_URL, PORT, HOST, CREDITS_SERVICE_KEY, LOG_LEVEL,
 HOLD_TTL_SEC, SWEEP_INTERVAL_MS, WEB_DIST.`;
 
-async function withStore<T>(fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  fn: (store: Awaited<ReturnType<typeof openStore>>) => Promise<T>,
+): Promise<T> {
   const env = parseEnv();
   const store = await openStore({ url: env.DATABASE_URL });
   try {
@@ -76,7 +78,9 @@ async function main(argv: string[]): Promise<number> {
         console.log(`Development service key (demo only): ${DEV_SERVICE_KEY}`);
       }
       if (values['seed-demo']) {
-        console.log('Demo sign-ins (demo only): owner@demo.test / demo-owner-password, member@demo.test / demo-member-password, admin@demo.test / demo-admin-password');
+        console.log(
+          'Demo sign-ins (demo only): owner@demo.test / demo-owner-password, member@demo.test / demo-member-password, admin@demo.test / demo-admin-password',
+        );
       }
       return -1; // keep running
     }
@@ -111,7 +115,9 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'store': {
       if (sub !== 'copy' || !values.from || !values.to) {
-        console.error('usage: store copy --from sqlite:./data/credits.db --to postgres://user@host/db');
+        console.error(
+          'usage: store copy --from sqlite:./data/credits.db --to postgres://user@host/db',
+        );
         return 1;
       }
       const from = await openStore({ url: values.from });
@@ -123,10 +129,13 @@ async function main(argv: string[]): Promise<number> {
         console.log(
           `verify on the target: ${verify.workspaces} workspaces, ${verify.wallets} wallets, ${verify.entries} entries, ${verify.violations.length} violations`,
         );
-        for (const v of verify.violations) console.log(`  ${v.workspaceId} ${v.wallet}: invariant ${v.invariant}: ${v.detail}`);
+        for (const v of verify.violations)
+          console.log(`  ${v.workspaceId} ${v.wallet}: invariant ${v.invariant}: ${v.detail}`);
         return verify.ok ? 0 : 1;
       } catch (e) {
-        console.error(`copy failed, the target is unchanged: ${e instanceof Error ? e.message : String(e)}`);
+        console.error(
+          `copy failed, the target is unchanged: ${e instanceof Error ? e.message : String(e)}`,
+        );
         return 1;
       } finally {
         await Promise.all([from.close(), to.close()]);
@@ -164,7 +173,9 @@ async function main(argv: string[]): Promise<number> {
     case 'admin': {
       const password = values.password ?? process.env.ADMIN_PASSWORD;
       if (sub !== 'create' || !values.email || !password || password.length < 10) {
-        console.error('usage: admin create --email EMAIL --password PASSWORD (at least 10 characters; or ADMIN_PASSWORD)');
+        console.error(
+          'usage: admin create --email EMAIL --password PASSWORD (at least 10 characters; or ADMIN_PASSWORD)',
+        );
         return 1;
       }
       return withStore(async (store) => {
@@ -186,7 +197,9 @@ async function main(argv: string[]): Promise<number> {
         return (await import('./rules-cli.js')).rulesSimulate(file, days);
       }
       if (!file || (sub !== 'validate' && sub !== 'test')) {
-        console.error('usage: rules validate FILE | rules test FILE | rules simulate FILE [--days N]');
+        console.error(
+          'usage: rules validate FILE | rules test FILE | rules simulate FILE [--days N]',
+        );
         return 1;
       }
       const { validateRuleDocument, runExamples } = await import('@credits/rules');
@@ -206,7 +219,8 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'test') {
         const r = runExamples(result.doc);
         console.log(`examples: ${r.passed} passed, ${r.failed.length} failed`);
-        for (const f of r.failed) console.log(`  examples[${f.index}] ${f.name}: expected ${f.expected}, got ${f.actual}`);
+        for (const f of r.failed)
+          console.log(`  examples[${f.index}] ${f.name}: expected ${f.expected}, got ${f.actual}`);
         return r.failed.length === 0 ? 0 : 1;
       }
       console.log('valid');

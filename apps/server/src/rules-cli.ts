@@ -41,27 +41,35 @@ export async function rulesSimulate(file: string, days: number): Promise<number>
     try {
       report = await admin.admin.rules.simulate({ document, days, changedLimit: 20 });
     } catch (e) {
-      const data = (e as { cause?: { details?: { errors?: { path: string; message: string }[] } } }).cause?.details;
-      for (const err of data?.errors ?? []) console.log(`  ${err.path || '(root)'}: ${err.message}`);
+      const data = (e as { cause?: { details?: { errors?: { path: string; message: string }[] } } })
+        .cause?.details;
+      for (const err of data?.errors ?? [])
+        console.log(`  ${err.path || '(root)'}: ${err.message}`);
       console.error(`refused: ${e instanceof Error ? e.message : String(e)}`);
       return 1;
     }
     console.log(`Simulated ${file} against active version ${report.activeVersion}`);
-    console.log(`jobs since ${new Date(report.since ?? 0).toISOString()} (last ${days} day${days === 1 ? '' : 's'})`);
+    console.log(
+      `jobs since ${new Date(report.since ?? 0).toISOString()} (last ${days} day${days === 1 ? '' : 's'})`,
+    );
     console.log(
       `  jobs repriced   ${report.jobsRepriced}${report.truncated ? ' (the newest only)' : ''}${report.skipped ? `, ${report.skipped} unreadable skipped` : ''}`,
     );
     console.log(`  jobs changed    ${report.changedCount}`);
     console.log(`  credits delta   ${signed(report.creditsDelta)}`);
-    for (const [kind, delta] of Object.entries(report.deltaByKind)) console.log(`    ${kind.padEnd(12)}  ${signed(delta)}`);
+    for (const [kind, delta] of Object.entries(report.deltaByKind))
+      console.log(`    ${kind.padEnd(12)}  ${signed(delta)}`);
     if (report.topWorkspaces.length > 0) {
       console.log('  workspaces most affected');
       for (const w of report.topWorkspaces) console.log(`    ${w.workspaceId}  ${signed(w.delta)}`);
     }
     for (const c of report.changed) {
-      console.log(`    ${c.id}  ${c.workspaceId}  ${c.kind}  ${String(c.before)} → ${String(c.after)}`);
+      console.log(
+        `    ${c.id}  ${c.workspaceId}  ${c.kind}  ${String(c.before)} → ${String(c.after)}`,
+      );
     }
-    if (!report.publishable) console.log('note: some examples fail, so publish would refuse this document');
+    if (!report.publishable)
+      console.log('note: some examples fail, so publish would refuse this document');
     return 0;
   } finally {
     await store.close();

@@ -5,9 +5,27 @@ export const DEMO_WORKSPACE_ID = 'demo';
 
 /** Demo-only sign-ins, stated in the README. Never created by a production start. */
 export const DEMO_USERS = [
-  { email: 'owner@demo.test', password: 'demo-owner-password', name: 'Demo Owner', role: 'owner', isAdmin: false },
-  { email: 'member@demo.test', password: 'demo-member-password', name: 'Demo Member', role: 'member', isAdmin: false },
-  { email: 'admin@demo.test', password: 'demo-admin-password', name: 'Demo Admin', role: null, isAdmin: true },
+  {
+    email: 'owner@demo.test',
+    password: 'demo-owner-password',
+    name: 'Demo Owner',
+    role: 'owner',
+    isAdmin: false,
+  },
+  {
+    email: 'member@demo.test',
+    password: 'demo-member-password',
+    name: 'Demo Member',
+    role: 'member',
+    isAdmin: false,
+  },
+  {
+    email: 'admin@demo.test',
+    password: 'demo-admin-password',
+    name: 'Demo Admin',
+    role: null,
+    isAdmin: true,
+  },
 ] as const;
 
 /**
@@ -30,8 +48,18 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
     idempotencyKey: 'seed-demo-workspace',
   });
   const grants = [
-    { wallet: 'image_credits', amount: 500, source: 'purchase', reason: 'Image Credits pack (demo)' },
-    { wallet: 'video_credits', amount: 200, source: 'purchase', reason: 'Video Credits pack (demo)' },
+    {
+      wallet: 'image_credits',
+      amount: 500,
+      source: 'purchase',
+      reason: 'Image Credits pack (demo)',
+    },
+    {
+      wallet: 'video_credits',
+      amount: 200,
+      source: 'purchase',
+      reason: 'Video Credits pack (demo)',
+    },
   ] as const;
   for (const g of grants) {
     await caller.admin.ledger.grant({
@@ -56,13 +84,23 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
       });
       user = await input.store.accounts.userByEmail(u.email);
     }
-    if (user && u.role && (await input.store.accounts.role({ workspaceId: DEMO_WORKSPACE_ID, userId: user.id })) === null) {
+    if (
+      user &&
+      u.role &&
+      (await input.store.accounts.role({ workspaceId: DEMO_WORKSPACE_ID, userId: user.id })) ===
+        null
+    ) {
       await input.store.accounts.addMember({
         workspaceId: DEMO_WORKSPACE_ID,
         userId: user.id,
         role: u.role,
         now: input.now,
-        audit: { actor: 'system:seed', action: 'workspace.member.add', target: `user:${user.id}`, workspaceId: DEMO_WORKSPACE_ID },
+        audit: {
+          actor: 'system:seed',
+          action: 'workspace.member.add',
+          target: `user:${user.id}`,
+          workspaceId: DEMO_WORKSPACE_ID,
+        },
       });
     }
   }

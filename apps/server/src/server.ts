@@ -15,7 +15,10 @@ export interface RunningServer {
 }
 
 /** Open the store, migrate, seed the rules, listen; SIGTERM drains and closes. */
-export async function startServer(env: Env & { serviceKey: string | undefined }, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: Env & { serviceKey: string | undefined },
+  opts: { handleSignals?: boolean } = {},
+): Promise<RunningServer> {
   const logger = pino({ level: env.LOG_LEVEL });
   const clock = () => Date.now();
   const store = await openServingStore({
@@ -48,7 +51,9 @@ export async function startServer(env: Env & { serviceKey: string | undefined },
     trustProxy: env.TRUST_PROXY,
     webDist: env.WEB_DIST,
     isReady: () => ready,
-    payments: paymentProvider ? { provider: paymentProvider, publicUrl: () => publicUrl } : undefined,
+    payments: paymentProvider
+      ? { provider: paymentProvider, publicUrl: () => publicUrl }
+      : undefined,
   });
   const sweeper = startSweeper({ store, clock, intervalMs: env.SWEEP_INTERVAL_MS, logger });
   const server: ServerType = await new Promise((resolve) => {
@@ -57,7 +62,10 @@ export async function startServer(env: Env & { serviceKey: string | undefined },
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   publicUrl = env.PUBLIC_URL ?? defaultPublicUrl(env.HOST, port);
-  logger.info({ port, store: store.dialect, payments: paymentProvider?.name ?? 'off', publicUrl }, `Credit Wallets listening on http://${env.HOST}:${port}`);
+  logger.info(
+    { port, store: store.dialect, payments: paymentProvider?.name ?? 'off', publicUrl },
+    `Credit Wallets listening on http://${env.HOST}:${port}`,
+  );
 
   let closing: Promise<void> | null = null;
   const close = () => {

@@ -26,11 +26,16 @@ for (const dialect of DIALECTS) {
       input: unknown,
       opts: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {},
     ): Promise<{ status: number; body: TrpcBody }> {
-      const type = (appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)[path]?._def.type;
+      const type = (
+        appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>
+      )[path]?._def.type;
       const method = opts.method ?? (type === 'query' ? 'GET' : 'POST');
       const res =
         method === 'GET'
-          ? await t.app.request(`/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers: opts.headers ?? {} })
+          ? await t.app.request(
+              `/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`,
+              { headers: opts.headers ?? {} },
+            )
           : await t.app.request(`/trpc/${path}`, {
               method: 'POST',
               headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
@@ -50,16 +55,30 @@ for (const dialect of DIALECTS) {
 
     beforeEach(async () => {
       t = await makeTestApp({ dialect });
-      const created = await call('admin.workspaces.create', { name: 'HTTP test', plan: 'pro', idempotencyKey: key() }, { headers: authHeader() });
+      const created = await call(
+        'admin.workspaces.create',
+        { name: 'HTTP test', plan: 'pro', idempotencyKey: key() },
+        { headers: authHeader() },
+      );
       expect(created.status).toBe(200);
       workspaceId = (created.body.result!.data as { workspace: { id: string } }).workspace.id;
       const granted = await call(
         'admin.ledger.grant',
-        { workspaceId, wallet: 'video_credits', amount: 500, reason: 'Test', idempotencyKey: key() },
+        {
+          workspaceId,
+          wallet: 'video_credits',
+          amount: 500,
+          reason: 'Test',
+          idempotencyKey: key(),
+        },
         { headers: authHeader() },
       );
       expect(granted.status).toBe(200);
-      const hold = await call('usage.reserve', { workspaceId, job: video5s, idempotencyKey: key() }, { headers: authHeader() });
+      const hold = await call(
+        'usage.reserve',
+        { workspaceId, job: video5s, idempotencyKey: key() },
+        { headers: authHeader() },
+      );
       expect(hold.status).toBe(200);
       holdId = (hold.body.result!.data as { holdId: string }).holdId;
     });
@@ -82,12 +101,22 @@ for (const dialect of DIALECTS) {
         'usage.history': { workspaceId },
         'usage.jobs': { workspaceId },
         'admin.workspaces.create': { name: 'Sneaky', plan: 'pro', idempotencyKey: key() },
-        'admin.ledger.grant': { workspaceId, wallet: 'video_credits', amount: 1_000, reason: 'Free money', idempotencyKey: key() },
+        'admin.ledger.grant': {
+          workspaceId,
+          wallet: 'video_credits',
+          amount: 1_000,
+          reason: 'Free money',
+          idempotencyKey: key(),
+        },
       };
       return inputs[path] ?? {};
     };
-    const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { meta?: { access?: string } } }>;
-    const isPublic = (path: string) => path === 'health.check' || procedures[path]?._def.meta?.access === 'public';
+    const procedures = appRouter._def.procedures as unknown as Record<
+      string,
+      { _def: { meta?: { access?: string } } }
+    >;
+    const isPublic = (path: string) =>
+      path === 'health.check' || procedures[path]?._def.meta?.access === 'public';
     const procedurePaths = () => Object.keys(procedures).filter((p) => !isPublic(p));
 
     it('/healthz and /readyz answer 200; /readyz answers 503 while shutting down', async () => {
@@ -105,7 +134,10 @@ for (const dialect of DIALECTS) {
       const res = await call('health.check', undefined);
       expect(res.status).toBe(200);
       // The worker-thread store is the SQLite store.
-      expect(res.body.result?.data).toMatchObject({ ok: true, store: dialect.name === 'postgres' ? 'postgres' : 'sqlite' });
+      expect(res.body.result?.data).toMatchObject({
+        ok: true,
+        store: dialect.name === 'postgres' ? 'postgres' : 'sqlite',
+      });
     });
 
     it('every other procedure without a key is 401 UNAUTHORIZED and changes nothing', async () => {
@@ -117,7 +149,11 @@ for (const dialect of DIALECTS) {
       const before = await snapshot();
       for (const path of paths) {
         const res = await call(path, validInput(path));
-        expect({ path, status: res.status, reason: res.body.error?.data.reason }).toEqual({ path, status: 401, reason: 'UNAUTHORIZED' });
+        expect({ path, status: res.status, reason: res.body.error?.data.reason }).toEqual({
+          path,
+          status: 401,
+          reason: 'UNAUTHORIZED',
+        });
       }
       expect(await snapshot()).toEqual(before);
     });
@@ -136,7 +172,12 @@ for (const dialect of DIALECTS) {
       for (const headers of wrong) {
         for (const path of ['admin.ledger.grant', 'usage.reserve', 'wallets.list']) {
           const res = await call(path, validInput(path), { headers });
-          expect({ headers, path, status: res.status, reason: res.body.error?.data.reason }).toEqual({
+          expect({
+            headers,
+            path,
+            status: res.status,
+            reason: res.body.error?.data.reason,
+          }).toEqual({
             headers,
             path,
             status: 401,
@@ -148,7 +189,11 @@ for (const dialect of DIALECTS) {
     });
 
     it('/metrics exposes credits_operations_total after a reserve', async () => {
-      const res = await call('usage.reserve', { workspaceId, job: video5s, idempotencyKey: key() }, { headers: authHeader() });
+      const res = await call(
+        'usage.reserve',
+        { workspaceId, job: video5s, idempotencyKey: key() },
+        { headers: authHeader() },
+      );
       expect(res.status).toBe(200);
       const metrics = await t.app.request('/metrics');
       expect(metrics.status).toBe(200);
@@ -156,7 +201,11 @@ for (const dialect of DIALECTS) {
       // Two reserves: one in beforeEach, one here.
       expect(text).toMatch(/^credits_operations_total\{op="reserve",outcome="ok"\} 2$/m);
       // A refused reserve is counted under its reason.
-      await call('usage.reserve', { workspaceId, job: { kind: 'image', type: 'logo', count: 1 }, idempotencyKey: key() }, { headers: authHeader() });
+      await call(
+        'usage.reserve',
+        { workspaceId, job: { kind: 'image', type: 'logo', count: 1 }, idempotencyKey: key() },
+        { headers: authHeader() },
+      );
       expect(await (await t.app.request('/metrics')).text()).toMatch(
         /^credits_operations_total\{op="reserve",outcome="INSUFFICIENT_CREDITS"\} 1$/m,
       );
@@ -164,7 +213,13 @@ for (const dialect of DIALECTS) {
 
     it('a body over 256 KB is 413 and changes nothing', async () => {
       const before = await snapshot();
-      const input = { workspaceId, wallet: 'video_credits', amount: 5, reason: 'x'.repeat(300 * 1024), idempotencyKey: key() };
+      const input = {
+        workspaceId,
+        wallet: 'video_credits',
+        amount: 5,
+        reason: 'x'.repeat(300 * 1024),
+        idempotencyKey: key(),
+      };
       const res = await call('admin.ledger.grant', input, { headers: authHeader() });
       expect(res.status).toBe(413);
       expect(await snapshot()).toEqual(before);
@@ -175,7 +230,13 @@ for (const dialect of DIALECTS) {
       const batch = async (n: number) => {
         const body: Record<string, unknown> = {};
         for (let i = 0; i < n; i++) {
-          body[i] = { workspaceId, wallet: 'image_credits', amount: 1, reason: `batch ${i}`, idempotencyKey: key() };
+          body[i] = {
+            workspaceId,
+            wallet: 'image_credits',
+            amount: 1,
+            reason: `batch ${i}`,
+            idempotencyKey: key(),
+          };
         }
         const paths = Array.from({ length: n }, () => 'admin.ledger.grant').join(',');
         return t.app.request(`/trpc/${paths}?batch=1`, {
@@ -193,17 +254,30 @@ for (const dialect of DIALECTS) {
       const results = (await served.json()) as TrpcBody[];
       expect(results).toHaveLength(50);
       expect(results.every((r) => r.result !== undefined)).toBe(true);
-      expect((await t.store.wallets(workspaceId)).find((w) => w.kind === 'image_credits')).toMatchObject({ available: 50 });
+      expect(
+        (await t.store.wallets(workspaceId)).find((w) => w.kind === 'image_credits'),
+      ).toMatchObject({ available: 50 });
     });
 
     it('GET on a mutation path is refused and changes nothing; a query may POST (long rule documents) and changes nothing', async () => {
       const before = await snapshot();
-      for (const path of ['admin.ledger.grant', 'usage.reserve', 'usage.capture', 'usage.release', 'usage.charge', 'admin.workspaces.create']) {
+      for (const path of [
+        'admin.ledger.grant',
+        'usage.reserve',
+        'usage.capture',
+        'usage.release',
+        'usage.charge',
+        'admin.workspaces.create',
+      ]) {
         const res = await call(path, validInput(path), { method: 'GET', headers: authHeader() });
         expect({ path, refused: [400, 405].includes(res.status) }).toEqual({ path, refused: true });
       }
       expect(await snapshot()).toEqual(before);
-      const post = await call('wallets.list', { workspaceId }, { method: 'POST', headers: authHeader() });
+      const post = await call(
+        'wallets.list',
+        { workspaceId },
+        { method: 'POST', headers: authHeader() },
+      );
       expect(post.status).toBe(200);
       expect(await snapshot()).toEqual(before);
     });
@@ -216,15 +290,30 @@ for (const dialect of DIALECTS) {
           { workspaceId, wallet: 'video_credits', amount, reason: 'Bad', idempotencyKey: key() },
           { headers: authHeader() },
         );
-        expect({ amount, status: res.status, reason: res.body.error?.data.reason }).toEqual({ amount, status: 400, reason: 'VALIDATION' });
+        expect({ amount, status: res.status, reason: res.body.error?.data.reason }).toEqual({
+          amount,
+          status: 400,
+          reason: 'VALIDATION',
+        });
       }
-      const unknownField = await call('usage.reserve', { workspaceId, job: video5s, idempotencyKey: key(), free: true }, { headers: authHeader() });
-      expect(unknownField).toMatchObject({ status: 400, body: { error: { data: { reason: 'VALIDATION' } } } });
+      const unknownField = await call(
+        'usage.reserve',
+        { workspaceId, job: video5s, idempotencyKey: key(), free: true },
+        { headers: authHeader() },
+      );
+      expect(unknownField).toMatchObject({
+        status: 400,
+        body: { error: { data: { reason: 'VALIDATION' } } },
+      });
       expect(await snapshot()).toEqual(before);
     });
 
     it('an expected failure keeps its reason and details on the wire', async () => {
-      const res = await call('usage.reserve', { workspaceId, job: { kind: 'image', type: 'logo', count: 3 }, idempotencyKey: key() }, { headers: authHeader() });
+      const res = await call(
+        'usage.reserve',
+        { workspaceId, job: { kind: 'image', type: 'logo', count: 3 }, idempotencyKey: key() },
+        { headers: authHeader() },
+      );
       expect(res.status).toBe(412);
       expect(res.body.error?.data).toMatchObject({
         code: 'PRECONDITION_FAILED',

@@ -57,8 +57,20 @@ export async function makeTestApp(
     payments: opts.payments,
   };
   const app = createApp(deps);
-  const fetchFn = ((input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input, init))) as typeof fetch;
-  return { app, store, sqliteFile, rules, metrics, serviceKey: TEST_SERVICE_KEY, clock, fetch: fetchFn, ready, cleanup };
+  const fetchFn = ((input: string | URL | Request, init?: RequestInit) =>
+    app.fetch(new Request(input, init))) as typeof fetch;
+  return {
+    app,
+    store,
+    sqliteFile,
+    rules,
+    metrics,
+    serviceKey: TEST_SERVICE_KEY,
+    clock,
+    fetch: fetchFn,
+    ready,
+    cleanup,
+  };
 }
 
 /** Everything a user could see change in a workspace. */
@@ -73,7 +85,9 @@ export async function ledgerSnapshot(store: Store, workspaceId: string) {
 }
 
 /** Serve the app on a real port (0: any free one) on 127.0.0.1; returns its URL and a closer. */
-export async function listen(app: TestApp['app']): Promise<{ url: string; close(): Promise<void> }> {
+export async function listen(
+  app: TestApp['app'],
+): Promise<{ url: string; close(): Promise<void> }> {
   const { serve } = await import('@hono/node-server');
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {

@@ -1,7 +1,17 @@
 // @vitest-environment node
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { DEMO, SKIP, ensureBuilt, launchBrowser, newContext, screenshots, signIn, startApp, type RunningApp } from './harness';
+import {
+  DEMO,
+  SKIP,
+  ensureBuilt,
+  launchBrowser,
+  newContext,
+  screenshots,
+  signIn,
+  startApp,
+  type RunningApp,
+} from './harness';
 
 const suite = SKIP ? describe.skip : describe;
 
@@ -30,7 +40,10 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
     await page.goto('/admin/workspaces');
     await page.getByLabel('Find a workspace').fill('owner@demo.test');
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByTestId('ws-results').getByRole('button', { name: /Demo workspace/ }).click();
+    await page
+      .getByTestId('ws-results')
+      .getByRole('button', { name: /Demo workspace/ })
+      .click();
     await page.getByRole('heading', { name: 'Lots' }).waitFor();
     await page.getByLabel('Amount').fill('25');
     await page.getByLabel('Reason').first().fill('Goodwill for a failed render');
@@ -76,14 +89,16 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       const editor = page.getByLabel('Rule document JSON');
       const failed = page.getByRole('alert').filter({ hasText: 'Could not load the rules' });
       await Promise.race([editor.waitFor(), failed.waitFor()]);
-      if (await failed.count()) t.skip(`admin.rules is not mounted in this API yet: ${await failed.textContent()}`);
+      if (await failed.count())
+        t.skip(`admin.rules is not mounted in this API yet: ${await failed.textContent()}`);
 
       const hero = page.getByLabel('Hero image per image: credits per image');
       await hero.fill('10');
       await hero.press('Tab');
       const refused = page.getByTestId('rules-problems').filter({ hasText: 'allowMethodOverride' });
       await Promise.race([page.getByTestId('accept-examples').waitFor(), refused.waitFor()]);
-      if (await refused.count()) t.skip('the server refuses rule documents as POST queries (allowMethodOverride is off)');
+      if (await refused.count())
+        t.skip('the server refuses rule documents as POST queries (allowMethodOverride is off)');
       // Examples priced with the old rate now fail; accept the draft's prices for them.
       await page.getByTestId('accept-examples').click();
       await page.getByTestId('rules-valid').waitFor();
@@ -101,7 +116,9 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       await page.getByTestId('versions').getByText('Hero images cost more to render').waitFor();
 
       await owner.reload();
-      await owner.waitForFunction(() => document.querySelector('[data-testid="estimate-credits"]')?.textContent === '10');
+      await owner.waitForFunction(
+        () => document.querySelector('[data-testid="estimate-credits"]')?.textContent === '10',
+      );
       await screenshots(owner, 'image-studio-after-publish');
     } finally {
       await ownerCtx.close();

@@ -59,7 +59,8 @@ export async function ensureBuilt(): Promise<void> {
       // another worker is building; a lock older than 4 minutes is stale
       if (Date.now() > deadline) throw new Error('timed out waiting for the web build');
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 240_000) rmSync(lock, { recursive: true, force: true });
+        if (Date.now() - statSync(lock).mtimeMs > 240_000)
+          rmSync(lock, { recursive: true, force: true });
       } catch {
         // gone already
       }
@@ -68,7 +69,11 @@ export async function ensureBuilt(): Promise<void> {
     }
     try {
       if (!distIsFresh()) {
-        const r = spawnSync('pnpm', ['exec', 'vite', 'build', '--logLevel', 'warn'], { cwd: WEB_ROOT, stdio: 'pipe', encoding: 'utf8' });
+        const r = spawnSync('pnpm', ['exec', 'vite', 'build', '--logLevel', 'warn'], {
+          cwd: WEB_ROOT,
+          stdio: 'pipe',
+          encoding: 'utf8',
+        });
         if (r.status !== 0) throw new Error(`vite build failed:\n${r.stdout}\n${r.stderr}`);
       }
       return;
@@ -99,20 +104,24 @@ export interface RunningApp {
 export async function startApp(): Promise<RunningApp> {
   const dir = mkdtempSync(join(tmpdir(), 'credits-web-e2e-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts', 'serve', '--seed-demo'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      DATABASE_URL: `sqlite:${join(dir, 'x.db')}`,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WEB_DIST: DIST,
-      LOG_LEVEL: 'warn',
-      RULES_REFRESH_MS: '200',
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'apps/server/src/main.ts', 'serve', '--seed-demo'],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        DATABASE_URL: `sqlite:${join(dir, 'x.db')}`,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        WEB_DIST: DIST,
+        LOG_LEVEL: 'warn',
+        RULES_REFRESH_MS: '200',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -148,14 +157,24 @@ export async function startApp(): Promise<RunningApp> {
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 375, height: 812 };
 
-export async function newContext(browser: Browser, baseURL: string, viewport = DESKTOP): Promise<BrowserContext> {
+export async function newContext(
+  browser: Browser,
+  baseURL: string,
+  viewport = DESKTOP,
+): Promise<BrowserContext> {
   const ctx = await browser.newContext({ baseURL, viewport, reducedMotion: 'reduce' });
   ctx.setDefaultTimeout(15_000);
   return ctx;
@@ -185,7 +204,10 @@ export async function signIn(page: Page, email: string, password: string): Promi
   await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
 }
 
-export async function signUp(page: Page, who: { name: string; email: string; password: string }): Promise<void> {
+export async function signUp(
+  page: Page,
+  who: { name: string; email: string; password: string },
+): Promise<void> {
   await page.goto('/signup');
   await page.getByLabel('Your name').fill(who.name);
   await page.getByLabel('Email').fill(who.email);

@@ -10,26 +10,70 @@ declare module 'vue-router' {
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', redirect: '/billing' },
-  { path: '/signin', component: () => import('./pages/SignIn.vue'), meta: { public: true, title: 'Sign in' } },
-  { path: '/signup', component: () => import('./pages/SignUp.vue'), meta: { public: true, title: 'Create account' } },
-  { path: '/billing', component: () => import('./pages/Billing.vue'), meta: { title: 'Billing & Usage' } },
+  {
+    path: '/signin',
+    component: () => import('./pages/SignIn.vue'),
+    meta: { public: true, title: 'Sign in' },
+  },
+  {
+    path: '/signup',
+    component: () => import('./pages/SignUp.vue'),
+    meta: { public: true, title: 'Create account' },
+  },
+  {
+    path: '/billing',
+    component: () => import('./pages/Billing.vue'),
+    meta: { title: 'Billing & Usage' },
+  },
   { path: '/usage', component: () => import('./pages/Usage.vue'), meta: { title: 'Usage' } },
-  { path: '/studio/image', component: () => import('./pages/ImageStudio.vue'), meta: { title: 'Image Studio' } },
-  { path: '/studio/video', component: () => import('./pages/VideoStudio.vue'), meta: { title: 'Video Studio' } },
+  {
+    path: '/studio/image',
+    component: () => import('./pages/ImageStudio.vue'),
+    meta: { title: 'Image Studio' },
+  },
+  {
+    path: '/studio/video',
+    component: () => import('./pages/VideoStudio.vue'),
+    meta: { title: 'Video Studio' },
+  },
   {
     path: '/admin',
     component: () => import('./pages/admin/AdminLayout.vue'),
     meta: { title: 'Admin' },
     children: [
       { path: '', redirect: '/admin/workspaces' },
-      { path: 'workspaces', component: () => import('./pages/admin/AdminWorkspaces.vue'), meta: { title: 'Admin · Workspaces' } },
-      { path: 'rules', component: () => import('./pages/admin/AdminRules.vue'), meta: { title: 'Admin · Pricing rules' } },
-      { path: 'catalog', component: () => import('./pages/admin/AdminCatalog.vue'), meta: { title: 'Admin · Plans, packs and catalog' } },
-      { path: 'audit', component: () => import('./pages/admin/AdminAudit.vue'), meta: { title: 'Admin · Audit log' } },
-      { path: 'keys', component: () => import('./pages/admin/AdminKeys.vue'), meta: { title: 'Admin · Service keys' } },
+      {
+        path: 'workspaces',
+        component: () => import('./pages/admin/AdminWorkspaces.vue'),
+        meta: { title: 'Admin · Workspaces' },
+      },
+      {
+        path: 'rules',
+        component: () => import('./pages/admin/AdminRules.vue'),
+        meta: { title: 'Admin · Pricing rules' },
+      },
+      {
+        path: 'catalog',
+        component: () => import('./pages/admin/AdminCatalog.vue'),
+        meta: { title: 'Admin · Plans, packs and catalog' },
+      },
+      {
+        path: 'audit',
+        component: () => import('./pages/admin/AdminAudit.vue'),
+        meta: { title: 'Admin · Audit log' },
+      },
+      {
+        path: 'keys',
+        component: () => import('./pages/admin/AdminKeys.vue'),
+        meta: { title: 'Admin · Service keys' },
+      },
     ],
   },
-  { path: '/:pathMatch(.*)*', component: () => import('./pages/NotFound.vue'), meta: { title: 'Not found' } },
+  {
+    path: '/:pathMatch(.*)*',
+    component: () => import('./pages/NotFound.vue'),
+    meta: { title: 'Not found' },
+  },
 ];
 
 export function createAppRouter() {
@@ -48,7 +92,11 @@ export function createAppRouter() {
       return true;
     }
     if (to.meta.public) return me ? '/billing' : true;
-    if (!me) return { path: '/signin', query: to.fullPath === '/billing' || to.fullPath === '/' ? {} : { next: to.fullPath } };
+    if (!me)
+      return {
+        path: '/signin',
+        query: to.fullPath === '/billing' || to.fullPath === '/' ? {} : { next: to.fullPath },
+      };
     return true;
   });
 

@@ -23,7 +23,8 @@ export function makeWallet(overrides: Partial<WalletView> & Pick<WalletView, 'ki
     },
     video_credits: {
       label: 'Video Credits',
-      usedFor: 'Standard Video, Premium Video, Reference Video, Character Swap Video, and Video Edit when available',
+      usedFor:
+        'Standard Video, Premium Video, Reference Video, Character Swap Video, and Video Edit when available',
       balance: 200,
       held: 0,
       status: 'active',

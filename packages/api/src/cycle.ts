@@ -30,7 +30,10 @@ export async function ensureCycle(
     if (last !== null && last < current.key) {
       const pending = await ctx.store.billing.pendingPlan(workspace.id);
       if (pending) {
-        const applied = await ctx.store.billing.applyPendingPlan({ workspaceId: workspace.id, now });
+        const applied = await ctx.store.billing.applyPendingPlan({
+          workspaceId: workspace.id,
+          now,
+        });
         if (applied) {
           plan = applied;
           forgetWorkspace(workspace.id);
@@ -41,7 +44,16 @@ export async function ensureCycle(
       plan = (await ctx.store.getWorkspace(workspace.id))?.plan ?? plan;
     }
     const cycles: { start: number; end: number; key: string }[] = [];
-    let c = last === null ? current : cycleAt({ anchorDay: workspace.billingAnchorDay, now: cycleAt({ anchorDay: workspace.billingAnchorDay, now: Date.parse(`${last}T00:00:00Z`) }).end });
+    let c =
+      last === null
+        ? current
+        : cycleAt({
+            anchorDay: workspace.billingAnchorDay,
+            now: cycleAt({
+              anchorDay: workspace.billingAnchorDay,
+              now: Date.parse(`${last}T00:00:00Z`),
+            }).end,
+          });
     // Every missed cycle up to the current one; only the latest MAX_CATCH_UP are granted below.
     while (c.start <= current.start) {
       cycles.push(c);

@@ -1,5 +1,21 @@
-export { appRouter, createCaller, type AppRouter, type RouterInputs, type RouterOutputs } from './root.js';
-export { SCOPES, mayAccess, type PaymentGateway, type Access, type Caller, type Context, type HttpContext, type Meta, type Scope } from './trpc.js';
+export {
+  appRouter,
+  createCaller,
+  type AppRouter,
+  type RouterInputs,
+  type RouterOutputs,
+} from './root.js';
+export {
+  SCOPES,
+  mayAccess,
+  type PaymentGateway,
+  type Access,
+  type Caller,
+  type Context,
+  type HttpContext,
+  type Meta,
+  type Scope,
+} from './trpc.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export { newApiKey, sha256, SESSION_TTL_MS } from './auth/tokens.js';
 export { provisionWorkspace } from './provision.js';

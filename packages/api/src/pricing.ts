@@ -1,9 +1,4 @@
-import {
-  CreditsError,
-  usableBalance,
-  walletForJob,
-  type WalletKind,
-} from '@credits/domain';
+import { CreditsError, usableBalance, walletForJob, type WalletKind } from '@credits/domain';
 import type { Job, Priced, WorkspaceFacts } from '@credits/rules';
 import type { Lot, PricedJob, Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
@@ -77,7 +72,10 @@ export async function priceForWorkspace(
     input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
   ]);
   if (!catalog.available) {
-    throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, { wallet, ruleVersion: rules.version });
+    throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, {
+      wallet,
+      ruleVersion: rules.version,
+    });
   }
   if (wallet === 'ai_tokens') await ensureCycle(ctx, workspace);
   // Read lots only when something needs them: a quote (the usable balance), or rules that
@@ -95,10 +93,17 @@ export async function priceForWorkspace(
         .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
         .reduce((s, l) => s + l.remaining, 0)
     : 0;
-  const facts: WorkspaceFacts = { plan: workspace.plan, features: workspace.features, trialRemaining };
+  const facts: WorkspaceFacts = {
+    plan: workspace.plan,
+    features: workspace.features,
+    trialRemaining,
+  };
   const outcome = rules.pricer.price(input.job, facts);
   if (!outcome.ok) {
-    throw new CreditsError(outcome.reason, outcome.message, { wallet, ruleVersion: outcome.ruleVersion });
+    throw new CreditsError(outcome.reason, outcome.message, {
+      wallet,
+      ruleVersion: outcome.ruleVersion,
+    });
   }
   return { workspace, wallet, rules, priced: outcome, lots, facts };
 }
@@ -126,4 +131,3 @@ export function toPricedJob(p: PricedForWorkspace, job: Job): PricedJob {
 export function usableFor(p: PricedForWorkspace, now: number): number {
   return usableBalance(p.lots, { now, restrictions: restrictionsOf(p.priced) });
 }
-

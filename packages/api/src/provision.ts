@@ -8,7 +8,10 @@ import { ensureCycle } from './cycle.js';
  * plan, the free video trial. Each grant's idempotency key is derived from the workspace,
  * so running this twice (a retried sign-up, a re-run seed) grants once.
  */
-export async function provisionWorkspace(ctx: Context, workspace: Workspace): Promise<{ trial: number; allowance: number }> {
+export async function provisionWorkspace(
+  ctx: Context,
+  workspace: Workspace,
+): Promise<{ trial: number; allowance: number }> {
   const plan = await ctx.store.billing.plan(workspace.plan);
   if (!plan) throw new Error(`workspace ${workspace.id} has unknown plan ${workspace.plan}`);
   const now = workspace.createdAt;

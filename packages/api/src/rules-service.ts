@@ -28,7 +28,10 @@ export class RulesService {
 
   constructor(
     private readonly store: Store,
-    private readonly opts: { refreshMs: number; clock: () => number } = { refreshMs: 1000, clock: Date.now },
+    private readonly opts: { refreshMs: number; clock: () => number } = {
+      refreshMs: 1000,
+      clock: Date.now,
+    },
   ) {}
 
   /** Publish the default rule set as version 1 on an empty store. */
@@ -48,7 +51,10 @@ export class RulesService {
     let c = this.compiled.get(version);
     if (!c) {
       const valid = validateRuleDocument(document);
-      if (!valid.ok) throw new Error(`stored rule version ${version} is invalid: ${JSON.stringify(valid.errors)}`);
+      if (!valid.ok)
+        throw new Error(
+          `stored rule version ${version} is invalid: ${JSON.stringify(valid.errors)}`,
+        );
       c = { version, document: valid.doc, pricer: compileRuleDocument(valid.doc, version) };
       this.compiled.set(version, c);
     }
@@ -65,7 +71,8 @@ export class RulesService {
           const row = await this.store.activeRules();
           if (!row) throw new Error('no active rule set: run migrate and seed');
           // Never step back to an older version than one activated here meanwhile.
-          if (!this.active || row.version >= this.active.version) this.active = this.compile(row.version, row.document);
+          if (!this.active || row.version >= this.active.version)
+            this.active = this.compile(row.version, row.document);
           this.checkedAt = now;
           return this.active;
         } finally {

@@ -12,14 +12,30 @@ export type Scope = (typeof SCOPES)[number];
 
 /** Who is calling: resolved once per request by the server's auth middleware. */
 export type Caller =
-  | { kind: 'user'; id: string; userId: string; email: string; isAdmin: boolean; sessionTokenHash: string | null }
-  | { kind: 'workspace_key'; id: string; keyId: string; workspaceId: string; scopes: readonly string[] }
+  | {
+      kind: 'user';
+      id: string;
+      userId: string;
+      email: string;
+      isAdmin: boolean;
+      sessionTokenHash: string | null;
+    }
+  | {
+      kind: 'workspace_key';
+      id: string;
+      keyId: string;
+      workspaceId: string;
+      scopes: readonly string[];
+    }
   | { kind: 'service'; id: string; keyId?: string; scopes: readonly string[] };
 
 /** Creates a provider checkout session for a pending order. */
 export interface PaymentGateway {
   readonly provider: string;
-  createSession(input: { order: Order; returnUrl: string }): Promise<{ session: string; url: string }>;
+  createSession(input: {
+    order: Order;
+    returnUrl: string;
+  }): Promise<{ session: string; url: string }>;
 }
 
 /** What the HTTP layer lets procedures do to the response. */
@@ -47,12 +63,7 @@ export interface Context {
 
 /** Every procedure declares who may call it; a test fails on any that does not. */
 export type Access =
-  | 'public'
-  | 'user'
-  | 'workspace:read'
-  | 'workspace:use'
-  | 'workspace:owner'
-  | 'admin';
+  'public' | 'user' | 'workspace:read' | 'workspace:use' | 'workspace:owner' | 'admin';
 export interface Meta {
   access: Access;
 }
@@ -66,7 +77,11 @@ const t = initTRPC
     errorFormatter({ shape, error }) {
       const cause = error.cause;
       const reason =
-        cause instanceof CreditsError ? cause.reason : cause instanceof ZodError ? 'VALIDATION' : null;
+        cause instanceof CreditsError
+          ? cause.reason
+          : cause instanceof ZodError
+            ? 'VALIDATION'
+            : null;
       return {
         ...shape,
         message:
@@ -89,7 +104,11 @@ export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 function refuse(reason: Reason, message: string): never {
-  throw new TRPCError({ code: REASON_CODES[reason], message, cause: new CreditsError(reason, message) });
+  throw new TRPCError({
+    code: REASON_CODES[reason],
+    message,
+    cause: new CreditsError(reason, message),
+  });
 }
 
 /** Expected failures become tRPC errors with the reason's code. */
@@ -119,7 +138,9 @@ export const userProcedure = authed.meta({ access: 'user' }).use(({ ctx, next })
 });
 
 function isAdmin(caller: Caller): boolean {
-  return caller.kind === 'user' ? caller.isAdmin : caller.kind === 'service' && caller.scopes.includes('admin');
+  return caller.kind === 'user'
+    ? caller.isAdmin
+    : caller.kind === 'service' && caller.scopes.includes('admin');
 }
 
 /** A platform admin: an admin user, or a service key with the `admin` scope. */
@@ -143,7 +164,9 @@ export async function mayAccess(
 ): Promise<{ ok: boolean; role: Role | null }> {
   if (isAdmin(caller)) return { ok: true, role: null };
   const scoped = (scopes: readonly string[]) =>
-    need === 'read' ? scopes.includes('wallets:read') || scopes.includes('usage:write') : need === 'use' && scopes.includes('usage:write');
+    need === 'read'
+      ? scopes.includes('wallets:read') || scopes.includes('usage:write')
+      : need === 'use' && scopes.includes('usage:write');
   switch (caller.kind) {
     case 'user': {
       const role = await ctx.store.accounts.role({ workspaceId, userId: caller.userId });
@@ -167,7 +190,8 @@ export function workspaceProcedure(need: Need) {
   return base.meta({ access: `workspace:${need}` }).use(async ({ ctx, getRawInput, next }) => {
     if (!ctx.caller) refuse('UNAUTHORIZED', 'Sign in, or send a bearer API key.');
     const parsed = workspaceInput.safeParse(await getRawInput());
-    if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
+    if (!parsed.success)
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
     const { ok, role } = await mayAccess(ctx, ctx.caller, parsed.data.workspaceId, need);
     if (!ok) refuse('FORBIDDEN', 'You do not have access to this workspace.');
     return next({ ctx: { caller: ctx.caller, role } });

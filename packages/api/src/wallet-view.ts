@@ -60,7 +60,8 @@ export function walletView(input: {
       .reduce((s, l) => s + l.remaining, 0);
     if (remaining > 0) {
       const message =
-        trialGrant(input.rules, { trialEligible: true, plan: input.plan })?.message ?? TRIAL_MESSAGE_FALLBACK;
+        trialGrant(input.rules, { trialEligible: true, plan: input.plan })?.message ??
+        TRIAL_MESSAGE_FALLBACK;
       view.trial = { remaining, message };
     }
   }

@@ -3,7 +3,11 @@ import { isPublicWebhookUrl } from './webhook-url.js';
 
 describe('alert webhook URLs', () => {
   it('accepts public hosts', () => {
-    for (const u of ['https://hooks.example.com/credits', 'http://203.0.113.7/x', 'https://[2001:db8::1]/h']) {
+    for (const u of [
+      'https://hooks.example.com/credits',
+      'http://203.0.113.7/x',
+      'https://[2001:db8::1]/h',
+    ]) {
       expect({ u, ok: isPublicWebhookUrl(u) }).toEqual({ u, ok: true });
     }
   });

@@ -27,7 +27,14 @@ export function isPublicWebhookUrl(raw: string): boolean {
     if (a === 100 && b >= 64 && b <= 127) return false;
   }
   if (kind === 6) {
-    if (host === '::1' || host === '::' || /^f[cd]/.test(host) || /^fe[89ab]/.test(host) || host.startsWith('::ffff:')) return false;
+    if (
+      host === '::1' ||
+      host === '::' ||
+      /^f[cd]/.test(host) ||
+      /^fe[89ab]/.test(host) ||
+      host.startsWith('::ffff:')
+    )
+      return false;
   }
   return true;
 }

@@ -81,13 +81,20 @@ const jobWrite = (ids: Ids, job: unknown, over: Record<string, unknown> = {}) =>
 function cases(): Case[] {
   const out: Case[] = [];
   const grant = (name: string, over: Record<string, unknown>, extra: Partial<Case> = {}) =>
-    out.push({ name: `admin.ledger.grant: ${name}`, path: 'admin.ledger.grant', type: 'mutation', input: (ids) => grantInput(ids, over), ...extra });
+    out.push({
+      name: `admin.ledger.grant: ${name}`,
+      path: 'admin.ledger.grant',
+      type: 'mutation',
+      input: (ids) => grantInput(ids, over),
+      ...extra,
+    });
 
   // Amounts.
   for (const [name, amount] of NOT_POSITIVE_INT) grant(`amount ${name}`, { amount });
   grant('amount above the 1e9 ceiling', { amount: 1_000_000_001 });
   // Wallets, sources, expiry.
-  for (const wallet of ['gold_credits', 'AI_TOKENS', '', 'audio credits', null]) grant(`unknown wallet ${JSON.stringify(wallet)}`, { wallet });
+  for (const wallet of ['gold_credits', 'AI_TOKENS', '', 'audio credits', null])
+    grant(`unknown wallet ${JSON.stringify(wallet)}`, { wallet });
   grant('unknown source', { source: 'gift' });
   grant('expiresAt negative', { expiresAt: -1 });
   grant('expiresAt fractional', { expiresAt: Date.UTC(2027, 0, 1) + 0.5 });
@@ -105,17 +112,27 @@ function cases(): Case[] {
   grant('workspaceId empty', { workspaceId: '' });
   // Unknown fields.
   grant('unknown field', { note: 'hi' });
-  grant('unknown field named __proto__', JSON.parse('{"__proto__": {"amount": 5}}') as Record<string, unknown>);
+  grant(
+    'unknown field named __proto__',
+    JSON.parse('{"__proto__": {"amount": 5}}') as Record<string, unknown>,
+  );
   grant('unknown field named constructor', { constructor: 'x' });
-  grant('unknown workspace', { workspaceId: 'ws_does_not_exist' }, { reason: 'WORKSPACE_NOT_FOUND', code: 'NOT_FOUND' });
+  grant(
+    'unknown workspace',
+    { workspaceId: 'ws_does_not_exist' },
+    { reason: 'WORKSPACE_NOT_FOUND', code: 'NOT_FOUND' },
+  );
 
   // Jobs, for every write that takes one and for quote.
   const badJobs: [string, unknown][] = [];
-  for (const [name, durationSec] of NOT_POSITIVE_INT) badJobs.push([`video durationSec ${name}`, { ...video, durationSec }]);
+  for (const [name, durationSec] of NOT_POSITIVE_INT)
+    badJobs.push([`video durationSec ${name}`, { ...video, durationSec }]);
   badJobs.push(['video durationSec above 600', { ...video, durationSec: 601 }]);
-  for (const [name, count] of NOT_POSITIVE_INT) badJobs.push([`image count ${name}`, { ...image, count }]);
+  for (const [name, count] of NOT_POSITIVE_INT)
+    badJobs.push([`image count ${name}`, { ...image, count }]);
   badJobs.push(['image count above 100', { ...image, count: 101 }]);
-  for (const [name, tokens] of NOT_POSITIVE_INT) badJobs.push([`ai tokens ${name}`, { ...ai, tokens }]);
+  for (const [name, tokens] of NOT_POSITIVE_INT)
+    badJobs.push([`ai tokens ${name}`, { ...ai, tokens }]);
   badJobs.push(
     ['unknown job kind', { kind: 'hologram', durationSec: 5 }],
     ['job kind missing', { type: 'standard', durationSec: 5, resolution: '720p' }],
@@ -127,18 +144,42 @@ function cases(): Case[] {
     ['unknown field in the job', { ...video, priority: 'high' }],
     ['unknown field in the job options', { ...video, options: { audio: true, loud: true } }],
     ['fps not offered', { ...video, options: { fps: 25 } }],
-    ['referenceImages fractional', { ...video, type: 'reference', options: { referenceImages: 1.5 } }],
+    [
+      'referenceImages fractional',
+      { ...video, type: 'reference', options: { referenceImages: 1.5 } },
+    ],
     ['job is a string', 'video'],
     ['job is null', null],
     ['job is an array', [video]],
   );
   for (const [name, job] of badJobs) {
-    out.push({ name: `usage.quote: ${name}`, path: 'usage.quote', type: 'query', input: (ids) => ({ workspaceId: ids.workspaceId, job }) });
-    out.push({ name: `usage.reserve: ${name}`, path: 'usage.reserve', type: 'mutation', input: (ids) => jobWrite(ids, job) });
-    out.push({ name: `usage.charge: ${name}`, path: 'usage.charge', type: 'mutation', input: (ids) => jobWrite(ids, job) });
+    out.push({
+      name: `usage.quote: ${name}`,
+      path: 'usage.quote',
+      type: 'query',
+      input: (ids) => ({ workspaceId: ids.workspaceId, job }),
+    });
+    out.push({
+      name: `usage.reserve: ${name}`,
+      path: 'usage.reserve',
+      type: 'mutation',
+      input: (ids) => jobWrite(ids, job),
+    });
+    out.push({
+      name: `usage.charge: ${name}`,
+      path: 'usage.charge',
+      type: 'mutation',
+      input: (ids) => jobWrite(ids, job),
+    });
   }
   const reserve = (name: string, over: Record<string, unknown>, extra: Partial<Case> = {}) =>
-    out.push({ name: `usage.reserve: ${name}`, path: 'usage.reserve', type: 'mutation', input: (ids) => jobWrite(ids, video, over), ...extra });
+    out.push({
+      name: `usage.reserve: ${name}`,
+      path: 'usage.reserve',
+      type: 'mutation',
+      input: (ids) => jobWrite(ids, video, over),
+      ...extra,
+    });
   reserve('unknown top-level field', { dryRun: true });
   reserve('ttlSec below 10', { ttlSec: 5 });
   reserve('ttlSec fractional', { ttlSec: 60.5 });
@@ -148,7 +189,11 @@ function cases(): Case[] {
   reserve('idempotencyKey missing', { idempotencyKey: undefined });
   reserve('workspaceId 1 KB', { workspaceId: big(KB) });
   reserve('workspaceId a number', { workspaceId: 42 });
-  reserve('unknown workspace', { workspaceId: 'ws_does_not_exist' }, { reason: 'WORKSPACE_NOT_FOUND', code: 'NOT_FOUND' });
+  reserve(
+    'unknown workspace',
+    { workspaceId: 'ws_does_not_exist' },
+    { reason: 'WORKSPACE_NOT_FOUND', code: 'NOT_FOUND' },
+  );
 
   // Capture and release.
   const capture = (name: string, over: Record<string, unknown>, extra: Partial<Case> = {}) =>
@@ -156,7 +201,12 @@ function cases(): Case[] {
       name: `usage.capture: ${name}`,
       path: 'usage.capture',
       type: 'mutation',
-      input: (ids) => ({ workspaceId: ids.workspaceId, holdId: ids.holdId, idempotencyKey: key('bad'), ...over }),
+      input: (ids) => ({
+        workspaceId: ids.workspaceId,
+        holdId: ids.holdId,
+        idempotencyKey: key('bad'),
+        ...over,
+      }),
       ...extra,
     });
   for (const [name, credits] of NOT_POSITIVE_INT) {
@@ -176,7 +226,12 @@ function cases(): Case[] {
       name: `usage.release: ${name}`,
       path: 'usage.release',
       type: 'mutation',
-      input: (ids) => ({ workspaceId: ids.workspaceId, holdId: ids.holdId, idempotencyKey: key('bad'), ...over }),
+      input: (ids) => ({
+        workspaceId: ids.workspaceId,
+        holdId: ids.holdId,
+        idempotencyKey: key('bad'),
+        ...over,
+      }),
     });
   release('unknown field', { reason: 'cancelled' });
   release('holdId a number', { holdId: 7 });
@@ -185,13 +240,33 @@ function cases(): Case[] {
 
   // Reads: wallets, history, jobs.
   out.push(
-    { name: 'wallets.get: unknown wallet', path: 'wallets.get', type: 'query', input: (ids) => ({ workspaceId: ids.workspaceId, wallet: 'gold_credits' }) },
-    { name: 'wallets.list: unknown field', path: 'wallets.list', type: 'query', input: (ids) => ({ workspaceId: ids.workspaceId, all: true }) },
-    { name: 'wallets.list: workspaceId 1 KB', path: 'wallets.list', type: 'query', input: () => ({ workspaceId: big(KB) }) },
+    {
+      name: 'wallets.get: unknown wallet',
+      path: 'wallets.get',
+      type: 'query',
+      input: (ids) => ({ workspaceId: ids.workspaceId, wallet: 'gold_credits' }),
+    },
+    {
+      name: 'wallets.list: unknown field',
+      path: 'wallets.list',
+      type: 'query',
+      input: (ids) => ({ workspaceId: ids.workspaceId, all: true }),
+    },
+    {
+      name: 'wallets.list: workspaceId 1 KB',
+      path: 'wallets.list',
+      type: 'query',
+      input: () => ({ workspaceId: big(KB) }),
+    },
     { name: 'wallets.list: no input', path: 'wallets.list', type: 'query', input: () => undefined },
   );
   const history = (name: string, over: Record<string, unknown>) =>
-    out.push({ name: `usage.history: ${name}`, path: 'usage.history', type: 'query', input: (ids) => ({ workspaceId: ids.workspaceId, ...over }) });
+    out.push({
+      name: `usage.history: ${name}`,
+      path: 'usage.history',
+      type: 'query',
+      input: (ids) => ({ workspaceId: ids.workspaceId, ...over }),
+    });
   const notOurCursors: [string, string][] = [
     ['garbage', 'not-a-cursor'],
     ['base64 of text', b64('hello world')],
@@ -213,7 +288,12 @@ function cases(): Case[] {
   history('from negative', { from: -1 });
   history('unknown field', { order: 'asc' });
   const jobs = (name: string, over: Record<string, unknown>) =>
-    out.push({ name: `usage.jobs: ${name}`, path: 'usage.jobs', type: 'query', input: (ids) => ({ workspaceId: ids.workspaceId, ...over }) });
+    out.push({
+      name: `usage.jobs: ${name}`,
+      path: 'usage.jobs',
+      type: 'query',
+      input: (ids) => ({ workspaceId: ids.workspaceId, ...over }),
+    });
   jobs('unknown status', { status: 'running' });
   jobs('cursor not ours', { cursor: 'not-a-cursor' });
   jobs('cursor of the wrong shape', { cursor: b64('[5]') });
@@ -251,25 +331,58 @@ const CASES = cases();
 type AnyProcedure = (input: unknown) => Promise<unknown>;
 
 function procedureAt(api: unknown, path: string): AnyProcedure {
-  return path.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], api) as AnyProcedure;
+  return path
+    .split('.')
+    .reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], api) as AnyProcedure;
 }
 
 /** Call a procedure over HTTP through tRPC's fetch adapter; return the error as the client sees it. */
-async function httpErrorOf(h: ApiHarness, c: Case, input: unknown): Promise<ErrorInfo & { status: number }> {
+async function httpErrorOf(
+  h: ApiHarness,
+  c: Case,
+  input: unknown,
+): Promise<ErrorInfo & { status: number }> {
   const encoded = input === undefined ? '' : JSON.stringify(input);
   const url = `http://localhost/trpc/${c.path}`;
   const req =
     c.type === 'query'
       ? new Request(input === undefined ? url : `${url}?input=${encodeURIComponent(encoded)}`)
-      : new Request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: encoded });
-  const res = await fetchRequestHandler({ endpoint: '/trpc', req, router: appRouter, createContext: () => h.ctx });
+      : new Request(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: encoded,
+        });
+  const res = await fetchRequestHandler({
+    endpoint: '/trpc',
+    req,
+    router: appRouter,
+    createContext: () => h.ctx,
+  });
   const body = (await res.json()) as {
     result?: unknown;
-    error?: { message: string; data: { code: string; httpStatus: number; reason: string | null; details: Record<string, unknown> | null } };
+    error?: {
+      message: string;
+      data: {
+        code: string;
+        httpStatus: number;
+        reason: string | null;
+        details: Record<string, unknown> | null;
+      };
+    };
   };
-  if (!body.error) throw new Error(`expected ${c.path} to fail over HTTP, got ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+  if (!body.error)
+    throw new Error(
+      `expected ${c.path} to fail over HTTP, got ${res.status} ${JSON.stringify(body).slice(0, 200)}`,
+    );
   const { data } = body.error;
-  return { status: res.status, code: data.code, httpStatus: data.httpStatus, reason: data.reason, details: data.details, message: body.error.message };
+  return {
+    status: res.status,
+    code: data.code,
+    httpStatus: data.httpStatus,
+    reason: data.reason,
+    details: data.details,
+    message: body.error.message,
+  };
 }
 
 for (const dialect of DIALECTS) {
@@ -282,7 +395,11 @@ for (const dialect of DIALECTS) {
       await h.grant('image_credits', 100);
       await h.grant('ai_tokens', 10_000);
       // An open hold of 50 for capture and release to aim at.
-      const hold = await h.api.usage.reserve({ workspaceId: h.workspaceId, job: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' }, idempotencyKey: key() });
+      const hold = await h.api.usage.reserve({
+        workspaceId: h.workspaceId,
+        job: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' },
+        idempotencyKey: key(),
+      });
       ids = { workspaceId: h.workspaceId, holdId: hold.holdId };
     });
     afterAll(async () => {
@@ -297,7 +414,10 @@ for (const dialect of DIALECTS) {
         const before = await h.snapshot();
         const e = await errorOf(() => procedureAt(h.api, c.path)(c.input(ids)));
         expect(e.code).not.toBe('INTERNAL_SERVER_ERROR');
-        expect({ code: e.code, reason: e.reason }).toEqual({ code: c.code ?? 'BAD_REQUEST', reason: c.reason ?? 'VALIDATION' });
+        expect({ code: e.code, reason: e.reason }).toEqual({
+          code: c.code ?? 'BAD_REQUEST',
+          reason: c.reason ?? 'VALIDATION',
+        });
         expect(await h.snapshot()).toEqual(before);
       });
     });
@@ -307,7 +427,10 @@ for (const dialect of DIALECTS) {
         const before = await h.snapshot();
         const e = await httpErrorOf(h, c, c.input(ids));
         expect(e.status).toBeLessThan(500);
-        expect({ code: e.code, reason: e.reason }).toEqual({ code: c.code ?? 'BAD_REQUEST', reason: c.reason ?? 'VALIDATION' });
+        expect({ code: e.code, reason: e.reason }).toEqual({
+          code: c.code ?? 'BAD_REQUEST',
+          reason: c.reason ?? 'VALIDATION',
+        });
         expect(await h.snapshot()).toEqual(before);
       });
 

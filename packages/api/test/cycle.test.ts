@@ -390,9 +390,9 @@ for (const dialect of DIALECTS) {
       h.clock.set(Date.UTC(2028, 1, 15));
       forgetCycle();
       // Another request found the reset first: it applied the downgrade and has not granted yet.
-      expect(
-        await h.store.billing.applyPendingPlan({ workspaceId: ws, now: h.clock.now() }),
-      ).toBe('starter');
+      expect(await h.store.billing.applyPendingPlan({ workspaceId: ws, now: h.clock.now() })).toBe(
+        'starter',
+      );
       const cycle = await ensureCycle(h.ctx, stale);
       expect(cycle).toMatchObject({ key: '2028-02-15', plan: 'starter' });
       expect((await h.allowanceLots(ws)).map((l) => [l.cycleKey, l.granted])).toEqual([

@@ -9,7 +9,11 @@ export const SECOND = 1000;
 export const HOUR = 3_600_000;
 
 /** The caller every procedure but health needs: a service key with the admin scope. */
-export const SERVICE_CALLER: Caller = { kind: 'service', id: 'service:test', scopes: ['usage:write', 'wallets:read', 'admin'] };
+export const SERVICE_CALLER: Caller = {
+  kind: 'service',
+  id: 'service:test',
+  scopes: ['usage:write', 'wallets:read', 'admin'],
+};
 
 /** A clock the test moves by hand. */
 export interface TestClock {
@@ -51,7 +55,11 @@ export interface ApiHarness {
   /** Another workspace, with the same plan. */
   createWorkspace(plan?: PlanId): Promise<string>;
   /** Give a wallet credits through `admin.ledger.grant`. */
-  grant(wallet: 'ai_tokens' | 'image_credits' | 'video_credits', amount: number, workspaceId?: string): Promise<void>;
+  grant(
+    wallet: 'ai_tokens' | 'image_credits' | 'video_credits',
+    amount: number,
+    workspaceId?: string,
+  ): Promise<void>;
   /** Everything a user could see change: balances, every history entry, every job, every lot. */
   snapshot(workspaceId?: string): Promise<unknown>;
   cleanup(): Promise<void>;
@@ -62,7 +70,10 @@ export interface ApiHarness {
  * API (plan 'pro' by default: it gets the 50-credit video trial) and a caller whose clock the
  * test controls.
  */
-export async function makeApi(dialect: DialectFixture, opts: { plan?: PlanId } = {}): Promise<ApiHarness> {
+export async function makeApi(
+  dialect: DialectFixture,
+  opts: { plan?: PlanId } = {},
+): Promise<ApiHarness> {
   const { store, cleanup } = await dialect.make();
   const clock = testClock();
   // refreshMs 0: every call sees the store's active version, as a second process would.
@@ -77,7 +88,11 @@ export async function makeApi(dialect: DialectFixture, opts: { plan?: PlanId } =
   };
   const api = createCaller(ctx);
   const createWorkspace = async (plan: PlanId = opts.plan ?? 'pro') => {
-    const r = await api.admin.workspaces.create({ name: `Test ${plan}`, plan, idempotencyKey: key('ws') });
+    const r = await api.admin.workspaces.create({
+      name: `Test ${plan}`,
+      plan,
+      idempotencyKey: key('ws'),
+    });
     return r.workspace.id;
   };
   const workspaceId = await createWorkspace();
@@ -127,7 +142,9 @@ export interface ErrorInfo {
  * error formatter runs), so `reason` is `data.reason` on the wire. Fails the test when the
  * call succeeds.
  */
-export async function errorOf(call: Promise<unknown> | (() => Promise<unknown>)): Promise<ErrorInfo> {
+export async function errorOf(
+  call: Promise<unknown> | (() => Promise<unknown>),
+): Promise<ErrorInfo> {
   let error: unknown;
   try {
     await (typeof call === 'function' ? call() : call);
@@ -136,7 +153,9 @@ export async function errorOf(call: Promise<unknown> | (() => Promise<unknown>))
   }
   if (error === undefined) throw new Error('expected the call to fail, but it succeeded');
   if (!(error instanceof TRPCError)) {
-    throw error instanceof Error ? error : new Error(`the call failed with a non-error: ${JSON.stringify(error)}`);
+    throw error instanceof Error
+      ? error
+      : new Error(`the call failed with a non-error: ${JSON.stringify(error)}`);
   }
   const shape = getErrorShape({
     config: appRouter._def._config,
@@ -146,6 +165,17 @@ export async function errorOf(call: Promise<unknown> | (() => Promise<unknown>))
     input: undefined,
     ctx: undefined,
   });
-  const data = shape.data as { code: string; httpStatus: number; reason: string | null; details: Record<string, unknown> | null };
-  return { code: data.code, httpStatus: data.httpStatus, reason: data.reason, details: data.details, message: shape.message };
+  const data = shape.data as {
+    code: string;
+    httpStatus: number;
+    reason: string | null;
+    details: Record<string, unknown> | null;
+  };
+  return {
+    code: data.code,
+    httpStatus: data.httpStatus,
+    reason: data.reason,
+    details: data.details,
+    message: shape.message,
+  };
 }

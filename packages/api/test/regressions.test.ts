@@ -16,7 +16,13 @@ for (const dialect of DIALECTS) {
       const start = Date.UTC(2026, 2, 10, 12);
       h = await makeBillingApi(dialect, { start });
       const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 15 });
-      await h.api.admin.ledger.grant({ workspaceId: ws, wallet: 'image_credits', amount: 100, reason: 'x', idempotencyKey: key() });
+      await h.api.admin.ledger.grant({
+        workspaceId: ws,
+        wallet: 'image_credits',
+        amount: 100,
+        reason: 'x',
+        idempotencyKey: key(),
+      });
       // The caller guesses the system's key for the cycle starting on the 15th.
       const nextCycle = isoDay(Date.UTC(2026, 2, 15));
       await h.api.usage.reserve({
@@ -36,16 +42,29 @@ for (const dialect of DIALECTS) {
       h = await makeBillingApi(dialect, { start: Date.UTC(2026, 2, 10, 12) });
       const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 10 });
       // Tokens in use: 5,000 held by a running job, 20,000 spent.
-      await h.api.usage.charge({ workspaceId: ws, job: { kind: 'ai', tokens: 20_000 }, idempotencyKey: key() });
-      await h.api.usage.reserve({ workspaceId: ws, job: { kind: 'ai', tokens: 5_000 }, idempotencyKey: key() });
+      await h.api.usage.charge({
+        workspaceId: ws,
+        job: { kind: 'ai', tokens: 20_000 },
+        idempotencyKey: key(),
+      });
+      await h.api.usage.reserve({
+        workspaceId: ws,
+        job: { kind: 'ai', tokens: 5_000 },
+        idempotencyKey: key(),
+      });
       const req = { workspaceId: ws, plan: 'pro', reason: 'Upgrade', idempotencyKey: key() };
       const first = await h.api.admin.workspaces.setPlan(req);
       const pro = (await h.store.billing.plan('pro'))!.aiTokensPerCycle;
-      const ai = async () => (await h.api.wallets.list({ workspaceId: ws })).wallets.find((w) => w.kind === 'ai_tokens')!;
+      const ai = async () =>
+        (await h.api.wallets.list({ workspaceId: ws })).wallets.find(
+          (w) => w.kind === 'ai_tokens',
+        )!;
       // New limit less what was used (spent and held): nothing handed out twice.
       expect((await ai()).balance).toBe(pro - 20_000 - 5_000);
       expect(await h.api.admin.workspaces.setPlan(req)).toEqual(first);
-      await expect(h.api.admin.workspaces.setPlan({ ...req, plan: 'business' })).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(
+        h.api.admin.workspaces.setPlan({ ...req, plan: 'business' }),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
       expect((await h.store.getWorkspace(ws))?.plan).toBe('pro');
       expect((await ai()).balance).toBe(pro - 25_000);
     });
@@ -61,9 +80,15 @@ for (const dialect of DIALECTS) {
         now: h.clock.now(),
       });
       await expect(
-        h.api.workspaces.addMember({ workspaceId: workspace.id, email: user.email, role: 'member' }),
+        h.api.workspaces.addMember({
+          workspaceId: workspace.id,
+          email: user.email,
+          role: 'member',
+        }),
       ).rejects.toMatchObject({ code: 'FORBIDDEN' });
-      expect(await h.store.accounts.role({ workspaceId: workspace.id, userId: user.id })).toBe('owner');
+      expect(await h.store.accounts.role({ workspaceId: workspace.id, userId: user.id })).toBe(
+        'owner',
+      );
     });
 
     it('a replayed checkout reports the order as it is now, not as it was first answered', async () => {

@@ -25,7 +25,9 @@ export function createCreditsClient(opts: CreditsClientOptions) {
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
   };
   return createTRPCClient<AppRouter>({
-    links: [opts.batch === false ? httpLink(linkOpts) : httpBatchLink({ ...linkOpts, maxItems: 50 })],
+    links: [
+      opts.batch === false ? httpLink(linkOpts) : httpBatchLink({ ...linkOpts, maxItems: 50 }),
+    ],
   });
 }
 

@@ -1,3 +1,8 @@
-export { createCreditsClient, reasonOf, type CreditsClient, type CreditsClientOptions } from './create-credits-client.js';
+export {
+  createCreditsClient,
+  reasonOf,
+  type CreditsClient,
+  type CreditsClientOptions,
+} from './create-credits-client.js';
 export type { AppRouter, RouterInputs, RouterOutputs } from './create-credits-client.js';
 export { runWithCredits, type WorkResult } from './run-with-credits.js';

@@ -31,7 +31,11 @@ export async function runWithCredits<T>(
     result = await work(hold);
   } catch (error) {
     await client.usage.release
-      .mutate({ workspaceId: input.workspaceId, holdId: hold.holdId, idempotencyKey: `${input.idempotencyKey}:release` })
+      .mutate({
+        workspaceId: input.workspaceId,
+        holdId: hold.holdId,
+        idempotencyKey: `${input.idempotencyKey}:release`,
+      })
       .catch(() => undefined);
     throw error;
   }
@@ -48,7 +52,11 @@ export async function runWithCredits<T>(
     // the capture committed — then this release is refused and changes nothing):
     // return the credits rather than leave them held, and report the failure.
     await client.usage.release
-      .mutate({ workspaceId: input.workspaceId, holdId: hold.holdId, idempotencyKey: `${input.idempotencyKey}:release` })
+      .mutate({
+        workspaceId: input.workspaceId,
+        holdId: hold.holdId,
+        idempotencyKey: `${input.idempotencyKey}:release`,
+      })
       .catch(() => undefined);
     throw error;
   }

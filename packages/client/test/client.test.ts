@@ -4,7 +4,12 @@ import { createCreditsClient, reasonOf, runWithCredits, type CreditsClient } fro
 // The server app is the client's counterpart; its test harness serves it without a port.
 import { DIALECTS, listen, makeTestApp, type TestApp } from '../../../apps/server/test/test-app.js';
 
-const video = (durationSec: number) => ({ kind: 'video' as const, type: 'standard' as const, durationSec, resolution: '720p' as const });
+const video = (durationSec: number) => ({
+  kind: 'video' as const,
+  type: 'standard' as const,
+  durationSec,
+  resolution: '720p' as const,
+});
 const key = () => `run-${randomUUID()}`;
 
 for (const dialect of DIALECTS) {
@@ -13,16 +18,33 @@ for (const dialect of DIALECTS) {
     let client: CreditsClient;
     let workspaceId: string;
 
-    const videoWallet = async () => client.wallets.get.query({ workspaceId, wallet: 'video_credits' });
+    const videoWallet = async () =>
+      client.wallets.get.query({ workspaceId, wallet: 'video_credits' });
     const jobStatus = async (holdId: string) =>
-      (await client.usage.jobs.query({ workspaceId, limit: 200 })).items.find((j) => j.id === holdId)?.status;
+      (await client.usage.jobs.query({ workspaceId, limit: 200 })).items.find(
+        (j) => j.id === holdId,
+      )?.status;
 
     beforeEach(async () => {
       t = await makeTestApp({ dialect });
-      client = createCreditsClient({ url: 'http://credits.test', apiKey: t.serviceKey, fetch: t.fetch });
-      const created = await client.admin.workspaces.create.mutate({ name: 'Client test', plan: 'pro', idempotencyKey: key() });
+      client = createCreditsClient({
+        url: 'http://credits.test',
+        apiKey: t.serviceKey,
+        fetch: t.fetch,
+      });
+      const created = await client.admin.workspaces.create.mutate({
+        name: 'Client test',
+        plan: 'pro',
+        idempotencyKey: key(),
+      });
       workspaceId = created.workspace.id;
-      await client.admin.ledger.grant.mutate({ workspaceId, wallet: 'video_credits', amount: 1_000, reason: 'Test', idempotencyKey: key() });
+      await client.admin.ledger.grant.mutate({
+        workspaceId,
+        wallet: 'video_credits',
+        amount: 1_000,
+        reason: 'Test',
+        idempotencyKey: key(),
+      });
     });
     afterEach(async () => {
       const report = await t.store.verify();
@@ -35,11 +57,15 @@ for (const dialect of DIALECTS) {
       const { credits } = await client.usage.quote.query({ workspaceId, job: video(10) });
       expect(credits).toBe(100);
       let heldDuringWork = -1;
-      const out = await runWithCredits(client, { workspaceId, job: video(10), idempotencyKey: key() }, async (hold) => {
-        expect(hold.credits).toBe(100);
-        heldDuringWork = (await videoWallet()).held;
-        return { value: 'rendered' };
-      });
+      const out = await runWithCredits(
+        client,
+        { workspaceId, job: video(10), idempotencyKey: key() },
+        async (hold) => {
+          expect(hold.credits).toBe(100);
+          heldDuringWork = (await videoWallet()).held;
+          return { value: 'rendered' };
+        },
+      );
       expect(heldDuringWork).toBe(100);
       expect(out.value).toBe('rendered');
       expect(out.settled).toMatchObject({ status: 'completed', captured: 100, returned: 0 });
@@ -52,10 +78,14 @@ for (const dialect of DIALECTS) {
       const boom = new Error('renderer crashed');
       let holdId = '';
       await expect(
-        runWithCredits(client, { workspaceId, job: video(10), idempotencyKey: key() }, async (hold) => {
-          holdId = hold.holdId;
-          throw boom;
-        }),
+        runWithCredits(
+          client,
+          { workspaceId, job: video(10), idempotencyKey: key() },
+          async (hold) => {
+            holdId = hold.holdId;
+            throw boom;
+          },
+        ),
       ).rejects.toBe(boom);
       expect(holdId).not.toBe('');
       expect(await videoWallet()).toEqual(before);
@@ -65,10 +95,14 @@ for (const dialect of DIALECTS) {
 
     it('captures the actual (shorter) job and returns the rest', async () => {
       const before = await videoWallet();
-      const out = await runWithCredits(client, { workspaceId, job: video(10), idempotencyKey: key() }, async () => ({
-        value: 'cut short',
-        actual: video(6),
-      }));
+      const out = await runWithCredits(
+        client,
+        { workspaceId, job: video(10), idempotencyKey: key() },
+        async () => ({
+          value: 'cut short',
+          actual: video(6),
+        }),
+      );
       expect(out.settled).toMatchObject({ captured: 60, returned: 40 });
       expect(await videoWallet()).toMatchObject({ balance: before.balance - 60, held: 0 });
     });
@@ -76,11 +110,18 @@ for (const dialect of DIALECTS) {
     it('a capture that fails after the work ran releases the hold instead of leaving it', async () => {
       const before = await videoWallet();
       let holdId = '';
-      const error = await runWithCredits(client, { workspaceId, job: video(10), idempotencyKey: key() }, async (hold) => {
-        holdId = hold.holdId;
-        // An actual job of another kind cannot settle a video hold.
-        return { value: 'x', actual: { kind: 'image' as const, type: 'icon' as const, count: 1 } };
-      }).catch((e: unknown) => e);
+      const error = await runWithCredits(
+        client,
+        { workspaceId, job: video(10), idempotencyKey: key() },
+        async (hold) => {
+          holdId = hold.holdId;
+          // An actual job of another kind cannot settle a video hold.
+          return {
+            value: 'x',
+            actual: { kind: 'image' as const, type: 'icon' as const, count: 1 },
+          };
+        },
+      ).catch((e: unknown) => e);
       expect(reasonOf(error)).toBe('VALIDATION');
       expect(await videoWallet()).toEqual(before);
       expect(await jobStatus(holdId)).toBe('failed');
@@ -88,22 +129,39 @@ for (const dialect of DIALECTS) {
 
     it('20 concurrent runs, some failing, leave nothing held and the ledger consistent', async () => {
       // 20 jobs of 60..100 credits hold 1,600 at most: make sure all can reserve at once.
-      await client.admin.ledger.grant.mutate({ workspaceId, wallet: 'video_credits', amount: 1_000, reason: 'Top-up', idempotencyKey: key() });
+      await client.admin.ledger.grant.mutate({
+        workspaceId,
+        wallet: 'video_credits',
+        amount: 1_000,
+        reason: 'Top-up',
+        idempotencyKey: key(),
+      });
       const before = await videoWallet();
       const runs = Array.from({ length: 20 }, (_, i) => {
         const seconds = 6 + (i % 5); // 60..100 credits, never a trial job
         const fails = i % 3 === 0;
-        return runWithCredits(client, { workspaceId, job: video(seconds), idempotencyKey: key() }, async () => {
-          await new Promise((r) => setTimeout(r, (i * 7) % 20));
-          if (fails) throw new Error(`job ${i} failed`);
-          return { value: seconds * 10 };
-        });
+        return runWithCredits(
+          client,
+          { workspaceId, job: video(seconds), idempotencyKey: key() },
+          async () => {
+            await new Promise((r) => setTimeout(r, (i * 7) % 20));
+            if (fails) throw new Error(`job ${i} failed`);
+            return { value: seconds * 10 };
+          },
+        );
       });
       const results = await Promise.allSettled(runs);
-      const spent = results.reduce((s, r) => (r.status === 'fulfilled' ? s + r.value.settled.captured : s), 0);
-      const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      const spent = results.reduce(
+        (s, r) => (r.status === 'fulfilled' ? s + r.value.settled.captured : s),
+        0,
+      );
+      const failures = results.flatMap((r) =>
+        r.status === 'rejected' ? [(r.reason as Error).message] : [],
+      );
       // Exactly the jobs whose work threw failed, each with its own error re-thrown.
-      expect(failures.sort()).toEqual([0, 3, 6, 9, 12, 15, 18].map((i) => `job ${i} failed`).sort());
+      expect(failures.sort()).toEqual(
+        [0, 3, 6, 9, 12, 15, 18].map((i) => `job ${i} failed`).sort(),
+      );
       expect(spent).toBe(
         Array.from({ length: 20 }, (_, i) => i)
           .filter((i) => i % 3 !== 0)
@@ -116,7 +174,7 @@ for (const dialect of DIALECTS) {
       expect(jobs.filter((j) => j.status === 'completed')).toHaveLength(13);
     });
 
-    it("reasonOf gives INSUFFICIENT_CREDITS when the wallet cannot pay, and the work never runs", async () => {
+    it('reasonOf gives INSUFFICIENT_CREDITS when the wallet cannot pay, and the work never runs', async () => {
       let ran = false;
       const error = await runWithCredits(
         client,
@@ -133,7 +191,11 @@ for (const dialect of DIALECTS) {
     });
 
     it('a wrong API key is UNAUTHORIZED', async () => {
-      const stranger = createCreditsClient({ url: 'http://credits.test', apiKey: 'wrong-key', fetch: t.fetch });
+      const stranger = createCreditsClient({
+        url: 'http://credits.test',
+        apiKey: 'wrong-key',
+        fetch: t.fetch,
+      });
       const error = await stranger.wallets.list.query({ workspaceId }).catch((e: unknown) => e);
       expect(reasonOf(error)).toBe('UNAUTHORIZED');
     });
@@ -143,7 +205,11 @@ for (const dialect of DIALECTS) {
       try {
         const real = createCreditsClient({ url: server.url, apiKey: t.serviceKey, batch: false });
         const before = await videoWallet();
-        const out = await runWithCredits(real, { workspaceId, job: video(7), idempotencyKey: key() }, async () => ({ value: 1 }));
+        const out = await runWithCredits(
+          real,
+          { workspaceId, job: video(7), idempotencyKey: key() },
+          async () => ({ value: 1 }),
+        );
         expect(out.settled.captured).toBe(70);
         expect(await videoWallet()).toMatchObject({ balance: before.balance - 70, held: 0 });
       } finally {

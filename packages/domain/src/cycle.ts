@@ -12,7 +12,11 @@ function cycleStartIn(year: number, month: number, anchorDay: number): number {
 }
 
 /** The cycle containing `now`: [start, end), and a key naming it (its start date). */
-export function cycleAt(input: { anchorDay: number; now: number }): { start: number; end: number; key: string } {
+export function cycleAt(input: { anchorDay: number; now: number }): {
+  start: number;
+  end: number;
+  key: string;
+} {
   if (!Number.isInteger(input.anchorDay) || input.anchorDay < 1 || input.anchorDay > 31) {
     throw new Error(`anchor day must be 1..31, got ${input.anchorDay}`);
   }

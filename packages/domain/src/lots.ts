@@ -61,8 +61,7 @@ export interface Allocation {
 }
 
 export type AllocationResult =
-  | { ok: true; allocations: Allocation[] }
-  | { ok: false; needed: number; available: number };
+  { ok: true; allocations: Allocation[] } | { ok: false; needed: number; available: number };
 
 /**
  * Draw `amount` credits from the lots in spend order. Whole or nothing: when the usable
@@ -100,7 +99,10 @@ export function usableBalance(lots: readonly LotState[], ctx: SpendContext): num
  * Split `amount` of a hold's allocations to give back: the lots drawn last get theirs back
  * first, so what stays spent is what the spend order preferred.
  */
-export function returnOrder(input: { allocations: readonly Allocation[]; amount: number }): Allocation[] {
+export function returnOrder(input: {
+  allocations: readonly Allocation[];
+  amount: number;
+}): Allocation[] {
   assertCredits(input.amount);
   const total = input.allocations.reduce((s, a) => s + a.amount, 0);
   if (input.amount > total) throw new Error(`cannot return ${input.amount} of a ${total} hold`);
@@ -117,5 +119,6 @@ export function returnOrder(input: { allocations: readonly Allocation[]; amount:
 
 /** Programmer-error guard: every amount is a non-negative safe integer. */
 export function assertCredits(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`credits must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new Error(`credits must be a non-negative integer, got ${n}`);
 }

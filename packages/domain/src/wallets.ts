@@ -1,5 +1,10 @@
 /** The kinds of wallet a workspace has, in display order. */
-export const WALLET_KINDS = ['ai_tokens', 'image_credits', 'video_credits', 'audio_credits'] as const;
+export const WALLET_KINDS = [
+  'ai_tokens',
+  'image_credits',
+  'video_credits',
+  'audio_credits',
+] as const;
 export type WalletKind = (typeof WALLET_KINDS)[number];
 
 export const WALLET_STATUSES = ['active', 'low', 'empty', 'coming_soon'] as const;
@@ -99,7 +104,9 @@ export function walletActions(kind: WalletKind, status: WalletStatus): WalletAct
     case 'video_credits':
       return ['buy_video_credits', 'view_usage'];
     case 'ai_tokens':
-      return status === 'low' || status === 'empty' ? ['view_usage', 'upgrade_plan'] : ['view_usage'];
+      return status === 'low' || status === 'empty'
+        ? ['view_usage', 'upgrade_plan']
+        : ['view_usage'];
     case 'audio_credits':
       return ['view_usage'];
   }

@@ -248,12 +248,10 @@ export function validateRuleDocument(input: unknown): ValidationResult {
   if (report.failed.length > 0) {
     return {
       ok: false,
-      errors: report.failed
-        .slice(0, LIMITS.errorsMax)
-        .map((f) => ({
-          path: `examples[${f.index}]`,
-          message: `example "${f.name}": ${f.message}`,
-        })),
+      errors: report.failed.slice(0, LIMITS.errorsMax).map((f) => ({
+        path: `examples[${f.index}]`,
+        message: `example "${f.name}": ${f.message}`,
+      })),
     };
   }
   return { ok: true, doc: deepFreeze(doc) };

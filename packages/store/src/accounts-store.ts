@@ -105,24 +105,49 @@ export class AccountStore {
       };
       await tx.run(
         `INSERT INTO workspaces (id, name, plan, features, billing_anchor_day, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-        [workspace.id, workspace.name, workspace.plan, JSON.stringify(workspace.features), workspace.billingAnchorDay, input.now],
+        [
+          workspace.id,
+          workspace.name,
+          workspace.plan,
+          JSON.stringify(workspace.features),
+          workspace.billingAnchorDay,
+          input.now,
+        ],
       );
       for (const kind of input.wallets) {
-        await tx.run(`INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`, [workspace.id, kind]);
+        await tx.run(
+          `INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`,
+          [workspace.id, kind],
+        );
       }
-      await tx.run(`INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)`, [
-        workspace.id,
-        user.id,
-        input.now,
-      ]);
+      await tx.run(
+        `INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)`,
+        [workspace.id, user.id, input.now],
+      );
       return { user, workspace };
     });
   }
 
-  createUser(input: { email: string; name: string; passwordHash: string; isAdmin: boolean; now: number; audit?: AuditInput }): Promise<User> {
+  createUser(input: {
+    email: string;
+    name: string;
+    passwordHash: string;
+    isAdmin: boolean;
+    now: number;
+    audit?: AuditInput;
+  }): Promise<User> {
     return this.driver.write(async (tx) => {
       const user = await this.insertUser(tx, input);
-      if (input.audit) await writeAudit(tx, { ...input.audit, target: `user:${user.id}`, after: { email: user.email, isAdmin: user.isAdmin } }, input.now);
+      if (input.audit)
+        await writeAudit(
+          tx,
+          {
+            ...input.audit,
+            target: `user:${user.id}`,
+            after: { email: user.email, isAdmin: user.isAdmin },
+          },
+          input.now,
+        );
       return user;
     });
   }
@@ -143,7 +168,8 @@ export class AccountStore {
        ON CONFLICT DO NOTHING`,
       [user.id, user.email, user.name, input.passwordHash, user.isAdmin ? 1 : 0, input.now],
     );
-    if (made.changes !== 1) throw new CreditsError('EMAIL_TAKEN', 'An account with this email exists.', {});
+    if (made.changes !== 1)
+      throw new CreditsError('EMAIL_TAKEN', 'An account with this email exists.', {});
     return user;
   }
 
@@ -156,11 +182,16 @@ export class AccountStore {
   }
 
   async user(id: string): Promise<User | null> {
-    const row = await this.driver.read.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [id]);
+    const row = await this.driver.read.get<UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE id = ?`,
+      [id],
+    );
     return row ? toUser(row) : null;
   }
 
-  async memberships(userId: string): Promise<{ workspaceId: string; name: string; plan: string; role: Role }[]> {
+  async memberships(
+    userId: string,
+  ): Promise<{ workspaceId: string; name: string; plan: string; role: Role }[]> {
     return this.driver.read.all(
       `SELECT m.workspace_id AS "workspaceId", w.name, w.plan, m.role FROM memberships m
        JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = ? ORDER BY w.created_at, w.id`,
@@ -176,7 +207,9 @@ export class AccountStore {
     return row?.role ?? null;
   }
 
-  async members(workspaceId: string): Promise<{ userId: string; email: string; name: string; role: Role }[]> {
+  async members(
+    workspaceId: string,
+  ): Promise<{ userId: string; email: string; name: string; role: Role }[]> {
     return this.driver.read.all(
       `SELECT u.id AS "userId", u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
        WHERE m.workspace_id = ? ORDER BY m.created_at, u.id`,
@@ -184,14 +217,20 @@ export class AccountStore {
     );
   }
 
-  addMember(input: { workspaceId: string; userId: string; role: Role; now: number; audit: AuditInput }): Promise<void> {
+  addMember(input: {
+    workspaceId: string;
+    userId: string;
+    role: Role;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
       if (input.role !== 'owner') {
         // Demoting the last owner would leave a workspace nobody can manage.
-        const current = await tx.get<{ role: Role }>(`SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`, [
-          input.workspaceId,
-          input.userId,
-        ]);
+        const current = await tx.get<{ role: Role }>(
+          `SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`,
+          [input.workspaceId, input.userId],
+        );
         const others = await tx.get<{ n: number }>(
           `SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = ? AND role = 'owner' AND user_id <> ?`,
           [input.workspaceId, input.userId],
@@ -206,34 +245,58 @@ export class AccountStore {
         [input.workspaceId, input.userId, input.role, input.now],
       );
       if (r.changes !== 1) throw new Error('membership upsert changed nothing');
-      await writeAudit(tx, { ...input.audit, after: { userId: input.userId, role: input.role } }, input.now);
+      await writeAudit(
+        tx,
+        { ...input.audit, after: { userId: input.userId, role: input.role } },
+        input.now,
+      );
     });
   }
 
-  removeMember(input: { workspaceId: string; userId: string; now: number; audit: AuditInput }): Promise<boolean> {
+  removeMember(input: {
+    workspaceId: string;
+    userId: string;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean> {
     return this.driver.write(async (tx) => {
       const owners = await tx.get<{ n: number }>(
         `SELECT COUNT(*) AS n FROM memberships WHERE workspace_id = ? AND role = 'owner' AND user_id <> ?`,
         [input.workspaceId, input.userId],
       );
-      const target = await tx.get<{ role: Role }>(`SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`, [
-        input.workspaceId,
-        input.userId,
-      ]);
+      const target = await tx.get<{ role: Role }>(
+        `SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?`,
+        [input.workspaceId, input.userId],
+      );
       if (!target) return false;
       if (target.role === 'owner' && Number(owners?.n ?? 0) === 0) {
         throw new CreditsError('FORBIDDEN', 'A workspace keeps at least one owner.', {});
       }
-      await tx.run(`DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?`, [input.workspaceId, input.userId]);
-      await writeAudit(tx, { ...input.audit, before: { userId: input.userId, role: target.role } }, input.now);
+      await tx.run(`DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?`, [
+        input.workspaceId,
+        input.userId,
+      ]);
+      await writeAudit(
+        tx,
+        { ...input.audit, before: { userId: input.userId, role: target.role } },
+        input.now,
+      );
       return true;
     });
   }
 
   /** Workspaces whose id or name contains `query`, or with a member whose email does. */
-  async searchWorkspaces(input: { query: string; limit: number }): Promise<{ id: string; name: string; plan: string; createdAt: number }[]> {
+  async searchWorkspaces(input: {
+    query: string;
+    limit: number;
+  }): Promise<{ id: string; name: string; plan: string; createdAt: number }[]> {
     const like = `%${input.query.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await this.driver.read.all<{ id: string; name: string; plan: string; createdAt: number }>(
+    const rows = await this.driver.read.all<{
+      id: string;
+      name: string;
+      plan: string;
+      createdAt: number;
+    }>(
       `SELECT DISTINCT w.id, w.name, w.plan, w.created_at AS "createdAt" FROM workspaces w
        LEFT JOIN memberships m ON m.workspace_id = w.id LEFT JOIN users u ON u.id = m.user_id
        WHERE LOWER(w.id) LIKE ? ESCAPE '\\' OR LOWER(w.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\'
@@ -245,14 +308,17 @@ export class AccountStore {
 
   // ---------------------------------------------------------------- sessions
 
-  createSession(input: { tokenHash: string; userId: string; now: number; expiresAt: number }): Promise<void> {
+  createSession(input: {
+    tokenHash: string;
+    userId: string;
+    now: number;
+    expiresAt: number;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
-      await tx.run(`INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`, [
-        input.tokenHash,
-        input.userId,
-        input.now,
-        input.expiresAt,
-      ]);
+      await tx.run(
+        `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+        [input.tokenHash, input.userId, input.now, input.expiresAt],
+      );
     });
   }
 
@@ -269,22 +335,38 @@ export class AccountStore {
 
   revokeSession(input: { tokenHash: string; now: number }): Promise<boolean> {
     return this.driver.write(async (tx) => {
-      const r = await tx.run(`UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL`, [
-        input.now,
-        input.tokenHash,
-      ]);
+      const r = await tx.run(
+        `UPDATE sessions SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL`,
+        [input.now, input.tokenHash],
+      );
       return r.changes === 1;
     });
   }
 
   // ---------------------------------------------------------------- API keys
 
-  createApiKey(input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & { keyHash: string; now: number; audit: AuditInput }): Promise<ApiKeyRecord> {
+  createApiKey(
+    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & {
+      keyHash: string;
+      now: number;
+      audit: AuditInput;
+    },
+  ): Promise<ApiKeyRecord> {
     return this.driver.write(async (tx) => {
       await tx.run(
         `INSERT INTO api_keys (id, key_hash, prefix, kind, workspace_id, scopes, name, created_by, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [input.id, input.keyHash, input.prefix, input.kind, input.workspaceId, JSON.stringify(input.scopes), input.name, input.createdBy, input.now],
+        [
+          input.id,
+          input.keyHash,
+          input.prefix,
+          input.kind,
+          input.workspaceId,
+          JSON.stringify(input.scopes),
+          input.name,
+          input.createdBy,
+          input.now,
+        ],
       );
       const record: ApiKeyRecord = {
         id: input.id,
@@ -297,7 +379,16 @@ export class AccountStore {
         createdAt: input.now,
         revokedAt: null,
       };
-      await writeAudit(tx, { ...input.audit, target: `api_key:${input.id}`, workspaceId: input.workspaceId, after: record }, input.now);
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `api_key:${input.id}`,
+          workspaceId: input.workspaceId,
+          after: record,
+        },
+        input.now,
+      );
       return record;
     });
   }
@@ -314,24 +405,45 @@ export class AccountStore {
   async apiKeys(input: { workspaceId: string } | { kind: 'service' }): Promise<ApiKeyRecord[]> {
     const rows =
       'workspaceId' in input
-        ? await this.driver.read.all<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY created_at DESC, id`, [input.workspaceId])
-        : await this.driver.read.all<KeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE kind = 'service' ORDER BY created_at DESC, id`);
+        ? await this.driver.read.all<KeyRow>(
+            `SELECT ${KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY created_at DESC, id`,
+            [input.workspaceId],
+          )
+        : await this.driver.read.all<KeyRow>(
+            `SELECT ${KEY_COLUMNS} FROM api_keys WHERE kind = 'service' ORDER BY created_at DESC, id`,
+          );
     return rows.map(toKey);
   }
 
   /** Revoke a key; with `workspaceId`, only a key of that workspace. */
-  revokeApiKey(input: { id: string; workspaceId: string | null; now: number; audit: AuditInput }): Promise<boolean> {
+  revokeApiKey(input: {
+    id: string;
+    workspaceId: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean> {
     return this.driver.write(async (tx) => {
       const r =
         input.workspaceId === null
-          ? await tx.run(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND kind = 'service' AND revoked_at IS NULL`, [input.now, input.id])
-          : await tx.run(`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND workspace_id = ? AND revoked_at IS NULL`, [
-              input.now,
-              input.id,
-              input.workspaceId,
-            ]);
+          ? await tx.run(
+              `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND kind = 'service' AND revoked_at IS NULL`,
+              [input.now, input.id],
+            )
+          : await tx.run(
+              `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND workspace_id = ? AND revoked_at IS NULL`,
+              [input.now, input.id, input.workspaceId],
+            );
       if (r.changes === 1) {
-        await writeAudit(tx, { ...input.audit, target: `api_key:${input.id}`, workspaceId: input.workspaceId, after: { revokedAt: input.now } }, input.now);
+        await writeAudit(
+          tx,
+          {
+            ...input.audit,
+            target: `api_key:${input.id}`,
+            workspaceId: input.workspaceId,
+            after: { revokedAt: input.now },
+          },
+          input.now,
+        );
       }
       return r.changes === 1;
     });
@@ -343,7 +455,15 @@ export class AccountStore {
     return this.driver.write((tx) => writeAudit(tx, input, input.now));
   }
 
-  async auditLog(q: { actor?: string; action?: string; workspaceId?: string; from?: number; to?: number; beforeId?: number; limit: number }): Promise<{ items: AuditEntry[]; nextBeforeId: number | null }> {
+  async auditLog(q: {
+    actor?: string;
+    action?: string;
+    workspaceId?: string;
+    from?: number;
+    to?: number;
+    beforeId?: number;
+    limit: number;
+  }): Promise<{ items: AuditEntry[]; nextBeforeId: number | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (sql: string, v: unknown) => {
@@ -358,8 +478,15 @@ export class AccountStore {
     if (q.beforeId !== undefined) add('id < ?', q.beforeId);
     params.push(q.limit + 1);
     const rows = await this.driver.read.all<{
-      id: number; actor: string; action: string; target: string; workspaceId: string | null;
-      before: string | null; after: string | null; reason: string | null; createdAt: number;
+      id: number;
+      actor: string;
+      action: string;
+      target: string;
+      workspaceId: string | null;
+      before: string | null;
+      after: string | null;
+      reason: string | null;
+      createdAt: number;
     }>(
       `SELECT id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before", after_state AS "after",
         reason, created_at AS "createdAt" FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}

@@ -63,7 +63,14 @@ function num<T extends object>(row: T, keys: (keyof T)[]): T {
 }
 
 function toOrder(r: Order): Order {
-  return num(r, ['credits', 'priceCents', 'refundedCredits', 'spentBeforeRefund', 'createdAt', 'updatedAt']);
+  return num(r, [
+    'credits',
+    'priceCents',
+    'refundedCredits',
+    'spentBeforeRefund',
+    'createdAt',
+    'updatedAt',
+  ]);
 }
 
 /**
@@ -76,20 +83,40 @@ export class BillingStore {
     private readonly driver: Driver,
     private readonly ledger: (tx: TxExecutor) => LedgerTx,
     private readonly idempotent: <T>(
-      input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+      input: {
+        scope: string;
+        key: string;
+        operation: string;
+        requestHash: string;
+        now: number;
+        audit?: AuditInput;
+      },
       body: (tx: TxExecutor) => Promise<T>,
     ) => Promise<T>,
     private readonly onCatalogChange: () => void,
   ) {}
 
   /** Insert the seeded plans, packs and catalog where missing; edits made since stay. */
-  seed(input: { plans: readonly Plan[]; packs: readonly Pack[]; catalog: readonly WalletCatalogEntry[]; now: number }): Promise<void> {
+  seed(input: {
+    plans: readonly Plan[];
+    packs: readonly Pack[];
+    catalog: readonly WalletCatalogEntry[];
+    now: number;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
       for (const p of input.plans) {
         await tx.run(
           `INSERT INTO plans (id, name, ai_tokens_per_cycle, price_cents, features, trial_eligible, active, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT DO NOTHING`,
-          [p.id, p.name, p.aiTokensPerCycle, p.priceCents, JSON.stringify(p.features), p.trialEligible ? 1 : 0, input.now],
+          [
+            p.id,
+            p.name,
+            p.aiTokensPerCycle,
+            p.priceCents,
+            JSON.stringify(p.features),
+            p.trialEligible ? 1 : 0,
+            input.now,
+          ],
         );
       }
       for (const p of input.packs) {
@@ -132,7 +159,11 @@ export class BillingStore {
   }
 
   /** Create or update a plan; audited with before and after. */
-  savePlan(input: { plan: Plan & { active: boolean }; now: number; audit: AuditInput }): Promise<void> {
+  savePlan(input: {
+    plan: Plan & { active: boolean };
+    now: number;
+    audit: AuditInput;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
       const before = await tx.get(`SELECT * FROM plans WHERE id = ?`, [input.plan.id]);
       const p = input.plan;
@@ -142,9 +173,22 @@ export class BillingStore {
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, ai_tokens_per_cycle = excluded.ai_tokens_per_cycle,
            price_cents = excluded.price_cents, features = excluded.features, trial_eligible = excluded.trial_eligible,
            active = excluded.active, updated_at = excluded.updated_at`,
-        [p.id, p.name, p.aiTokensPerCycle, p.priceCents, JSON.stringify(p.features), p.trialEligible ? 1 : 0, p.active ? 1 : 0, input.now],
+        [
+          p.id,
+          p.name,
+          p.aiTokensPerCycle,
+          p.priceCents,
+          JSON.stringify(p.features),
+          p.trialEligible ? 1 : 0,
+          p.active ? 1 : 0,
+          input.now,
+        ],
       );
-      await writeAudit(tx, { ...input.audit, target: `plan:${p.id}`, before: before ?? null, after: p }, input.now);
+      await writeAudit(
+        tx,
+        { ...input.audit, target: `plan:${p.id}`, before: before ?? null, after: p },
+        input.now,
+      );
     });
   }
 
@@ -184,7 +228,11 @@ export class BillingStore {
            updated_at = excluded.updated_at`,
         [p.id, p.wallet, p.credits, p.priceCents, p.currency, p.active ? 1 : 0, input.now],
       );
-      await writeAudit(tx, { ...input.audit, target: `pack:${p.id}`, before: before ?? null, after: p }, input.now);
+      await writeAudit(
+        tx,
+        { ...input.audit, target: `pack:${p.id}`, before: before ?? null, after: p },
+        input.now,
+      );
     });
   }
 
@@ -199,7 +247,14 @@ export class BillingStore {
         kind: r.kind as WalletKind,
         label: String(r.label),
         usedFor: String(r.usedFor),
-        jobKind: ({ ai_tokens: 'ai', image_credits: 'image', video_credits: 'video', audio_credits: 'audio' } as const)[r.kind as WalletKind],
+        jobKind: (
+          {
+            ai_tokens: 'ai',
+            image_credits: 'image',
+            video_credits: 'video',
+            audio_credits: 'audio',
+          } as const
+        )[r.kind as WalletKind],
         available: Boolean(Number(r.available)),
         lowThreshold: Number(r.lowThreshold),
       }))
@@ -213,15 +268,32 @@ export class BillingStore {
     audit: AuditInput;
   }): Promise<void> {
     await this.driver.write(async (tx) => {
-      const before = await tx.get<Record<string, unknown>>(`SELECT * FROM wallet_catalog WHERE kind = ?`, [input.kind]);
-      if (!before) throw new CreditsError('NOT_FOUND', 'No such wallet kind in the catalog.', { kind: input.kind });
+      const before = await tx.get<Record<string, unknown>>(
+        `SELECT * FROM wallet_catalog WHERE kind = ?`,
+        [input.kind],
+      );
+      if (!before)
+        throw new CreditsError('NOT_FOUND', 'No such wallet kind in the catalog.', {
+          kind: input.kind,
+        });
       const p = input.patch;
       await tx.run(
         `UPDATE wallet_catalog SET label = COALESCE(?, label), used_for = COALESCE(?, used_for),
            available = COALESCE(?, available), low_threshold = COALESCE(?, low_threshold), updated_at = ? WHERE kind = ?`,
-        [p.label ?? null, p.usedFor ?? null, p.available === undefined ? null : p.available ? 1 : 0, p.lowThreshold ?? null, input.now, input.kind],
+        [
+          p.label ?? null,
+          p.usedFor ?? null,
+          p.available === undefined ? null : p.available ? 1 : 0,
+          p.lowThreshold ?? null,
+          input.now,
+          input.kind,
+        ],
       );
-      await writeAudit(tx, { ...input.audit, target: `catalog:${input.kind}`, before, after: p }, input.now);
+      await writeAudit(
+        tx,
+        { ...input.audit, target: `catalog:${input.kind}`, before, after: p },
+        input.now,
+      );
     });
     this.onCatalogChange();
   }
@@ -239,7 +311,13 @@ export class BillingStore {
     requestHash: string;
   }): Promise<Order> {
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'checkout', requestHash: input.requestHash, now: input.now },
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'checkout',
+        requestHash: input.requestHash,
+        now: input.now,
+      },
       async (tx) => {
         const order: Order = {
           id: `ord_${randomUUID().replaceAll('-', '')}`,
@@ -263,7 +341,19 @@ export class BillingStore {
         await tx.run(
           `INSERT INTO orders (id, workspace_id, pack_id, wallet, credits, price_cents, currency, provider, status,
              created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-          [order.id, order.workspaceId, order.packId, order.wallet, order.credits, order.priceCents, order.currency, order.provider, order.createdBy, input.now, input.now],
+          [
+            order.id,
+            order.workspaceId,
+            order.packId,
+            order.wallet,
+            order.credits,
+            order.priceCents,
+            order.currency,
+            order.provider,
+            order.createdBy,
+            input.now,
+            input.now,
+          ],
         );
         return order;
       },
@@ -271,13 +361,20 @@ export class BillingStore {
   }
 
   /** Remember the provider's session for an order (set once: the first one wins). */
-  attachSession(input: { orderId: string; session: string; url: string; now: number }): Promise<Order> {
+  attachSession(input: {
+    orderId: string;
+    session: string;
+    url: string;
+    now: number;
+  }): Promise<Order> {
     return this.driver.write(async (tx) => {
       await tx.run(
         `UPDATE orders SET provider_session = ?, checkout_url = ?, updated_at = ? WHERE id = ? AND provider_session IS NULL`,
         [input.session, input.url, input.now, input.orderId],
       );
-      const row = await tx.get<Order>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [input.orderId]);
+      const row = await tx.get<Order>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [
+        input.orderId,
+      ]);
       if (!row) throw new Error(`order ${input.orderId} vanished`);
       return toOrder(row);
     });
@@ -319,7 +416,10 @@ export class BillingStore {
     session: string;
     outcome: 'paid' | 'declined' | 'expired';
     now: number;
-  }): Promise<{ result: 'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired'; order: Order | null }> {
+  }): Promise<{
+    result: 'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired';
+    order: Order | null;
+  }> {
     return this.driver.write(async (tx) => {
       const claimed = await tx.run(
         `INSERT INTO webhook_events (provider, event_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -332,11 +432,21 @@ export class BillingStore {
       );
       if (!row) return { result: 'unknown_order' as const, order: null };
       const order = toOrder(row);
-      await tx.run(`UPDATE webhook_events SET order_id = ? WHERE provider = ? AND event_id = ?`, [order.id, input.provider, input.eventId]);
+      await tx.run(`UPDATE webhook_events SET order_id = ? WHERE provider = ? AND event_id = ?`, [
+        order.id,
+        input.provider,
+        input.eventId,
+      ]);
       if (order.status !== 'pending') return { result: 'already_settled' as const, order };
       if (input.outcome !== 'paid') {
-        await tx.run(`UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`, [input.outcome, input.now, order.id]);
-        return { result: input.outcome, order: { ...order, status: input.outcome, updatedAt: input.now } };
+        await tx.run(
+          `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
+          [input.outcome, input.now, order.id],
+        );
+        return {
+          result: input.outcome,
+          order: { ...order, status: input.outcome, updatedAt: input.now },
+        };
       }
       const w = await this.ledger(tx).openWallet(order.workspaceId, order.wallet);
       const lotId = `lot_${randomUUID().replaceAll('-', '')}`;
@@ -357,23 +467,25 @@ export class BillingStore {
         now: input.now,
       });
       await w.save(input.now);
-      const upd = await tx.run(`UPDATE orders SET status = 'paid', lot_id = ?, updated_at = ? WHERE id = ? AND status = 'pending'`, [
-        lotId,
-        input.now,
-        order.id,
-      ]);
+      const upd = await tx.run(
+        `UPDATE orders SET status = 'paid', lot_id = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
+        [lotId, input.now, order.id],
+      );
       if (upd.changes !== 1) throw new Error(`ledger bug: order ${order.id} changed while locked`);
-      return { result: 'paid' as const, order: { ...order, status: 'paid' as const, lotId, updatedAt: input.now } };
+      return {
+        result: 'paid' as const,
+        order: { ...order, status: 'paid' as const, lotId, updatedAt: input.now },
+      };
     });
   }
 
   /** Pending orders older than `before` expire (no credits). */
   expireOrders(input: { before: number; now: number }): Promise<number> {
     return this.driver.write(async (tx) => {
-      const r = await tx.run(`UPDATE orders SET status = 'expired', updated_at = ? WHERE status = 'pending' AND created_at < ?`, [
-        input.now,
-        input.before,
-      ]);
+      const r = await tx.run(
+        `UPDATE orders SET status = 'expired', updated_at = ? WHERE status = 'pending' AND created_at < ?`,
+        [input.now, input.before],
+      );
       return r.changes;
     });
   }
@@ -390,15 +502,33 @@ export class BillingStore {
     now: number;
     idempotencyKey: string;
     requestHash: string;
-  }): Promise<{ orderId: string; refunded: number; alreadySpent: number; stillHeld: number; balance: number }> {
+  }): Promise<{
+    orderId: string;
+    refunded: number;
+    alreadySpent: number;
+    stillHeld: number;
+    balance: number;
+  }> {
     return this.idempotent(
-      { scope: '_admin', key: input.idempotencyKey, operation: 'refund', requestHash: input.requestHash, now: input.now },
+      {
+        scope: '_admin',
+        key: input.idempotencyKey,
+        operation: 'refund',
+        requestHash: input.requestHash,
+        now: input.now,
+      },
       async (tx) => {
-        const row = await tx.get<Order>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [input.orderId]);
+        const row = await tx.get<Order>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [
+          input.orderId,
+        ]);
         if (!row) throw new CreditsError('NOT_FOUND', 'No such order.', { orderId: input.orderId });
         const order = toOrder(row);
         if (order.status !== 'paid' || !order.lotId) {
-          throw new CreditsError('VALIDATION', `Only a paid order can be refunded; this one is ${order.status}.`, { status: order.status });
+          throw new CreditsError(
+            'VALIDATION',
+            `Only a paid order can be refunded; this one is ${order.status}.`,
+            { status: order.status },
+          );
         }
         const w = await this.ledger(tx).openWallet(order.workspaceId, order.wallet);
         const lot = await tx.get<{ granted: number; remaining: number; expiredAt: number | null }>(
@@ -436,10 +566,24 @@ export class BillingStore {
           `UPDATE orders SET status = 'refunded', refunded_credits = ?, spent_before_refund = ?, updated_at = ? WHERE id = ?`,
           [remaining, alreadySpent, input.now, order.id],
         );
-        const result = { orderId: order.id, refunded: remaining, alreadySpent, stillHeld, balance: after.available };
+        const result = {
+          orderId: order.id,
+          refunded: remaining,
+          alreadySpent,
+          stillHeld,
+          balance: after.available,
+        };
         await writeAudit(
           tx,
-          { actor: input.actor, action: 'order.refund', target: `order:${order.id}`, workspaceId: order.workspaceId, reason: input.reason, before: { status: 'paid' }, after: result },
+          {
+            actor: input.actor,
+            action: 'order.refund',
+            target: `order:${order.id}`,
+            workspaceId: order.workspaceId,
+            reason: input.reason,
+            before: { status: 'paid' },
+            after: result,
+          },
           input.now,
         );
         return result;
@@ -462,8 +606,14 @@ export class BillingStore {
     now: number;
     idempotencyKey: string;
     requestHash: string;
-  }): Promise<{ wallet: WalletKind; amount: number; balance: number; lots: { lotId: string; amount: number }[] }> {
-    if (!Number.isSafeInteger(input.amount) || input.amount === 0) throw new Error('adjustment must be a non-zero integer');
+  }): Promise<{
+    wallet: WalletKind;
+    amount: number;
+    balance: number;
+    lots: { lotId: string; amount: number }[];
+  }> {
+    if (!Number.isSafeInteger(input.amount) || input.amount === 0)
+      throw new Error('adjustment must be a non-zero integer');
     return this.idempotent(
       {
         scope: input.workspaceId,
@@ -471,7 +621,13 @@ export class BillingStore {
         operation: 'adjust',
         requestHash: input.requestHash,
         now: input.now,
-        audit: { actor: input.actor, action: 'ledger.adjust', target: `wallet:${input.workspaceId}/${input.wallet}`, workspaceId: input.workspaceId, reason: input.reason },
+        audit: {
+          actor: input.actor,
+          action: 'ledger.adjust',
+          target: `wallet:${input.workspaceId}/${input.wallet}`,
+          workspaceId: input.workspaceId,
+          reason: input.reason,
+        },
       },
       async (tx) => {
         const ltx = this.ledger(tx);
@@ -486,14 +642,24 @@ export class BillingStore {
           lots = [{ lotId, amount: input.amount }];
         } else {
           const live = await ltx.liveLots(w, input.now, input.actor);
-          const restrictions = [...new Set(live.map((l) => l.restriction).filter((r): r is string => r !== null))];
-          const plan = allocate({ lots: live, amount: -input.amount, ctx: { now: input.now, restrictions } });
+          const restrictions = [
+            ...new Set(live.map((l) => l.restriction).filter((r): r is string => r !== null)),
+          ];
+          const plan = allocate({
+            lots: live,
+            amount: -input.amount,
+            ctx: { now: input.now, restrictions },
+          });
           if (!plan.ok) {
-            throw new CreditsError('INSUFFICIENT_CREDITS', 'The wallet has fewer credits than this adjustment removes.', {
-              wallet: input.wallet,
-              needed: plan.needed,
-              available: plan.available,
-            });
+            throw new CreditsError(
+              'INSUFFICIENT_CREDITS',
+              'The wallet has fewer credits than this adjustment removes.',
+              {
+                wallet: input.wallet,
+                needed: plan.needed,
+                available: plan.available,
+              },
+            );
           }
           await ltx.drawLots(plan.allocations);
           lots = plan.allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount }));
@@ -516,7 +682,11 @@ export class BillingStore {
 
   // ---------------------------------------------------------------- notifications
 
-  async notifications(input: { workspaceId: string; unreadOnly?: boolean; limit: number }): Promise<Notification[]> {
+  async notifications(input: {
+    workspaceId: string;
+    unreadOnly?: boolean;
+    limit: number;
+  }): Promise<Notification[]> {
     const rows = await this.driver.read.all<Notification>(
       `SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE workspace_id = ? ${input.unreadOnly ? 'AND read_at IS NULL' : ''}
        ORDER BY id DESC LIMIT ?`,
@@ -536,17 +706,43 @@ export class BillingStore {
     });
   }
 
-  setAlertWebhook(input: { workspaceId: string; url: string | null; secret: string | null; now: number; audit: AuditInput }): Promise<void> {
+  setAlertWebhook(input: {
+    workspaceId: string;
+    url: string | null;
+    secret: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
-      const r = await tx.run(`UPDATE workspaces SET alert_webhook_url = ?, alert_webhook_secret = ? WHERE id = ?`, [input.url, input.secret, input.workspaceId]);
-      if (r.changes !== 1) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
-      await writeAudit(tx, { ...input.audit, target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, after: { url: input.url } }, input.now);
+      const r = await tx.run(
+        `UPDATE workspaces SET alert_webhook_url = ?, alert_webhook_secret = ? WHERE id = ?`,
+        [input.url, input.secret, input.workspaceId],
+      );
+      if (r.changes !== 1)
+        throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+          workspaceId: input.workspaceId,
+        });
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `workspace:${input.workspaceId}`,
+          workspaceId: input.workspaceId,
+          after: { url: input.url },
+        },
+        input.now,
+      );
     });
   }
 
   /** Notifications whose webhook is due, with where to send them. */
-  async dueDeliveries(input: { now: number; limit: number }): Promise<(Notification & { url: string; secret: string })[]> {
-    const rows = await this.driver.read.all<Notification & { url: string | null; secret: string | null }>(
+  async dueDeliveries(input: {
+    now: number;
+    limit: number;
+  }): Promise<(Notification & { url: string; secret: string })[]> {
+    const rows = await this.driver.read.all<
+      Notification & { url: string | null; secret: string | null }
+    >(
       `SELECT n.id, n.workspace_id AS "workspaceId", n.wallet, n.kind, n.balance, n.message, n.created_at AS "createdAt",
          n.read_at AS "readAt", n.delivery, n.attempts, w.alert_webhook_url AS "url", w.alert_webhook_secret AS "secret"
        FROM notifications n JOIN workspaces w ON w.id = n.workspace_id
@@ -556,7 +752,10 @@ export class BillingStore {
       [input.now, input.limit],
     );
     return rows
-      .filter((r): r is Notification & { url: string; secret: string } => r.url !== null && r.secret !== null)
+      .filter(
+        (r): r is Notification & { url: string; secret: string } =>
+          r.url !== null && r.secret !== null,
+      )
       .map((r) => num(r, ['id', 'balance', 'createdAt', 'attempts']));
   }
 
@@ -575,11 +774,20 @@ export class BillingStore {
     });
   }
 
-  recordDelivery(input: { id: number; ok: boolean; now: number; nextAttemptAt: number | null }): Promise<void> {
+  recordDelivery(input: {
+    id: number;
+    ok: boolean;
+    now: number;
+    nextAttemptAt: number | null;
+  }): Promise<void> {
     return this.driver.write(async (tx) => {
       await tx.run(
         `UPDATE notifications SET attempts = attempts + 1, delivery = ?, next_attempt_at = ? WHERE id = ? AND delivery = 'pending'`,
-        [input.ok ? 'delivered' : input.nextAttemptAt === null ? 'failed' : 'pending', input.nextAttemptAt, input.id],
+        [
+          input.ok ? 'delivered' : input.nextAttemptAt === null ? 'failed' : 'pending',
+          input.nextAttemptAt,
+          input.id,
+        ],
       );
     });
   }
@@ -602,32 +810,61 @@ export class BillingStore {
     now: number;
     idempotencyKey: string;
     requestHash: string;
-  }): Promise<{ plan: string; pendingPlan: string | null; effective: 'now' | 'next_reset'; toppedUp: number }> {
+  }): Promise<{
+    plan: string;
+    pendingPlan: string | null;
+    effective: 'now' | 'next_reset';
+    toppedUp: number;
+  }> {
     return this.idempotent(
-      { scope: '_admin', key: `setPlan:${input.idempotencyKey}`, operation: 'setPlan', requestHash: input.requestHash, now: input.now },
+      {
+        scope: '_admin',
+        key: `setPlan:${input.idempotencyKey}`,
+        operation: 'setPlan',
+        requestHash: input.requestHash,
+        now: input.now,
+      },
       async (tx) => {
         const before = await tx.get<{ plan: string; pendingPlan: string | null }>(
           `SELECT plan, pending_plan AS "pendingPlan" FROM workspaces WHERE id = ? ${this.driver.lockRows}`,
           [input.workspaceId],
         );
-        if (!before) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
+        if (!before)
+          throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+            workspaceId: input.workspaceId,
+          });
         const audit = (after: unknown) =>
           writeAudit(
             tx,
-            { actor: input.actor, action: 'workspace.plan.set', target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, reason: input.reason, before, after },
+            {
+              actor: input.actor,
+              action: 'workspace.plan.set',
+              target: `workspace:${input.workspaceId}`,
+              workspaceId: input.workspaceId,
+              reason: input.reason,
+              before,
+              after,
+            },
             input.now,
           );
         if (input.downgrade) {
-          await tx.run(`UPDATE workspaces SET pending_plan = ? WHERE id = ?`, [input.plan.id, input.workspaceId]);
-          const answer = { plan: before.plan, pendingPlan: input.plan.id, effective: 'next_reset' as const, toppedUp: 0 };
+          await tx.run(`UPDATE workspaces SET pending_plan = ? WHERE id = ?`, [
+            input.plan.id,
+            input.workspaceId,
+          ]);
+          const answer = {
+            plan: before.plan,
+            pendingPlan: input.plan.id,
+            effective: 'next_reset' as const,
+            toppedUp: 0,
+          };
           await audit(answer);
           return answer;
         }
-        await tx.run(`UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`, [
-          input.plan.id,
-          JSON.stringify(input.plan.features),
-          input.workspaceId,
-        ]);
+        await tx.run(
+          `UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`,
+          [input.plan.id, JSON.stringify(input.plan.features), input.workspaceId],
+        );
         const w = await this.ledger(tx).openWallet(input.workspaceId, 'ai_tokens');
         const used = await tx.get<{ n: number | null }>(
           `SELECT SUM(-amount) AS n FROM ledger_entries WHERE workspace_id = ? AND wallet = 'ai_tokens' AND type = 'spend' AND created_at >= ?`,
@@ -639,13 +876,24 @@ export class BillingStore {
           [input.workspaceId, input.now, input.cycle.key, `${input.cycle.key}+%`],
         );
         // Held tokens are in use: they count as used, so an upgrade never hands them out twice.
-        const topUp = Math.max(0, input.plan.aiTokensPerCycle - Number(used?.n ?? 0) - w.held - Number(left?.n ?? 0));
+        const topUp = Math.max(
+          0,
+          input.plan.aiTokensPerCycle - Number(used?.n ?? 0) - w.held - Number(left?.n ?? 0),
+        );
         if (topUp > 0) {
           const lotId = `lot_${randomUUID().replaceAll('-', '')}`;
           await tx.run(
             `INSERT INTO lots (id, workspace_id, wallet, source, granted, remaining, expires_at, cycle_key, created_at)
              VALUES (?, ?, 'ai_tokens', 'plan_allowance', ?, ?, ?, ?, ?)`,
-            [lotId, input.workspaceId, topUp, topUp, input.cycle.end, `${input.cycle.key}+${lotId}`, input.now],
+            [
+              lotId,
+              input.workspaceId,
+              topUp,
+              topUp,
+              input.cycle.end,
+              `${input.cycle.key}+${lotId}`,
+              input.now,
+            ],
           );
           await w.entry({
             type: 'grant',
@@ -659,7 +907,12 @@ export class BillingStore {
           });
           await w.save(input.now);
         }
-        const answer = { plan: input.plan.id, pendingPlan: null, effective: 'now' as const, toppedUp: topUp };
+        const answer = {
+          plan: input.plan.id,
+          pendingPlan: null,
+          effective: 'now' as const,
+          toppedUp: topUp,
+        };
         await audit(answer);
         return answer;
       },
@@ -667,19 +920,40 @@ export class BillingStore {
   }
 
   async pendingPlan(workspaceId: string): Promise<string | null> {
-    const row = await this.driver.read.get<{ p: string | null }>(`SELECT pending_plan AS "p" FROM workspaces WHERE id = ?`, [workspaceId]);
+    const row = await this.driver.read.get<{ p: string | null }>(
+      `SELECT pending_plan AS "p" FROM workspaces WHERE id = ?`,
+      [workspaceId],
+    );
     return row?.p ?? null;
   }
 
   /** Apply a pending downgrade (at a reset): once, only if it is still pending. */
   applyPendingPlan(input: { workspaceId: string; now: number }): Promise<string | null> {
     return this.driver.write(async (tx) => {
-      const row = await tx.get<{ p: string | null }>(`SELECT pending_plan AS "p" FROM workspaces WHERE id = ? ${this.driver.lockRows}`, [input.workspaceId]);
+      const row = await tx.get<{ p: string | null }>(
+        `SELECT pending_plan AS "p" FROM workspaces WHERE id = ? ${this.driver.lockRows}`,
+        [input.workspaceId],
+      );
       if (!row?.p) return null;
       // The features of the plan applied, as stored now.
-      const plan = await tx.get<{ features: string }>(`SELECT features FROM plans WHERE id = ?`, [row.p]);
-      await tx.run(`UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`, [row.p, plan?.features ?? '[]', input.workspaceId]);
-      await writeAudit(tx, { actor: 'system:cycle', action: 'workspace.plan.apply_pending', target: `workspace:${input.workspaceId}`, workspaceId: input.workspaceId, after: { plan: row.p } }, input.now);
+      const plan = await tx.get<{ features: string }>(`SELECT features FROM plans WHERE id = ?`, [
+        row.p,
+      ]);
+      await tx.run(
+        `UPDATE workspaces SET plan = ?, features = ?, pending_plan = NULL WHERE id = ?`,
+        [row.p, plan?.features ?? '[]', input.workspaceId],
+      );
+      await writeAudit(
+        tx,
+        {
+          actor: 'system:cycle',
+          action: 'workspace.plan.apply_pending',
+          target: `workspace:${input.workspaceId}`,
+          workspaceId: input.workspaceId,
+          after: { plan: row.p },
+        },
+        input.now,
+      );
       return row.p;
     });
   }
@@ -694,7 +968,11 @@ export class BillingStore {
   }
 
   /** Allowance granted and tokens spent in the AI wallet since `since`. */
-  async cycleUsage(input: { workspaceId: string; cycleKey: string; since: number }): Promise<{ planLimit: number; usedThisCycle: number }> {
+  async cycleUsage(input: {
+    workspaceId: string;
+    cycleKey: string;
+    since: number;
+  }): Promise<{ planLimit: number; usedThisCycle: number }> {
     const [granted, spent] = await Promise.all([
       this.driver.read.get<{ n: number | null }>(
         `SELECT SUM(granted) AS n FROM lots WHERE workspace_id = ? AND wallet = 'ai_tokens' AND source = 'plan_allowance'
@@ -710,13 +988,28 @@ export class BillingStore {
   }
 
   /** Spend entries in a window, for charts. */
-  async spendEntries(input: { workspaceId: string; wallet?: WalletKind; from: number; to: number }): Promise<{ wallet: WalletKind; amount: number; createdAt: number }[]> {
-    const rows = await this.driver.read.all<{ wallet: WalletKind; amount: number; createdAt: number }>(
+  async spendEntries(input: {
+    workspaceId: string;
+    wallet?: WalletKind;
+    from: number;
+    to: number;
+  }): Promise<{ wallet: WalletKind; amount: number; createdAt: number }[]> {
+    const rows = await this.driver.read.all<{
+      wallet: WalletKind;
+      amount: number;
+      createdAt: number;
+    }>(
       `SELECT wallet, -amount AS "amount", created_at AS "createdAt" FROM ledger_entries
        WHERE workspace_id = ? AND type = 'spend' AND created_at >= ? AND created_at < ? ${input.wallet ? 'AND wallet = ?' : ''}
        ORDER BY id LIMIT 200000`,
-      input.wallet ? [input.workspaceId, input.from, input.to, input.wallet] : [input.workspaceId, input.from, input.to],
+      input.wallet
+        ? [input.workspaceId, input.from, input.to, input.wallet]
+        : [input.workspaceId, input.from, input.to],
     );
-    return rows.map((r) => ({ wallet: r.wallet, amount: Number(r.amount), createdAt: Number(r.createdAt) }));
+    return rows.map((r) => ({
+      wallet: r.wallet,
+      amount: Number(r.amount),
+      createdAt: Number(r.createdAt),
+    }));
   }
 }

@@ -37,7 +37,12 @@ export interface TxExecutor extends Executor {
    * deltas for one row are summed and every row of a target moves in one
    * `UPDATE … FROM (VALUES …)`, checked against the last `after` given for it.
    */
-  add(target: AddTarget, key: readonly unknown[], deltas: readonly number[], after?: readonly number[]): void;
+  add(
+    target: AddTarget,
+    key: readonly unknown[],
+    deltas: readonly number[],
+    after?: readonly number[],
+  ): void;
   /**
    * Rows the writer keeps between operations (SQLite's single writer; null elsewhere). See
    * {@link OpCache}.
@@ -91,11 +96,20 @@ export interface AddTarget {
 /** Rows inserted and additions made by pipelined operations, to send as one group. */
 export interface Coalesced {
   inserts: { rows: RowGroup; params: readonly unknown[] }[];
-  adds: { target: AddTarget; key: readonly unknown[]; deltas: readonly number[]; after?: readonly number[] }[];
+  adds: {
+    target: AddTarget;
+    key: readonly unknown[];
+    deltas: readonly number[];
+    after?: readonly number[];
+  }[];
 }
 
 /** Items by a key, in the order they came (keys in the order first seen). */
-function groupBy<K, T, V>(items: readonly T[], key: (item: T) => K, value: (item: T) => V): Map<K, V[]> {
+function groupBy<K, T, V>(
+  items: readonly T[],
+  key: (item: T) => K,
+  value: (item: T) => V,
+): Map<K, V[]> {
   const out = new Map<K, V[]>();
   for (const item of items) {
     const k = key(item);
@@ -117,12 +131,16 @@ const ROWS_PER_STATEMENT = 64;
 /** Rows in chunks of at most {@link ROWS_PER_STATEMENT}, in order. */
 function chunks<T>(rows: readonly T[]): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) out.push(rows.slice(i, i + ROWS_PER_STATEMENT));
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT)
+    out.push(rows.slice(i, i + ROWS_PER_STATEMENT));
   return out;
 }
 
 /** One INSERT of these rows of a {@link RowGroup}. */
-function insertRows(group: RowGroup, rows: readonly (readonly unknown[])[]): { sql: string; params: unknown[] } {
+function insertRows(
+  group: RowGroup,
+  rows: readonly (readonly unknown[])[],
+): { sql: string; params: unknown[] } {
   const one = placeholders(group.columns);
   return {
     sql: `${group.head} ${rows.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''}`,
@@ -131,7 +149,12 @@ function insertRows(group: RowGroup, rows: readonly (readonly unknown[])[]): { s
 }
 
 /** The row a checked addition returned must hold the values given as `after`. */
-function checkAfter(target: AddTarget, key: readonly unknown[], row: Record<string, unknown> | undefined, after?: readonly number[]): void {
+function checkAfter(
+  target: AddTarget,
+  key: readonly unknown[],
+  row: Record<string, unknown> | undefined,
+  after?: readonly number[],
+): void {
   if (!row) throw new Error(`ledger bug: no ${target.table} row ${key.join('/')}`);
   if (after && target.columns.some((c, i) => Number(row[c]) !== after[i])) {
     throw new Error(`ledger bug: ${target.table} row ${key.join('/')} moved during a write`);
@@ -144,7 +167,8 @@ function addOne(ex: Executor, a: Coalesced['adds'][number]): Promise<void> {
   const sql = `UPDATE ${target.table} SET ${target.columns.map((c) => `${c} = ${c} + ?`).join(', ')}
     WHERE ${target.key.map((k) => `${k} = ?`).join(' AND ')} RETURNING ${target.columns.join(', ')}`;
   return ex.all<Record<string, unknown>>(sql, [...a.deltas, ...a.key]).then((rows) => {
-    if (rows.length > 1) throw new Error(`ledger bug: ${rows.length} ${target.table} rows for ${a.key.join('/')}`);
+    if (rows.length > 1)
+      throw new Error(`ledger bug: ${rows.length} ${target.table} rows for ${a.key.join('/')}`);
     checkAfter(target, a.key, rows[0], a.after);
   });
 }
@@ -157,19 +181,33 @@ function addOne(ex: Executor, a: Coalesced['adds'][number]): Promise<void> {
  */
 export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
   const out: Promise<unknown>[] = [];
-  for (const [group, rows] of groupBy(c.inserts, (i) => i.rows, (i) => i.params)) {
+  for (const [group, rows] of groupBy(
+    c.inserts,
+    (i) => i.rows,
+    (i) => i.params,
+  )) {
     for (const chunk of chunks(rows)) {
       const { sql, params } = insertRows(group, chunk);
       out.push(
         ex.run(sql, params).then((r) => {
-          if (r.changes !== chunk.length) throw new Error(`${chunk.length - r.changes} row(s) did not go in: ${group.head.slice(0, 50)}`);
+          if (r.changes !== chunk.length)
+            throw new Error(
+              `${chunk.length - r.changes} row(s) did not go in: ${group.head.slice(0, 50)}`,
+            );
         }),
       );
     }
   }
-  for (const [target, adds] of groupBy(c.adds, (a) => a.target, (a) => a)) {
+  for (const [target, adds] of groupBy(
+    c.adds,
+    (a) => a.target,
+    (a) => a,
+  )) {
     // One row per key: deltas summed, the last `after` given is the one to hold.
-    const rows = new Map<string, { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }>();
+    const rows = new Map<
+      string,
+      { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }
+    >();
     for (const a of adds) {
       const id = JSON.stringify(a.key);
       const row = rows.get(id);
@@ -188,10 +226,18 @@ export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
         WHERE ${target.key.map((key, j) => `${target.table}.${key} = v.column${j + 1}`).join(' AND ')}
         RETURNING ${[...target.key, ...target.columns].join(', ')}`;
       out.push(
-        ex.all<Record<string, unknown>>(sql, chunk.flatMap((r) => [...r.key, ...r.deltas])).then((back) => {
-          const got = new Map(back.map((r) => [JSON.stringify(target.key.map((key) => r[key])), r]));
-          for (const r of chunk) checkAfter(target, r.key, got.get(JSON.stringify(r.key)), r.after);
-        }),
+        ex
+          .all<Record<string, unknown>>(
+            sql,
+            chunk.flatMap((r) => [...r.key, ...r.deltas]),
+          )
+          .then((back) => {
+            const got = new Map(
+              back.map((r) => [JSON.stringify(target.key.map((key) => r[key])), r]),
+            );
+            for (const r of chunk)
+              checkAfter(target, r.key, got.get(JSON.stringify(r.key)), r.after);
+          }),
       );
     }
   }
@@ -210,7 +256,13 @@ export async function flushAppended(ex: Executor, appended: AppendedRows): Promi
   if (appended.length === 0) return;
   // Groups go out together; one group's chunks one after another (chunks of different sizes
   // are different statements, which SQLite's driver may run in either order).
-  const writes = [...groupBy(appended, (a) => a.rows, (a) => a.params)].map(async ([group, rows]) => {
+  const writes = [
+    ...groupBy(
+      appended,
+      (a) => a.rows,
+      (a) => a.params,
+    ),
+  ].map(async ([group, rows]) => {
     for (const chunk of chunks(rows)) {
       const { sql, params } = insertRows(group, chunk);
       await ex.run(sql, params);
@@ -294,7 +346,11 @@ export interface TrackedExecutor extends TxExecutor {
  * {@link TxExecutor.pipelined}); its deferred statements are held until `release()` (an
  * operation that fails first has sent nothing), and it may only read with the waiting calls.
  */
-export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, pipelined = false): TrackedExecutor {
+export function trackedExecutor(
+  inner: Executor,
+  shared?: Map<string, unknown>,
+  pipelined = false,
+): TrackedExecutor {
   const inflight = new Set<Promise<unknown>>();
   let appended: AppendedRows = [];
   let held: (() => Promise<unknown>)[] | null = pipelined ? [] : null;
@@ -302,7 +358,8 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
   const staged = new Map<string, unknown>();
   const cache: OpCache | null = shared
     ? {
-        get: <T>(key: string) => (staged.has(key) ? staged.get(key) : shared.get(key)) as T | undefined,
+        get: <T>(key: string) =>
+          (staged.has(key) ? staged.get(key) : shared.get(key)) as T | undefined,
         set: (key, value) => void staged.set(key, deepFreeze(value)),
         delete: (key) => {
           staged.delete(key);
@@ -317,14 +374,17 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
       return;
     }
     const t = send().catch((e: unknown) => {
-      firstError ??= e instanceof Error ? e : new Error('a deferred statement failed', { cause: e });
+      firstError ??=
+        e instanceof Error ? e : new Error('a deferred statement failed', { cause: e });
     });
     inflight.add(t);
     void t.finally(() => inflight.delete(t));
   };
   const readOnly = (sql: string) => {
     if (pipelined && !/^\s*(SELECT|WITH|PRAGMA)\b/i.test(sql)) {
-      throw new Error(`ledger bug: a pipelined operation may only read while it runs: ${sql.slice(0, 60)}`);
+      throw new Error(
+        `ledger bug: a pipelined operation may only read while it runs: ${sql.slice(0, 60)}`,
+      );
     }
   };
   return {
@@ -345,7 +405,9 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
       track(() =>
         inner.run(sql, params).then((r) => {
           if (expectChanges !== undefined && r.changes !== expectChanges) {
-            throw new Error(`ledger bug: expected ${expectChanges} row(s) changed by: ${sql.slice(0, 80)}`);
+            throw new Error(
+              `ledger bug: expected ${expectChanges} row(s) changed by: ${sql.slice(0, 80)}`,
+            );
           }
         }),
       );
@@ -354,11 +416,17 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
       track(() => inner.all<T>(sql, params).then(check));
     },
     append(rows, params) {
-      if (params.length !== rows.columns) throw new Error(`ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`);
+      if (params.length !== rows.columns)
+        throw new Error(
+          `ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`,
+        );
       appended.push({ rows, params });
     },
     insert(rows, params) {
-      if (params.length !== rows.columns) throw new Error(`ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`);
+      if (params.length !== rows.columns)
+        throw new Error(
+          `ledger bug: ${rows.columns} values expected for: ${rows.head.slice(0, 60)}`,
+        );
       if (pipelined) {
         coalesced.inserts.push({ rows, params });
         return;
@@ -366,7 +434,8 @@ export function trackedExecutor(inner: Executor, shared?: Map<string, unknown>, 
       const { sql } = insertRows(rows, [params]);
       track(() =>
         inner.run(sql, params).then((r) => {
-          if (r.changes !== 1) throw new Error(`ledger bug: the row did not go in: ${rows.head.slice(0, 60)}`);
+          if (r.changes !== 1)
+            throw new Error(`ledger bug: the row did not go in: ${rows.head.slice(0, 60)}`);
         }),
       );
     },

@@ -1,12 +1,32 @@
 export * from './types.js';
-export type { AddTarget, AppendedRows, Coalesced, Dialect, Driver, DriverStats, Executor, OpCache, RowGroup, TxExecutor, WriteOptions } from './executor.js';
+export type {
+  AddTarget,
+  AppendedRows,
+  Coalesced,
+  Dialect,
+  Driver,
+  DriverStats,
+  Executor,
+  OpCache,
+  RowGroup,
+  TxExecutor,
+  WriteOptions,
+} from './executor.js';
 export { Rollback, RunAfterCommit, flushAppended, trackedExecutor } from './executor.js';
 export { LedgerStore } from './ledger-store.js';
 export { openServingStore, openStore } from './open-store.js';
 export { WorkerStore } from './worker/worker-store.js';
 export { SqliteDriver } from './sqlite/sqlite-driver.js';
 export { migrationsFor } from './schema.js';
-export { AccountStore, type ApiKeyRecord, type AuditEntry, type AuditInput, type Role, type User, type UserWithSecret } from './accounts-store.js';
+export {
+  AccountStore,
+  type ApiKeyRecord,
+  type AuditEntry,
+  type AuditInput,
+  type Role,
+  type User,
+  type UserWithSecret,
+} from './accounts-store.js';
 export { BillingStore, type Notification, type Order, type OrderStatus } from './billing-store.js';
 export type { CatalogView } from './ledger-tx.js';
 export { copyStore, COPY_TABLES } from './store-copy.js';

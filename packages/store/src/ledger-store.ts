@@ -14,7 +14,13 @@ import {
   type LotSource,
   type WalletKind,
 } from '@credits/domain';
-import { Rollback, RunAfterCommit, type Driver, type RowGroup, type TxExecutor } from './executor.js';
+import {
+  Rollback,
+  RunAfterCommit,
+  type Driver,
+  type RowGroup,
+  type TxExecutor,
+} from './executor.js';
 import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
 import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
 import { BillingStore } from './billing-store.js';
@@ -112,7 +118,6 @@ const JOB_ROWS: RowGroup = {
   columns: 15,
 };
 
-
 function jobParams(j: {
   id: string;
   input: { workspaceId: string; priced: PricedJob; actor: string; now: number };
@@ -173,7 +178,10 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
       parts.length === shape.length &&
       // Numbers we issue are ids and epoch ms: whole, non-negative, safe. Anything else (1.5,
       // 1e30, 1e400 → Infinity) is not ours, and PostgreSQL would fail on it as a bigint.
-      parts.every((p, i) => typeof p === shape[i] && (typeof p !== 'number' || (Number.isSafeInteger(p) && p >= 0)))
+      parts.every(
+        (p, i) =>
+          typeof p === shape[i] && (typeof p !== 'number' || (Number.isSafeInteger(p) && p >= 0)),
+      )
     ) {
       return parts as (string | number)[];
     }
@@ -265,7 +273,11 @@ export class LedgerStore implements Store {
 
   /** The wallet catalog, cached; refreshed every few seconds and after edits here. */
   private catalogCache: { at: number; entries: Map<string, WalletCatalogEntry> } | null = null;
-  private catalogView(kind: WalletKind): { label: string; lowThreshold: number; available: boolean } {
+  private catalogView(kind: WalletKind): {
+    label: string;
+    lowThreshold: number;
+    available: boolean;
+  } {
     this.refreshCatalogIfStale();
     const entry = this.catalogCache?.entries.get(kind) ?? DEFAULT_WALLET_CATALOG[kind];
     return { label: entry.label, lowThreshold: entry.lowThreshold, available: entry.available };
@@ -289,7 +301,10 @@ export class LedgerStore implements Store {
     /** Reads (only reads) to start alongside the key's claim, saving a round trip. */
     prefetch?: (tx: TxExecutor) => Promise<P>,
   ): Promise<T> {
-    const options = { readsAppended: input.readsAppended ?? true, pipelined: input.pipelined ?? false };
+    const options = {
+      readsAppended: input.readsAppended ?? true,
+      pipelined: input.pipelined ?? false,
+    };
     // First, optimistically: claim the key and run the body at once (a new key is the usual
     // case), so the claim costs no round trip of its own. If the key turns out taken, that
     // attempt rolls back whole and the careful path below answers.
@@ -298,7 +313,10 @@ export class LedgerStore implements Store {
       .catch((e: unknown) => {
         // The careful path runs alone (never pipelined): its key is known to be taken.
         if (e instanceof KeyTaken) {
-          return this.driver.write((tx) => this.claimAndRun(tx, input, body, prefetch, false), { ...options, pipelined: false });
+          return this.driver.write((tx) => this.claimAndRun(tx, input, body, prefetch, false), {
+            ...options,
+            pipelined: false,
+          });
         }
         throw e;
       });
@@ -312,7 +330,14 @@ export class LedgerStore implements Store {
    */
   private async claimAndRun<T, P>(
     tx: TxExecutor,
-    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+    input: {
+      scope: string;
+      key: string;
+      operation: string;
+      requestHash: string;
+      now: number;
+      audit?: AuditInput;
+    },
     body: (tx: TxExecutor, prefetched?: Promise<P>) => Promise<T>,
     prefetch: ((tx: TxExecutor) => Promise<P>) | undefined,
     optimistic: boolean,
@@ -325,13 +350,23 @@ export class LedgerStore implements Store {
       // and the driver runs this operation again on its own (where a taken key replays).
       const result = await body(tx, pre);
       if (input.audit) throw new Error('ledger bug: an audited operation cannot run pipelined');
-      tx.insert(KEY_WITH_ANSWER, [input.scope, input.key, input.operation, input.requestHash, input.now, JSON.stringify(result)]);
+      tx.insert(KEY_WITH_ANSWER, [
+        input.scope,
+        input.key,
+        input.operation,
+        input.requestHash,
+        input.now,
+        JSON.stringify(result),
+      ]);
       return result;
     }
-    const claim = tx.all<{ claimed: number }>(
-      CLAIM_KEY,
-      [input.scope, input.key, input.operation, input.requestHash, input.now],
-    );
+    const claim = tx.all<{ claimed: number }>(CLAIM_KEY, [
+      input.scope,
+      input.key,
+      input.operation,
+      input.requestHash,
+      input.now,
+    ]);
     if (optimistic) {
       claim.catch(() => undefined);
       let result: T;
@@ -347,7 +382,11 @@ export class LedgerStore implements Store {
     }
     if ((await claim).length === 0) {
       if (pre) await pre.catch(() => undefined);
-      const prior = await tx.get<{ operation: string; requestHash: string; response: string | null }>(
+      const prior = await tx.get<{
+        operation: string;
+        requestHash: string;
+        response: string | null;
+      }>(
         `SELECT operation, request_hash AS "requestHash", response FROM idempotency_keys
          WHERE scope = ? AND key = ?`,
         [input.scope, input.key],
@@ -371,11 +410,26 @@ export class LedgerStore implements Store {
   /** Audit (when asked) and store the answer with the key, for replays. */
   private async answer<T>(
     tx: TxExecutor,
-    input: { scope: string; key: string; operation: string; requestHash: string; now: number; audit?: AuditInput },
+    input: {
+      scope: string;
+      key: string;
+      operation: string;
+      requestHash: string;
+      now: number;
+      audit?: AuditInput;
+    },
     result: T,
   ): Promise<T> {
-    if (input.audit) await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
-    tx.append(KEY_ANSWERS, [input.scope, input.key, input.operation, input.requestHash, input.now, JSON.stringify(result)]);
+    if (input.audit)
+      await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
+    tx.append(KEY_ANSWERS, [
+      input.scope,
+      input.key,
+      input.operation,
+      input.requestHash,
+      input.now,
+      JSON.stringify(result),
+    ]);
     return result;
   }
 
@@ -386,7 +440,13 @@ export class LedgerStore implements Store {
     read?: Promise<WalletRead>,
   ) {
     const ltx = this.ltx(tx);
-    const { w, lots } = await ltx.openWalletWithLots(input.workspaceId, input.priced.wallet, input.now, input.actor, read);
+    const { w, lots } = await ltx.openWalletWithLots(
+      input.workspaceId,
+      input.priced.wallet,
+      input.now,
+      input.actor,
+      read,
+    );
     const allocations = await ltx.spendPlan(w, {
       credits: input.priced.credits,
       restrictions: input.priced.restrictions,
@@ -425,13 +485,15 @@ export class LedgerStore implements Store {
           [ws.id, ws.name, ws.plan, JSON.stringify(ws.features), ws.billingAnchorDay, ws.createdAt],
         );
         if (made.changes !== 1) {
-          throw new CreditsError('WORKSPACE_EXISTS', 'A workspace with this id exists.', { id: ws.id });
+          throw new CreditsError('WORKSPACE_EXISTS', 'A workspace with this id exists.', {
+            id: ws.id,
+          });
         }
         for (const kind of input.wallets) {
-          await tx.run(`INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`, [
-            ws.id,
-            kind,
-          ]);
+          await tx.run(
+            `INSERT INTO wallets (workspace_id, kind, available, held) VALUES (?, ?, 0, 0)`,
+            [ws.id, kind],
+          );
         }
         return ws;
       },
@@ -454,7 +516,9 @@ export class LedgerStore implements Store {
   }
 
   async listWorkspaceIds(): Promise<string[]> {
-    const rows = await this.driver.read.all<{ id: string }>(`SELECT id FROM workspaces ORDER BY id`);
+    const rows = await this.driver.read.all<{ id: string }>(
+      `SELECT id FROM workspaces ORDER BY id`,
+    );
     return rows.map((r) => r.id);
   }
 
@@ -516,13 +580,31 @@ export class LedgerStore implements Store {
   reserve(input: ReserveInput): Promise<ReserveResult> {
     const { priced } = input;
     return this.idempotent<ReserveResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'reserve', requestHash: input.requestHash, now: input.now, readsAppended: false, pipelined: true },
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'reserve',
+        requestHash: input.requestHash,
+        now: input.now,
+        readsAppended: false,
+        pipelined: true,
+      },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
         // The hold's job goes in with the operation; its lots with the batch, after it.
-        tx.insert(JOB_ROWS, jobParams({ id: holdId, input, status: 'reserved', captured: null, expiresAt, settledAt: null }));
+        tx.insert(
+          JOB_ROWS,
+          jobParams({
+            id: holdId,
+            input,
+            status: 'reserved',
+            captured: null,
+            expiresAt,
+            settledAt: null,
+          }),
+        );
         allocations.forEach((a, i) => tx.append(HOLD_LOT_ROWS, [holdId, a.lotId, i, a.amount]));
         await w.entry({
           type: 'hold',
@@ -559,38 +641,71 @@ export class LedgerStore implements Store {
       // readsAppended: false although settling reads the hold's lots, which are appended: a
       // hold's id reaches its caller only after the commit that wrote them (the sweeper reads
       // committed holds too), so no capture or release can meet them unwritten.
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'capture', requestHash: input.requestHash, now: input.now, readsAppended: false },
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'capture',
+        requestHash: input.requestHash,
+        now: input.now,
+        readsAppended: false,
+      },
       async (tx) => {
         const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
         const credits = input.credits ?? job.held;
         assertCredits(credits);
         if (credits > job.held) {
-          throw new CreditsError('CAPTURE_EXCEEDS_HOLD', 'A capture cannot take more than the hold.', {
-            holdId: job.id,
-            held: job.held,
-            requested: credits,
-          });
+          throw new CreditsError(
+            'CAPTURE_EXCEEDS_HOLD',
+            'A capture cannot take more than the hold.',
+            {
+              holdId: job.id,
+              held: job.held,
+              requested: credits,
+            },
+          );
         }
-        return this.settle(tx, job, { status: 'completed', captured: credits, now: input.now, actor: input.actor });
+        return this.settle(tx, job, {
+          status: 'completed',
+          captured: credits,
+          now: input.now,
+          actor: input.actor,
+        });
       },
     );
   }
 
   release(input: ReleaseInput): Promise<SettleResult> {
     return this.idempotent(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'release', requestHash: input.requestHash, now: input.now, readsAppended: false },
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'release',
+        requestHash: input.requestHash,
+        now: input.now,
+        readsAppended: false,
+      },
       async (tx) => {
         const job = await this.openHold(tx, input.workspaceId, input.holdId, input.now);
-        return this.settle(tx, job, { status: 'failed', captured: 0, now: input.now, actor: input.actor });
+        return this.settle(tx, job, {
+          status: 'failed',
+          captured: 0,
+          now: input.now,
+          actor: input.actor,
+        });
       },
     );
   }
 
-  private async openHold(tx: TxExecutor, workspaceId: string, holdId: string, now: number): Promise<JobRecord> {
-    const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`, [
-      holdId,
-      workspaceId,
-    ]);
+  private async openHold(
+    tx: TxExecutor,
+    workspaceId: string,
+    holdId: string,
+    now: number,
+  ): Promise<JobRecord> {
+    const row = await tx.get<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`,
+      [holdId, workspaceId],
+    );
     if (!row || row.expiresAt === null) {
       throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId });
     }
@@ -598,7 +713,10 @@ export class LedgerStore implements Store {
     job.held = Number(job.held);
     job.expiresAt = Number(job.expiresAt);
     if (job.status !== 'reserved') {
-      throw new CreditsError('HOLD_SETTLED', `This hold is already ${job.status}.`, { holdId, status: job.status });
+      throw new CreditsError('HOLD_SETTLED', `This hold is already ${job.status}.`, {
+        holdId,
+        status: job.status,
+      });
     }
     if (job.expiresAt <= now) {
       throw new CreditsError('HOLD_SETTLED', 'This hold expired; its credits are being returned.', {
@@ -632,9 +750,14 @@ export class LedgerStore implements Store {
          FROM hold_lots h JOIN lots l ON l.id = h.lot_id WHERE h.job_id = ? ORDER BY h.position`,
         [job.id],
       )
-    ).map((r) => ({ lotId: r.lotId, amount: Number(r.amount), expiresAt: r.expiresAt === null ? null : Number(r.expiresAt) }));
+    ).map((r) => ({
+      lotId: r.lotId,
+      amount: Number(r.amount),
+      expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
+    }));
     const total = drawn.reduce((sum, a) => sum + a.amount, 0);
-    if (total !== job.held) throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
+    if (total !== job.held)
+      throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
 
     const back = returnOrder({ allocations: drawn, amount: job.held - s.captured });
     const backBy = new Map(back.map((a) => [a.lotId, a.amount]));
@@ -671,7 +794,11 @@ export class LedgerStore implements Store {
         tx.add(LOT_REMAINING, [a.lotId], [a.amount]);
       }
       const reason =
-        s.status === 'completed' ? 'Unused part of the hold returned' : s.status === 'failed' ? 'Job failed: credits returned' : 'Hold expired: credits returned';
+        s.status === 'completed'
+          ? 'Unused part of the hold returned'
+          : s.status === 'failed'
+            ? 'Job failed: credits returned'
+            : 'Hold expired: credits returned';
       await w.entry({
         type: 'return',
         amount: sum(returned),
@@ -714,13 +841,28 @@ export class LedgerStore implements Store {
   charge(input: ChargeInput): Promise<ChargeResult> {
     const { priced } = input;
     return this.idempotent<ChargeResult, WalletRead>(
-      { scope: input.workspaceId, key: input.idempotencyKey, operation: 'charge', requestHash: input.requestHash, now: input.now, readsAppended: false, pipelined: true },
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'charge',
+        requestHash: input.requestHash,
+        now: input.now,
+        readsAppended: false,
+        pipelined: true,
+      },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
         const jobId = newId('job');
         tx.append(
           JOB_ROWS,
-          jobParams({ id: jobId, input, status: 'completed', captured: priced.credits, expiresAt: null, settledAt: input.now }),
+          jobParams({
+            id: jobId,
+            input,
+            status: 'completed',
+            captured: priced.credits,
+            expiresAt: null,
+            settledAt: input.now,
+          }),
         );
         await w.entry({
           type: 'spend',
@@ -759,11 +901,18 @@ export class LedgerStore implements Store {
       due.map((d) =>
         this.driver
           .write(async (tx) => {
-            const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [d.id]);
+            const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [
+              d.id,
+            ]);
             if (!row || row.status !== 'reserved') return 0;
             const job = toJob(row);
             job.held = Number(job.held);
-            await this.settle(tx, job, { status: 'expired', captured: 0, now: input.now, actor: 'system:sweeper' });
+            await this.settle(tx, job, {
+              status: 'expired',
+              captured: 0,
+              now: input.now,
+              actor: 'system:sweeper',
+            });
             return 1;
           })
           .catch((e: unknown) => {
@@ -815,7 +964,11 @@ export class LedgerStore implements Store {
       `SELECT kind, available, held FROM wallets WHERE workspace_id = ?`,
       [workspaceId],
     );
-    return rows.map((r) => ({ kind: r.kind, available: Number(r.available), held: Number(r.held) }));
+    return rows.map((r) => ({
+      kind: r.kind,
+      available: Number(r.available),
+      held: Number(r.held),
+    }));
   }
 
   async lots(input: { workspaceId: string; wallet?: WalletKind }): Promise<Lot[]> {
@@ -968,7 +1121,15 @@ export class LedgerStore implements Store {
         [version],
       );
       if (input.audit) {
-        await writeAudit(tx, { ...input.audit, target: `rules:${version}`, after: input.audit.after ?? { version, rolledBackFrom: input.rolledBackFrom ?? null } }, input.now);
+        await writeAudit(
+          tx,
+          {
+            ...input.audit,
+            target: `rules:${version}`,
+            after: input.audit.after ?? { version, rolledBackFrom: input.rolledBackFrom ?? null },
+          },
+          input.now,
+        );
       }
       return {
         version,
@@ -982,11 +1143,19 @@ export class LedgerStore implements Store {
   }
 
   async ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null> {
-    const row = await this.driver.read.get<{ draft: string | null; updatedAt: number; updatedBy: string }>(
+    const row = await this.driver.read.get<{
+      draft: string | null;
+      updatedAt: number;
+      updatedBy: string;
+    }>(
       `SELECT draft, draft_updated_at AS "updatedAt", draft_updated_by AS "updatedBy" FROM rule_state WHERE id = 1`,
     );
     if (!row || row.draft === null) return null;
-    return { document: JSON.parse(row.draft), updatedAt: Number(row.updatedAt), updatedBy: row.updatedBy };
+    return {
+      document: JSON.parse(row.draft),
+      updatedAt: Number(row.updatedAt),
+      updatedBy: row.updatedBy,
+    };
   }
 
   saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void> {
@@ -995,11 +1164,15 @@ export class LedgerStore implements Store {
         `UPDATE rule_state SET draft = ?, draft_updated_at = ?, draft_updated_by = ? WHERE id = 1`,
         [JSON.stringify(input.document), input.now, input.updatedBy],
       );
-      if (r.changes !== 1) throw new Error('no rule state: publish a first version before saving drafts');
+      if (r.changes !== 1)
+        throw new Error('no rule state: publish a first version before saving drafts');
     });
   }
 
-  async recentJobs(input: { since: number; limit: number }): Promise<(JobRecord & { plan: string; features: string[] })[]> {
+  async recentJobs(input: {
+    since: number;
+    limit: number;
+  }): Promise<(JobRecord & { plan: string; features: string[] })[]> {
     const rows = await this.driver.read.all<JobRow & { plan: string; features: string }>(
       `SELECT j.id, j.workspace_id AS "workspaceId", j.wallet, j.kind, j.job, j.status, j.held, j.captured,
         j.rule_version AS "ruleVersion", j.breakdown, j.trial_applies AS "trialApplies", j.actor,
@@ -1009,7 +1182,11 @@ export class LedgerStore implements Store {
        WHERE j.created_at >= ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?`,
       [input.since, input.limit],
     );
-    return rows.map((r) => ({ ...normaliseJob(toJob(r)), plan: r.plan, features: JSON.parse(r.features) as string[] }));
+    return rows.map((r) => ({
+      ...normaliseJob(toJob(r)),
+      plan: r.plan,
+      features: JSON.parse(r.features) as string[],
+    }));
   }
 
   // ---------------------------------------------------------------- verify
@@ -1066,9 +1243,12 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
   const key = (ws: string, w: string) => `${ws}\u0000${w}`;
   const n = (v: unknown) => Number(v ?? 0);
 
-  const wallets = await tx.all<{ workspaceId: string; kind: string; available: number; held: number }>(
-    `SELECT workspace_id AS "workspaceId", kind, available, held FROM wallets`,
-  );
+  const wallets = await tx.all<{
+    workspaceId: string;
+    kind: string;
+    available: number;
+    held: number;
+  }>(`SELECT workspace_id AS "workspaceId", kind, available, held FROM wallets`);
   const ledger = new Map(
     (
       await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
@@ -1113,10 +1293,15 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
     entries += n(l?.entries);
     const bad = (invariant: string, detail: string) =>
       violations.push({ workspaceId: w.workspaceId, wallet: w.kind, invariant, detail });
-    if (available < 0 || held < 0) bad('1 no negative balance', `available ${available}, held ${held}`);
-    if (lot && n(lot.minRemaining) < 0) bad('1 no negative lot', `a lot has ${n(lot.minRemaining)}`);
+    if (available < 0 || held < 0)
+      bad('1 no negative balance', `available ${available}, held ${held}`);
+    if (lot && n(lot.minRemaining) < 0)
+      bad('1 no negative lot', `a lot has ${n(lot.minRemaining)}`);
     if (available !== n(l?.avail) || held !== n(l?.held)) {
-      bad('2 balance equals ledger', `wallet ${available}+${held}, ledger ${n(l?.avail)}+${n(l?.held)}`);
+      bad(
+        '2 balance equals ledger',
+        `wallet ${available}+${held}, ledger ${n(l?.avail)}+${n(l?.held)}`,
+      );
     }
     if (available !== n(lot?.remaining)) {
       bad('2 balance equals lots', `available ${available}, lots remaining ${n(lot?.remaining)}`);
@@ -1133,7 +1318,12 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
       );
     }
   }
-  const settledTwice = await tx.all<{ workspaceId: string; wallet: string; jobId: string; total: number }>(
+  const settledTwice = await tx.all<{
+    workspaceId: string;
+    wallet: string;
+    jobId: string;
+    total: number;
+  }>(
     `SELECT j.workspace_id AS "workspaceId", j.wallet, j.id AS "jobId", SUM(e.held_delta) AS "total"
      FROM jobs j JOIN ledger_entries e ON e.job_id = j.id
      GROUP BY j.workspace_id, j.wallet, j.id, j.status, j.held
@@ -1151,7 +1341,12 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
     `SELECT scope, key FROM idempotency_keys WHERE response IS NULL`,
   );
   for (const u of unanswered) {
-    violations.push({ workspaceId: u.scope, wallet: '-', invariant: '4 idempotency', detail: `key ${u.key} has no answer` });
+    violations.push({
+      workspaceId: u.scope,
+      wallet: '-',
+      invariant: '4 idempotency',
+      detail: `key ${u.key} has no answer`,
+    });
   }
   // The history reads in order: each entry's balances are the previous entry's plus its
   // deltas (the first, its own deltas), wallet by wallet in id order.
@@ -1177,7 +1372,18 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
      WHERE cycle_key IS NOT NULL GROUP BY workspace_id, wallet, cycle_key HAVING COUNT(*) > 1`,
   );
   for (const c of cycles) {
-    violations.push({ workspaceId: c.workspaceId, wallet: c.wallet, invariant: '6 one allowance per cycle', detail: c.cycleKey });
+    violations.push({
+      workspaceId: c.workspaceId,
+      wallet: c.wallet,
+      invariant: '6 one allowance per cycle',
+      detail: c.cycleKey,
+    });
   }
-  return { ok: violations.length === 0, workspaces: workspaces.size, wallets: wallets.length, entries, violations };
+  return {
+    ok: violations.length === 0,
+    workspaces: workspaces.size,
+    wallets: wallets.length,
+    entries,
+    violations,
+  };
 }

@@ -12,7 +12,11 @@ import {
 import type { AddTarget, RowGroup, TxExecutor } from './executor.js';
 
 /** A wallet's balances, moved by deltas (see {@link TxExecutor.add}). */
-const WALLET_BALANCES: AddTarget = { table: 'wallets', key: ['workspace_id', 'kind'], columns: ['available', 'held'] };
+const WALLET_BALANCES: AddTarget = {
+  table: 'wallets',
+  key: ['workspace_id', 'kind'],
+  columns: ['available', 'held'],
+};
 
 /** What is left in a lot, moved by deltas. */
 export const LOT_REMAINING: AddTarget = { table: 'lots', key: ['id'], columns: ['remaining'] };
@@ -42,7 +46,11 @@ export interface WalletRead {
 }
 
 /** What alerts need to know of a wallet kind: its label, threshold and availability. */
-export type CatalogView = (kind: WalletKind) => { label: string; lowThreshold: number; available: boolean };
+export type CatalogView = (kind: WalletKind) => {
+  label: string;
+  lowThreshold: number;
+  available: boolean;
+};
 
 export interface WalletState {
   available: number;
@@ -115,15 +123,28 @@ export class WalletMove {
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
     // Checked: the wallet must hold exactly these balances afterwards (a wallet that moved
     // under this operation fails it, and the writer forgets what it remembered).
-    this.tx.add(WALLET_BALANCES, [this.workspaceId, this.wallet], [da, dh], [this.available, this.held]);
+    this.tx.add(
+      WALLET_BALANCES,
+      [this.workspaceId, this.wallet],
+      [da, dh],
+      [this.available, this.held],
+    );
     if (now !== undefined && da < 0) this.alertOnCrossing(now);
     return { available: this.available, held: this.held };
   }
 
   private alertOnCrossing(now: number): void {
     const entry = this.catalog(this.wallet);
-    const before = walletStatus({ balance: this.start.available, lowThreshold: entry.lowThreshold, available: entry.available });
-    const after = walletStatus({ balance: this.available, lowThreshold: entry.lowThreshold, available: entry.available });
+    const before = walletStatus({
+      balance: this.start.available,
+      lowThreshold: entry.lowThreshold,
+      available: entry.available,
+    });
+    const after = walletStatus({
+      balance: this.available,
+      lowThreshold: entry.lowThreshold,
+      available: entry.available,
+    });
     if (after === before || (after !== 'low' && after !== 'empty')) return;
     const message =
       after === 'empty'
@@ -200,14 +221,25 @@ export class LedgerTx {
     // Only a pipelined run trusts what the writer remembers. Whatever it refuses runs again on
     // its own, and a run on its own reads the database: a refusal is always decided on what
     // the database holds.
-    const known = this.tx.pipelined ? this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet)) : undefined;
+    const known = this.tx.pipelined
+      ? this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet))
+      : undefined;
     if (known) {
       return {
-        w: new WalletMove(this.tx, workspaceId, wallet, { available: known.available, held: known.held }, this.catalog),
+        w: new WalletMove(
+          this.tx,
+          workspaceId,
+          wallet,
+          { available: known.available, held: known.held },
+          this.catalog,
+        ),
         rows: known.lots.map((l) => ({ ...l })),
       };
     }
-    const [opened, rows] = await Promise.allSettled([this.openWallet(workspaceId, wallet), this.selectLots(workspaceId, wallet)]);
+    const [opened, rows] = await Promise.allSettled([
+      this.openWallet(workspaceId, wallet),
+      this.selectLots(workspaceId, wallet),
+    ]);
     if (opened.status === 'rejected') throw opened.reason;
     if (rows.status === 'rejected') throw rows.reason;
     return { w: opened.value, rows: rows.value };
@@ -247,7 +279,11 @@ export class LedgerTx {
       if (lot.expiresAt !== null && lot.expiresAt <= now) {
         // Once: only a lot not yet expired is marked; its remainder goes by a checked
         // addition (to exactly 0), which in a pipelined group adds up with earlier draws.
-        this.tx.deferRun(`UPDATE lots SET expired_at = ? WHERE id = ? AND expired_at IS NULL`, [now, lot.id], 1);
+        this.tx.deferRun(
+          `UPDATE lots SET expired_at = ? WHERE id = ? AND expired_at IS NULL`,
+          [now, lot.id],
+          1,
+        );
         this.tx.add(LOT_REMAINING, [lot.id], [-lot.remaining], [0]);
         await w.entry({
           type: 'expire',
@@ -291,7 +327,13 @@ export class LedgerTx {
 
   async spendPlan(
     w: WalletMove,
-    input: { credits: number; restrictions: string[]; now: number; actor: string; live?: LotState[] },
+    input: {
+      credits: number;
+      restrictions: string[];
+      now: number;
+      actor: string;
+      live?: LotState[];
+    },
   ): Promise<Allocation[]> {
     assertCredits(input.credits);
     const lots = input.live ?? (await this.liveLots(w, input.now, input.actor));
@@ -312,5 +354,4 @@ export class LedgerTx {
     await this.drawLots(plan.allocations);
     return plan.allocations;
   }
-
 }

@@ -13,7 +13,11 @@ import { WorkerStore } from './worker/worker-store.js';
  * const store = await openStore({ url: 'sqlite:./data/credits.db' });
  * await store.migrate();
  */
-export async function openStore(opts: { url: string; maxBatch?: number; schema?: string }): Promise<LedgerStore> {
+export async function openStore(opts: {
+  url: string;
+  maxBatch?: number;
+  schema?: string;
+}): Promise<LedgerStore> {
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     const { PostgresDriver } = await import('./postgres/postgres-driver.js');
     return new LedgerStore(await PostgresDriver.open({ url: opts.url, schema: opts.schema }));

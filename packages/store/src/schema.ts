@@ -270,14 +270,25 @@ export async function applyMigrations(
   tx: Executor,
   migrations: readonly { version: number; name: string; sql: string }[],
 ): Promise<number> {
-  const done = new Set((await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => r.version));
+  const done = new Set(
+    (await tx.all<{ version: number }>('SELECT version FROM schema_migrations')).map(
+      (r) => r.version,
+    ),
+  );
   let applied = 0;
   for (const m of migrations) {
     if (done.has(m.version)) continue;
-    for (const statement of m.sql.split(';').map((s) => s.trim()).filter(Boolean)) {
+    for (const statement of m.sql
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       await tx.run(statement);
     }
-    await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+    await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+      m.version,
+      m.name,
+      Date.now(),
+    ]);
     applied += 1;
   }
   return applied;

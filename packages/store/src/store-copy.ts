@@ -34,11 +34,19 @@ const IDENTITY_TABLES = ['ledger_entries', 'audit_log', 'notifications'];
 
 const PAGE = 500;
 
-async function walk(src: Executor, table: string, orderBy: string, each: (rows: Record<string, unknown>[]) => Promise<void>): Promise<number> {
+async function walk(
+  src: Executor,
+  table: string,
+  orderBy: string,
+  each: (rows: Record<string, unknown>[]) => Promise<void>,
+): Promise<number> {
   let offset = 0;
   let total = 0;
   for (;;) {
-    const rows = await src.all<Record<string, unknown>>(`SELECT * FROM ${table} ORDER BY ${orderBy} LIMIT ? OFFSET ?`, [PAGE, offset]);
+    const rows = await src.all<Record<string, unknown>>(
+      `SELECT * FROM ${table} ORDER BY ${orderBy} LIMIT ? OFFSET ?`,
+      [PAGE, offset],
+    );
     if (rows.length === 0) return total;
     await each(rows);
     total += rows.length;
@@ -64,10 +72,14 @@ export async function copyStore(input: {
     target.write(async (dst) => {
       for (const t of ['workspaces', 'users', 'ledger_entries', 'api_keys', 'audit_log']) {
         const any = await dst.get(`SELECT 1 AS x FROM ${t} LIMIT 1`);
-        if (any) throw new Error(`the target is not empty (table ${t} has rows); copy refuses to merge installations`);
+        if (any)
+          throw new Error(
+            `the target is not empty (table ${t} has rows); copy refuses to merge installations`,
+          );
       }
       // The target's seeded reference data and default rule set give way to the source's.
-      for (const t of ['rule_state', 'rule_versions', 'wallet_catalog', 'packs', 'plans']) await dst.run(`DELETE FROM ${t}`);
+      for (const t of ['rule_state', 'rule_versions', 'wallet_catalog', 'packs', 'plans'])
+        await dst.run(`DELETE FROM ${t}`);
       for (const { table, orderBy } of COPY_TABLES) {
         rows[table] = await walk(src, table, orderBy, async (page) => {
           const columns = Object.keys(page[0]!);

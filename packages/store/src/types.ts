@@ -288,7 +288,10 @@ export interface Store {
   ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null>;
   saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void>;
   /** Jobs created since `since` across every workspace, newest first, with their workspace's plan and features. */
-  recentJobs(input: { since: number; limit: number }): Promise<(JobRecord & { plan: string; features: string[] })[]>;
+  recentJobs(input: {
+    since: number;
+    limit: number;
+  }): Promise<(JobRecord & { plan: string; features: string[] })[]>;
 
   /** Users, memberships, sessions, API keys and the audit log. */
   readonly accounts: AccountStore;

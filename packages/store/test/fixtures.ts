@@ -31,7 +31,8 @@ export function priced(
   const wallet = opts.wallet ?? 'video_credits';
   return {
     wallet,
-    kind: opts.kind ?? (wallet === 'image_credits' ? 'image' : wallet === 'ai_tokens' ? 'ai' : 'video'),
+    kind:
+      opts.kind ?? (wallet === 'image_credits' ? 'image' : wallet === 'ai_tokens' ? 'ai' : 'video'),
     job: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' },
     credits,
     ruleVersion: 1,
@@ -74,7 +75,9 @@ export function write(workspaceId: string, now = T0) {
 }
 
 /** Settle a promise, keeping the outcome instead of throwing. */
-export async function outcome<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
+export async function outcome<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; reason: string }> {
   try {
     return { ok: true, value: await p };
   } catch (e) {

@@ -48,9 +48,13 @@ describe('SQLite writer', () => {
       ),
     );
     const results = await Promise.allSettled(ops);
-    expect(results.map((r) => r.status)).toEqual(results.map((_, n) => (n === 7 ? 'rejected' : 'fulfilled')));
+    expect(results.map((r) => r.status)).toEqual(
+      results.map((_, n) => (n === 7 ? 'rejected' : 'fulfilled')),
+    );
     const rows = await driver.read.all<{ n: number }>(`SELECT n FROM probe ORDER BY n`);
-    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: 20 }, (_, n) => n).filter((n) => n !== 7));
+    expect(rows.map((r) => r.n)).toEqual(
+      Array.from({ length: 20 }, (_, n) => n).filter((n) => n !== 7),
+    );
   });
 
   it('a pipelined operation that throws sends nothing, and its outcome is the one-at-a-time outcome', async () => {
@@ -111,7 +115,9 @@ describe('SQLite writer', () => {
       ok: false,
       reason: 'INSUFFICIENT_CREDITS',
     });
-    await expect(store.charge({ ...write(ws.id), priced: priced(65) })).resolves.toMatchObject({ balance: 0 });
+    await expect(store.charge({ ...write(ws.id), priced: priced(65) })).resolves.toMatchObject({
+      balance: 0,
+    });
   });
 
   it('a capture or release between spends is seen by the next spend', async () => {
@@ -121,13 +127,19 @@ describe('SQLite writer', () => {
     await store.charge({ ...write(ws.id), priced: priced(10) });
     await store.release({ ...write(ws.id), holdId: hold.holdId });
     // 100 − 10 after the release: all of it can go.
-    await expect(store.charge({ ...write(ws.id), priced: priced(90) })).resolves.toMatchObject({ balance: 0 });
+    await expect(store.charge({ ...write(ws.id), priced: priced(90) })).resolves.toMatchObject({
+      balance: 0,
+    });
   });
 
   it('the entries of 200 concurrent spends on one wallet read in order (each follows the one before)', async () => {
     const ws = await workspace(store);
     await grant(store, ws.id, 100_000);
-    await Promise.all(Array.from({ length: 200 }, (_, i) => store.charge({ ...write(ws.id), priced: priced(1 + (i % 50)) })));
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.charge({ ...write(ws.id), priced: priced(1 + (i % 50)) }),
+      ),
+    );
     const rows = await driver.read.all<{ balance: number; delta: number }>(
       `SELECT balance_after AS balance, available_delta AS delta FROM ledger_entries WHERE workspace_id = ? ORDER BY id`,
       [ws.id],
@@ -183,14 +195,23 @@ describe('SQLite writer', () => {
           const sent = requests.map((r, i) => {
             const k = r.again !== undefined && r.again < i ? keys[r.again]! : keys[i]!;
             const like = r.again !== undefined && r.again < i ? requests[r.again]! : r;
-            const input = { ...write(ws.id), idempotencyKey: k, priced: priced(like.credits, { wallet: like.wallet }) };
-            return like.hold ? outcome(store.reserve({ ...input, ttlMs: HOUR })) : outcome(store.charge(input));
+            const input = {
+              ...write(ws.id),
+              idempotencyKey: k,
+              priced: priced(like.credits, { wallet: like.wallet }),
+            };
+            return like.hold
+              ? outcome(store.reserve({ ...input, ttlMs: HOUR }))
+              : outcome(store.charge(input));
           });
           const results = await Promise.all(sent);
           // Every key took effect at most once, and its answers agree.
           const byKey = new Map<string, string>();
           results.forEach((r, i) => {
-            const k = requests[i]!.again !== undefined && requests[i]!.again! < i ? keys[requests[i]!.again!]! : keys[i]!;
+            const k =
+              requests[i]!.again !== undefined && requests[i]!.again! < i
+                ? keys[requests[i]!.again!]!
+                : keys[i]!;
             if (!r.ok) return;
             const seen = byKey.get(k);
             if (seen !== undefined) expect(JSON.stringify(r.value)).toBe(seen);

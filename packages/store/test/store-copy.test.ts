@@ -18,7 +18,12 @@ async function populate(store: LedgerStore) {
   await store.capture({ ...write(ws.id), holdId: done.holdId, credits: 45 });
   await store.charge({ ...write(ws.id), priced: priced(25, { wallet: 'image_credits' }) });
   await store.expireLots({ now: T0 + 2 * HOUR });
-  await store.publishRules({ document: { hello: 'rules' }, createdBy: 'test', reason: 'seed', now: T0 });
+  await store.publishRules({
+    document: { hello: 'rules' },
+    createdBy: 'test',
+    reason: 'seed',
+    now: T0,
+  });
   await store.accounts.audit({ actor: 'test', action: 'test.action', target: 'x', now: T0 });
   return { ws, open };
 }
@@ -43,25 +48,28 @@ describe('store copy', () => {
   // The copy tool opens both stores in its own thread (the CLI); the worker-thread store is
   // the same SQLite adapter, covered by the `sqlite` target.
   for (const target of DIALECTS.filter((d) => d.name !== 'sqlite-worker')) {
-    it.skipIf(target.skip !== null)(`copies a SQLite installation with history to ${target.name}, which serves the same wallets, history and totals`, async () => {
-      const from = await DIALECTS[0]!.make();
-      const to = await target.make();
-      cleanups.push(from, to);
-      const src = from.store as LedgerStore;
-      const dst = to.store as LedgerStore;
-      const { ws, open } = await populate(src);
-      const before = await picture(src, ws.id);
-      const { rows, verify } = await copyStore({ from: src, to: dst });
-      expect(verify.violations).toEqual([]);
-      expect(rows.ledger_entries).toBe(before.history.length);
-      expect(await picture(dst, ws.id)).toEqual(before);
-      // The copy is a working ledger: the open hold settles there, new entries get new ids.
-      const settled = await dst.release({ ...write(ws.id), holdId: open.holdId });
-      expect(settled.returned).toBe(40);
-      const [latest] = (await dst.history({ workspaceId: ws.id, limit: 1 })).items;
-      expect(latest?.type).toBe('return');
-      expect((await dst.verify()).violations).toEqual([]);
-    });
+    it.skipIf(target.skip !== null)(
+      `copies a SQLite installation with history to ${target.name}, which serves the same wallets, history and totals`,
+      async () => {
+        const from = await DIALECTS[0]!.make();
+        const to = await target.make();
+        cleanups.push(from, to);
+        const src = from.store as LedgerStore;
+        const dst = to.store as LedgerStore;
+        const { ws, open } = await populate(src);
+        const before = await picture(src, ws.id);
+        const { rows, verify } = await copyStore({ from: src, to: dst });
+        expect(verify.violations).toEqual([]);
+        expect(rows.ledger_entries).toBe(before.history.length);
+        expect(await picture(dst, ws.id)).toEqual(before);
+        // The copy is a working ledger: the open hold settles there, new entries get new ids.
+        const settled = await dst.release({ ...write(ws.id), holdId: open.holdId });
+        expect(settled.returned).toBe(40);
+        const [latest] = (await dst.history({ workspaceId: ws.id, limit: 1 })).items;
+        expect(latest?.type).toBe('return');
+        expect((await dst.verify()).violations).toEqual([]);
+      },
+    );
   }
 
   it('refuses a target that already holds an installation, and leaves it as it was', async () => {
@@ -70,7 +78,9 @@ describe('store copy', () => {
     cleanups.push(from, to);
     await populate(from.store as LedgerStore);
     const existing = await workspace(to.store);
-    await expect(copyStore({ from: from.store as LedgerStore, to: to.store as LedgerStore })).rejects.toThrow(/not empty/);
+    await expect(
+      copyStore({ from: from.store as LedgerStore, to: to.store as LedgerStore }),
+    ).rejects.toThrow(/not empty/);
     expect(await to.store.listWorkspaceIds()).toEqual([existing.id]);
   });
 });

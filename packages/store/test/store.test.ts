@@ -24,9 +24,19 @@ for (const dialect of DIALECTS) {
       const hold = await t.store.reserve({ ...write(ws.id), priced: priced(60), ttlMs: HOUR });
       expect(hold).toMatchObject({ credits: 60, balance: 40, held: 60 });
       const done = await t.store.capture({ ...write(ws.id), holdId: hold.holdId, credits: 45 });
-      expect(done).toMatchObject({ status: 'completed', captured: 45, returned: 15, balance: 55, held: 0 });
+      expect(done).toMatchObject({
+        status: 'completed',
+        captured: 45,
+        returned: 15,
+        balance: 55,
+        held: 0,
+      });
       const wallets = await t.store.wallets(ws.id);
-      expect(wallets.find((w) => w.kind === 'video_credits')).toEqual({ kind: 'video_credits', available: 55, held: 0 });
+      expect(wallets.find((w) => w.kind === 'video_credits')).toEqual({
+        kind: 'video_credits',
+        available: 55,
+        held: 0,
+      });
       const history = await t.store.history({ workspaceId: ws.id, limit: 10 });
       expect(history.items.map((e) => [e.type, e.amount, e.balanceAfter])).toEqual([
         ['return', 15, 55],
@@ -49,7 +59,9 @@ for (const dialect of DIALECTS) {
     it('refuses a reserve it cannot cover, whole, and changes nothing', async () => {
       const ws = await workspace(t.store);
       await grant(t.store, ws.id, 40);
-      const r = await outcome(t.store.reserve({ ...write(ws.id), priced: priced(50), ttlMs: HOUR }));
+      const r = await outcome(
+        t.store.reserve({ ...write(ws.id), priced: priced(50), ttlMs: HOUR }),
+      );
       expect(r).toEqual({ ok: false, reason: 'INSUFFICIENT_CREDITS' });
       const e = await t.store
         .reserve({ ...write(ws.id), priced: priced(50, { wallet: 'image_credits' }), ttlMs: HOUR })
@@ -62,9 +74,13 @@ for (const dialect of DIALECTS) {
       const ws = await workspace(t.store);
       await grant(t.store, ws.id, 100);
       const hold = await t.store.reserve({ ...write(ws.id), priced: priced(50), ttlMs: HOUR });
-      const r = await outcome(t.store.capture({ ...write(ws.id), holdId: hold.holdId, credits: 51 }));
+      const r = await outcome(
+        t.store.capture({ ...write(ws.id), holdId: hold.holdId, credits: 51 }),
+      );
       expect(r).toEqual({ ok: false, reason: 'CAPTURE_EXCEEDS_HOLD' });
-      expect((await t.store.getJob({ workspaceId: ws.id, jobId: hold.holdId }))?.status).toBe('reserved');
+      expect((await t.store.getJob({ workspaceId: ws.id, jobId: hold.holdId }))?.status).toBe(
+        'reserved',
+      );
     });
 
     it('a hold of another workspace is not found', async () => {
@@ -91,7 +107,9 @@ for (const dialect of DIALECTS) {
       expect(a.lots.map((l) => l.amount)).toEqual([20, 10]);
       // A trial-accepted job: the trial lot (no expiry, trial ranks before purchase) pays.
       await t.store.charge({ ...write(ws.id), priced: priced(50, { restrictions: ['trial'] }) });
-      const after = Object.fromEntries((await t.store.lots({ workspaceId: ws.id })).map((l) => [l.source, l.remaining]));
+      const after = Object.fromEntries(
+        (await t.store.lots({ workspaceId: ws.id })).map((l) => [l.source, l.remaining]),
+      );
       expect(after).toEqual({ trial: 0, purchase: 90, promo: 0 });
     });
 
@@ -125,12 +143,18 @@ for (const dialect of DIALECTS) {
       const hold = await t.store.reserve({ ...write(ws.id), priced: priced(80), ttlMs: HOUR });
       expect(await t.store.expireHolds({ now: T0 + HOUR - 1 })).toBe(0);
       expect(await t.store.expireHolds({ now: T0 + HOUR })).toBe(1);
-      expect((await t.store.getJob({ workspaceId: ws.id, jobId: hold.holdId }))?.status).toBe('expired');
-      expect(await outcome(t.store.capture({ ...write(ws.id, T0 + HOUR), holdId: hold.holdId }))).toEqual({
+      expect((await t.store.getJob({ workspaceId: ws.id, jobId: hold.holdId }))?.status).toBe(
+        'expired',
+      );
+      expect(
+        await outcome(t.store.capture({ ...write(ws.id, T0 + HOUR), holdId: hold.holdId })),
+      ).toEqual({
         ok: false,
         reason: 'HOLD_SETTLED',
       });
-      expect((await t.store.wallets(ws.id)).find((w) => w.kind === 'video_credits')?.available).toBe(80);
+      expect(
+        (await t.store.wallets(ws.id)).find((w) => w.kind === 'video_credits')?.available,
+      ).toBe(80);
     });
 
     it('500 concurrent reserves against a balance for 100: exactly 100 succeed', async () => {
@@ -159,18 +183,25 @@ for (const dialect of DIALECTS) {
         held: 7,
       });
       // Same key, another body: a conflict, and nothing moves.
-      const other = await outcome(t.store.reserve({ ...same, requestHash: 'other', priced: priced(8) }));
+      const other = await outcome(
+        t.store.reserve({ ...same, requestHash: 'other', priced: priced(8) }),
+      );
       expect(other).toEqual({ ok: false, reason: 'IDEMPOTENCY_CONFLICT' });
       // Keys are per workspace: the same key elsewhere is a new request.
       const ws2 = await workspace(t.store);
       await grant(t.store, ws2.id, 10);
-      await expect(t.store.reserve({ ...same, workspaceId: ws2.id })).resolves.toMatchObject({ credits: 7 });
+      await expect(t.store.reserve({ ...same, workspaceId: ws2.id })).resolves.toMatchObject({
+        credits: 7,
+      });
     });
 
     it('a failed request leaves its key free for a retry', async () => {
       const ws = await workspace(t.store);
       const req = { ...write(ws.id), priced: priced(10), ttlMs: HOUR };
-      expect(await outcome(t.store.reserve(req))).toEqual({ ok: false, reason: 'INSUFFICIENT_CREDITS' });
+      expect(await outcome(t.store.reserve(req))).toEqual({
+        ok: false,
+        reason: 'INSUFFICIENT_CREDITS',
+      });
       await grant(t.store, ws.id, 10);
       await expect(t.store.reserve(req)).resolves.toMatchObject({ credits: 10, balance: 0 });
     });
@@ -207,19 +238,42 @@ for (const dialect of DIALECTS) {
         cursor = page.nextCursor;
       }
       expect(seen.map((e) => e.amount)).toEqual(Array.from({ length: 25 }, (_, i) => 25 - i));
-      const filtered = await t.store.history({ workspaceId: ws.id, wallet: 'image_credits', limit: 10 });
+      const filtered = await t.store.history({
+        workspaceId: ws.id,
+        wallet: 'image_credits',
+        limit: 10,
+      });
       expect(filtered.items).toEqual([]);
-      await expect(t.store.history({ workspaceId: ws.id, limit: 10, cursor: 'bogus' })).rejects.toMatchObject({
+      await expect(
+        t.store.history({ workspaceId: ws.id, limit: 10, cursor: 'bogus' }),
+      ).rejects.toMatchObject({
         reason: 'VALIDATION',
       });
     });
 
     it('random sequences of writes keep every invariant and match a model', async () => {
       const op = fc.oneof(
-        fc.record({ t: fc.constant('grant' as const), n: fc.integer({ min: 1, max: 200 }), trial: fc.boolean(), exp: fc.option(fc.integer({ min: 1, max: 5 })) }),
-        fc.record({ t: fc.constant('reserve' as const), n: fc.integer({ min: 0, max: 150 }), trial: fc.boolean() }),
-        fc.record({ t: fc.constant('charge' as const), n: fc.integer({ min: 0, max: 150 }), trial: fc.boolean() }),
-        fc.record({ t: fc.constant('capture' as const), pick: fc.nat(), frac: fc.integer({ min: 0, max: 100 }) }),
+        fc.record({
+          t: fc.constant('grant' as const),
+          n: fc.integer({ min: 1, max: 200 }),
+          trial: fc.boolean(),
+          exp: fc.option(fc.integer({ min: 1, max: 5 })),
+        }),
+        fc.record({
+          t: fc.constant('reserve' as const),
+          n: fc.integer({ min: 0, max: 150 }),
+          trial: fc.boolean(),
+        }),
+        fc.record({
+          t: fc.constant('charge' as const),
+          n: fc.integer({ min: 0, max: 150 }),
+          trial: fc.boolean(),
+        }),
+        fc.record({
+          t: fc.constant('capture' as const),
+          pick: fc.nat(),
+          frac: fc.integer({ min: 0, max: 100 }),
+        }),
         fc.record({ t: fc.constant('release' as const), pick: fc.nat() }),
         fc.record({ t: fc.constant('tick' as const), hours: fc.integer({ min: 1, max: 3 }) }),
       );
@@ -240,7 +294,11 @@ for (const dialect of DIALECTS) {
                 break;
               case 'reserve': {
                 const r = await outcome(
-                  t.store.reserve({ ...write(ws.id, now), priced: priced(o.n, { restrictions: o.trial ? ['trial'] : [] }), ttlMs: 2 * HOUR }),
+                  t.store.reserve({
+                    ...write(ws.id, now),
+                    priced: priced(o.n, { restrictions: o.trial ? ['trial'] : [] }),
+                    ttlMs: 2 * HOUR,
+                  }),
                 );
                 if (r.ok) open.push({ id: r.value.holdId, held: r.value.credits });
                 else expect(r.reason).toBe('INSUFFICIENT_CREDITS');
@@ -248,7 +306,10 @@ for (const dialect of DIALECTS) {
               }
               case 'charge': {
                 const r = await outcome(
-                  t.store.charge({ ...write(ws.id, now), priced: priced(o.n, { restrictions: o.trial ? ['trial'] : [] }) }),
+                  t.store.charge({
+                    ...write(ws.id, now),
+                    priced: priced(o.n, { restrictions: o.trial ? ['trial'] : [] }),
+                  }),
                 );
                 if (!r.ok) expect(r.reason).toBe('INSUFFICIENT_CREDITS');
                 break;
@@ -259,7 +320,13 @@ for (const dialect of DIALECTS) {
                 const [h] = open.splice(o.pick % open.length, 1);
                 const r =
                   o.t === 'capture'
-                    ? await outcome(t.store.capture({ ...write(ws.id, now), holdId: h!.id, credits: Math.floor((h!.held * o.frac) / 100) }))
+                    ? await outcome(
+                        t.store.capture({
+                          ...write(ws.id, now),
+                          holdId: h!.id,
+                          credits: Math.floor((h!.held * o.frac) / 100),
+                        }),
+                      )
                     : await outcome(t.store.release({ ...write(ws.id, now), holdId: h!.id }));
                 if (!r.ok) expect(r.reason).toBe('HOLD_SETTLED');
                 break;
@@ -274,7 +341,9 @@ for (const dialect of DIALECTS) {
           const report = await t.store.verify();
           expect(report.violations).toEqual([]);
           // The balance the history shows last is the wallet's balance.
-          const [last] = (await t.store.history({ workspaceId: ws.id, wallet: 'video_credits', limit: 1 })).items;
+          const [last] = (
+            await t.store.history({ workspaceId: ws.id, wallet: 'video_credits', limit: 1 })
+          ).items;
           const w = (await t.store.wallets(ws.id)).find((x) => x.kind === 'video_credits')!;
           expect(w.available).toBe(last?.balanceAfter ?? 0);
           expect(w.held).toBe(last?.heldAfter ?? 0);

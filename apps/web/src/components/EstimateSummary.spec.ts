@@ -6,7 +6,12 @@ import { makeQuote } from '../test-fixtures';
 
 describe('EstimateSummary', () => {
   it('shows the cost, its breakdown, the balance and no buy button when the wallet covers it', () => {
-    const w = mount(EstimateSummary, { props: { wallet: 'video_credits', quote: makeQuote({ credits: 1_500, balance: 20_000, usable: 20_000 }) } });
+    const w = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        quote: makeQuote({ credits: 1_500, balance: 20_000, usable: 20_000 }),
+      },
+    });
     expect(w.get('[data-testid="estimate-credits"]').text()).toBe('1,500');
     expect(w.get('[data-testid="estimate-balance"]').text()).toBe('20,000');
     expect(w.text()).toContain('Standard Video, 720p: 5 s × 10');
@@ -15,14 +20,23 @@ describe('EstimateSummary', () => {
   });
 
   it('says when trial credits apply', () => {
-    const w = mount(EstimateSummary, { props: { wallet: 'video_credits', quote: makeQuote({ trialApplies: true }) } });
+    const w = mount(EstimateSummary, {
+      props: { wallet: 'video_credits', quote: makeQuote({ trialApplies: true }) },
+    });
     expect(w.get('[data-testid="trial-applies"]').text()).toBe('Trial credits apply');
     const n = mount(EstimateSummary, { props: { wallet: 'video_credits', quote: makeQuote() } });
     expect(n.find('[data-testid="trial-applies"]').exists()).toBe(false);
   });
 
   it('offers Buy Image Credits when an image job is short, never a generic upgrade', async () => {
-    const quote = makeQuote({ wallet: 'image_credits', credits: 8, balance: 0, usable: 0, sufficient: false, action: 'buy_image_credits' });
+    const quote = makeQuote({
+      wallet: 'image_credits',
+      credits: 8,
+      balance: 0,
+      usable: 0,
+      sufficient: false,
+      action: 'buy_image_credits',
+    });
     const w = mount(EstimateSummary, { props: { wallet: 'image_credits', quote } });
     const buttons = w.findAll('button').map((b) => b.text());
     expect(buttons).toEqual(['Buy Image Credits']);
@@ -33,20 +47,38 @@ describe('EstimateSummary', () => {
   });
 
   it('offers Buy Video Credits when a video job is short', () => {
-    const quote = makeQuote({ credits: 250, balance: 200, usable: 200, sufficient: false, action: 'buy_video_credits' });
+    const quote = makeQuote({
+      credits: 250,
+      balance: 200,
+      usable: 200,
+      sufficient: false,
+      action: 'buy_video_credits',
+    });
     const w = mount(EstimateSummary, { props: { wallet: 'video_credits', quote } });
     expect(w.findAll('button').map((b) => b.text())).toEqual(['Buy Video Credits']);
   });
 
   it("falls back to the wallet's own buy button when the API names no action", () => {
-    const quote = makeQuote({ credits: 250, balance: 0, usable: 0, sufficient: false, action: null });
+    const quote = makeQuote({
+      credits: 250,
+      balance: 0,
+      usable: 0,
+      sufficient: false,
+      action: null,
+    });
     const w = mount(EstimateSummary, { props: { wallet: 'video_credits', quote } });
     expect(w.findAll('button').map((b) => b.text())).toEqual(['Buy Video Credits']);
   });
 
   it('shows a plan limit as a plain message, without a buy button', () => {
     const error = new TRPCClientError('Video Edit is not available on the Free plan.', {
-      result: { error: { code: -32003, message: 'x', data: { reason: 'FEATURE_UNAVAILABLE', code: 'FORBIDDEN' } } } as never,
+      result: {
+        error: {
+          code: -32003,
+          message: 'x',
+          data: { reason: 'FEATURE_UNAVAILABLE', code: 'FORBIDDEN' },
+        },
+      } as never,
     });
     const w = mount(EstimateSummary, { props: { wallet: 'video_credits', quote: null, error } });
     expect(w.text()).toContain('Not available on your plan.');

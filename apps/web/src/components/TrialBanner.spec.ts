@@ -6,7 +6,10 @@ const MESSAGE = 'Free trial includes one 5-second Standard Video at 720p.';
 
 describe('TrialBanner', () => {
   it('shows the help article sentence word for word, and what is left', () => {
-    const w = mount(TrialBanner, { props: { trial: { remaining: 50, message: MESSAGE } }, global: { stubs: { RouterLink: RouterLinkStub } } });
+    const w = mount(TrialBanner, {
+      props: { trial: { remaining: 50, message: MESSAGE } },
+      global: { stubs: { RouterLink: RouterLinkStub } },
+    });
     expect(w.get('.trial-message').text()).toBe(MESSAGE);
     expect(w.text()).toContain('50 free video credits left.');
   });

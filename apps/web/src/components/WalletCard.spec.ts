@@ -7,25 +7,35 @@ const buttons = (w: ReturnType<typeof mount>) => w.findAll('button').map((b) => 
 
 describe('WalletCard', () => {
   it('shows label, used for, balance with separators, held, and the Active badge', () => {
-    const w = mount(WalletCard, { props: { wallet: makeWallet({ kind: 'image_credits', balance: 12_500, held: 1_200 }) } });
+    const w = mount(WalletCard, {
+      props: { wallet: makeWallet({ kind: 'image_credits', balance: 12_500, held: 1_200 }) },
+    });
     expect(w.find('h3').text()).toBe('Image Credits');
-    expect(w.text()).toContain('Image Generation and logo/image creation in CloudMySite Image Studio');
+    expect(w.text()).toContain(
+      'Image Generation and logo/image creation in CloudMySite Image Studio',
+    );
     expect(w.get('[data-testid="balance"]').text()).toBe('12,500');
     expect(w.get('[data-testid="held"]').text()).toBe('1,200');
     expect(w.get('[data-testid="status-badge"]').text()).toBe('Active');
   });
 
   it('renders exactly the actions the API returns, with the help article labels', () => {
-    expect(buttons(mount(WalletCard, { props: { wallet: makeWallet({ kind: 'image_credits' }) } }))).toEqual([
-      'Buy Image Credits',
+    expect(
+      buttons(mount(WalletCard, { props: { wallet: makeWallet({ kind: 'image_credits' }) } })),
+    ).toEqual(['Buy Image Credits', 'View Usage']);
+    expect(
+      buttons(mount(WalletCard, { props: { wallet: makeWallet({ kind: 'video_credits' }) } })),
+    ).toEqual(['Buy Video Credits', 'View Usage']);
+    const ai = makeWallet({
+      kind: 'ai_tokens',
+      balance: 0,
+      status: 'empty',
+      actions: ['view_usage', 'upgrade_plan'],
+    });
+    expect(buttons(mount(WalletCard, { props: { wallet: ai } }))).toEqual([
       'View Usage',
+      'Upgrade plan',
     ]);
-    expect(buttons(mount(WalletCard, { props: { wallet: makeWallet({ kind: 'video_credits' }) } }))).toEqual([
-      'Buy Video Credits',
-      'View Usage',
-    ]);
-    const ai = makeWallet({ kind: 'ai_tokens', balance: 0, status: 'empty', actions: ['view_usage', 'upgrade_plan'] });
-    expect(buttons(mount(WalletCard, { props: { wallet: ai } }))).toEqual(['View Usage', 'Upgrade plan']);
   });
 
   it.each([
@@ -33,7 +43,9 @@ describe('WalletCard', () => {
     ['low', 'Low'],
     ['empty', 'Empty'],
   ] as const)('labels status %s as %s', (status, label) => {
-    const w = mount(WalletCard, { props: { wallet: makeWallet({ kind: 'video_credits', status }) } });
+    const w = mount(WalletCard, {
+      props: { wallet: makeWallet({ kind: 'video_credits', status }) },
+    });
     expect(w.get('[data-testid="status-badge"]').text()).toBe(label);
     expect(w.get('[data-testid="status-badge"]').classes()).toContain(`badge-${status}`);
   });
@@ -54,7 +66,10 @@ describe('WalletCard', () => {
 
   it('shows the AI token cycle: used, plan limit as a progress bar, and the reset date', () => {
     const resetsAt = new Date(2026, 6, 1).getTime();
-    const wallet = makeWallet({ kind: 'ai_tokens', cycle: { usedThisCycle: 5_000, planLimit: 20_000, resetsAt } });
+    const wallet = makeWallet({
+      kind: 'ai_tokens',
+      cycle: { usedThisCycle: 5_000, planLimit: 20_000, resetsAt },
+    });
     const w = mount(WalletCard, { props: { wallet } });
     const cycle = w.get('[data-testid="cycle"]');
     expect(cycle.text()).toContain('5,000 of 20,000');

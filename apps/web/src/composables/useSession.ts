@@ -22,7 +22,9 @@ export function ensureMe(): Promise<Me | null> {
 }
 
 const STORAGE_KEY = 'cw.workspace';
-const chosen = ref<string | null>(typeof localStorage === 'undefined' ? null : localStorage.getItem(STORAGE_KEY));
+const chosen = ref<string | null>(
+  typeof localStorage === 'undefined' ? null : localStorage.getItem(STORAGE_KEY),
+);
 
 /** The person, their workspaces, and the one they are looking at. */
 export function useSession() {
@@ -31,7 +33,8 @@ export function useSession() {
   const user = computed(() => me.data.value?.user ?? null);
   const workspaces = computed(() => me.data.value?.workspaces ?? []);
   const workspace = computed(
-    () => workspaces.value.find((w) => w.workspaceId === chosen.value) ?? workspaces.value[0] ?? null,
+    () =>
+      workspaces.value.find((w) => w.workspaceId === chosen.value) ?? workspaces.value[0] ?? null,
   );
   const workspaceId = computed(() => workspace.value?.workspaceId ?? null);
   const isAdmin = computed(() => user.value?.isAdmin === true);
@@ -58,6 +61,9 @@ export function useSession() {
 }
 
 /** Run `fn` whenever the current workspace changes (and once now). */
-export function onWorkspace(workspaceId: { value: string | null }, fn: (id: string | null) => void) {
+export function onWorkspace(
+  workspaceId: { value: string | null },
+  fn: (id: string | null) => void,
+) {
   watch(() => workspaceId.value, fn, { immediate: true });
 }

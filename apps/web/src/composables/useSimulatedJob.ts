@@ -2,7 +2,8 @@ import { ref, type Ref } from 'vue';
 import { useQueryClient } from '@tanstack/vue-query';
 import { trpc, type Job } from '../trpc';
 
-export type JobPhase = 'idle' | 'reserving' | 'running' | 'settling' | 'completed' | 'failed' | 'error';
+export type JobPhase =
+  'idle' | 'reserving' | 'running' | 'settling' | 'completed' | 'failed' | 'error';
 
 export interface JobOutcome {
   holdId: string;
@@ -26,29 +27,61 @@ export function useSimulatedJob(workspaceId: Ref<string | null>, runMs = 1200) {
 
   async function refresh() {
     await Promise.all(
-      ['wallets', 'quote', 'history', 'jobs', 'summary'].map((k) => qc.invalidateQueries({ queryKey: [k] })),
+      ['wallets', 'quote', 'history', 'jobs', 'summary'].map((k) =>
+        qc.invalidateQueries({ queryKey: [k] }),
+      ),
     );
   }
 
   async function run(job: Job, opts: { fail: boolean }) {
     const ws = workspaceId.value;
-    if (!ws || phase.value === 'reserving' || phase.value === 'running' || phase.value === 'settling') return;
+    if (
+      !ws ||
+      phase.value === 'reserving' ||
+      phase.value === 'running' ||
+      phase.value === 'settling'
+    )
+      return;
     error.value = null;
     outcome.value = null;
     phase.value = 'reserving';
     try {
-      const hold = await trpc.usage.reserve.mutate({ workspaceId: ws, job, idempotencyKey: crypto.randomUUID() });
+      const hold = await trpc.usage.reserve.mutate({
+        workspaceId: ws,
+        job,
+        idempotencyKey: crypto.randomUUID(),
+      });
       await refresh();
       phase.value = 'running';
       await new Promise((r) => setTimeout(r, runMs));
       phase.value = 'settling';
       if (opts.fail) {
-        const r = await trpc.usage.release.mutate({ workspaceId: ws, holdId: hold.holdId, idempotencyKey: crypto.randomUUID() });
-        outcome.value = { holdId: hold.holdId, held: hold.credits, captured: 0, returned: r.returned, trialApplies: hold.trialApplies };
+        const r = await trpc.usage.release.mutate({
+          workspaceId: ws,
+          holdId: hold.holdId,
+          idempotencyKey: crypto.randomUUID(),
+        });
+        outcome.value = {
+          holdId: hold.holdId,
+          held: hold.credits,
+          captured: 0,
+          returned: r.returned,
+          trialApplies: hold.trialApplies,
+        };
         phase.value = 'failed';
       } else {
-        const r = await trpc.usage.capture.mutate({ workspaceId: ws, holdId: hold.holdId, idempotencyKey: crypto.randomUUID() });
-        outcome.value = { holdId: hold.holdId, held: hold.credits, captured: r.captured, returned: r.returned, trialApplies: hold.trialApplies };
+        const r = await trpc.usage.capture.mutate({
+          workspaceId: ws,
+          holdId: hold.holdId,
+          idempotencyKey: crypto.randomUUID(),
+        });
+        outcome.value = {
+          holdId: hold.holdId,
+          held: hold.credits,
+          captured: r.captured,
+          returned: r.returned,
+          trialApplies: hold.trialApplies,
+        };
         phase.value = 'completed';
       }
     } catch (e) {
@@ -59,6 +92,7 @@ export function useSimulatedJob(workspaceId: Ref<string | null>, runMs = 1200) {
     }
   }
 
-  const busy = () => phase.value === 'reserving' || phase.value === 'running' || phase.value === 'settling';
+  const busy = () =>
+    phase.value === 'reserving' || phase.value === 'running' || phase.value === 'settling';
   return { phase, outcome, error, run, busy };
 }

@@ -10,6 +10,7 @@ export function useWallets(workspaceId: Ref<string | null>) {
     enabled: computed(() => workspaceId.value !== null),
   });
   const wallets = computed(() => query.data.value?.wallets ?? []);
-  const byKind = (kind: WalletKind) => computed(() => wallets.value.find((w) => w.kind === kind) ?? null);
+  const byKind = (kind: WalletKind) =>
+    computed(() => wallets.value.find((w) => w.kind === kind) ?? null);
   return { query, wallets, byKind };
 }

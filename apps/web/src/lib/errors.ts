@@ -37,7 +37,8 @@ export function isMethodRefused(e: unknown): boolean {
 /** A sentence for people: the server's message, or a plain fallback for network trouble. */
 export function errorMessage(e: unknown): string {
   if (e instanceof TRPCClientError) {
-    if (!e.data && /fetch|network/i.test(e.message)) return 'Cannot reach the server. Check your connection and try again.';
+    if (!e.data && /fetch|network/i.test(e.message))
+      return 'Cannot reach the server. Check your connection and try again.';
     if (isMethodRefused(e)) {
       return 'This server does not accept rule documents yet: they are too large for a URL and it refuses them as POST queries (allowMethodOverride).';
     }

@@ -2,7 +2,15 @@ import { QueryCache, QueryClient } from '@tanstack/vue-query';
 import { errorReason, isUnauthorized } from './errors';
 
 /** Reasons that will not change on a retry. */
-const FINAL = new Set(['UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'WORKSPACE_NOT_FOUND', 'VALIDATION', 'COMING_SOON', 'FEATURE_UNAVAILABLE']);
+const FINAL = new Set([
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'WORKSPACE_NOT_FOUND',
+  'VALIDATION',
+  'COMING_SOON',
+  'FEATURE_UNAVAILABLE',
+]);
 
 /** Called when a fetch finds the session gone (expired or signed out elsewhere). */
 let onSignedOut: (() => void) | null = null;

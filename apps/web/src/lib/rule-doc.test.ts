@@ -6,10 +6,24 @@ function doc() {
     schemaVersion: 1,
     pricing: {
       video: [
-        { name: 'Standard 720p', event: { type: 'rate', params: { perUnit: 10, unit: 'second', label: 'Standard Video, 720p' } } },
-        { name: '60 fps', event: { type: 'multiplier', params: { factor: 1.25, label: '60 fps' } } },
+        {
+          name: 'Standard 720p',
+          event: {
+            type: 'rate',
+            params: { perUnit: 10, unit: 'second', label: 'Standard Video, 720p' },
+          },
+        },
+        {
+          name: '60 fps',
+          event: { type: 'multiplier', params: { factor: 1.25, label: '60 fps' } },
+        },
       ],
-      image: [{ name: 'Hero image', event: { type: 'rate', params: { perUnit: 8, unit: 'image', label: 'Hero image' } } }],
+      image: [
+        {
+          name: 'Hero image',
+          event: { type: 'rate', params: { perUnit: 8, unit: 'image', label: 'Hero image' } },
+        },
+      ],
     },
     examples: [
       { name: 'trial', job: { kind: 'video' }, expect: { credits: 50, trialApplies: true } },
@@ -32,7 +46,11 @@ describe('rule documents in the editor', () => {
 
   it('changes one price in a copy, leaving the original alone', () => {
     const original = doc();
-    const next = setPrice(original, { kind: 'image', index: 0, field: 'perUnit' }, 12) as ReturnType<typeof doc>;
+    const next = setPrice(
+      original,
+      { kind: 'image', index: 0, field: 'perUnit' },
+      12,
+    ) as ReturnType<typeof doc>;
     expect(next.pricing.image[0]!.event.params.perUnit).toBe(12);
     expect(original.pricing.image[0]!.event.params.perUnit).toBe(8);
   });

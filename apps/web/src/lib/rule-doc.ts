@@ -18,7 +18,12 @@ export interface PriceRow {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const FIELD_OF: Record<string, PriceRow['field']> = { rate: 'perUnit', multiplier: 'factor', flat: 'credits', minimum: 'credits' };
+const FIELD_OF: Record<string, PriceRow['field']> = {
+  rate: 'perUnit',
+  multiplier: 'factor',
+  flat: 'credits',
+  minimum: 'credits',
+};
 
 export function priceRows(doc: unknown): PriceRow[] {
   if (!isObj(doc) || !isObj(doc.pricing)) return [];
@@ -49,7 +54,11 @@ export function priceRows(doc: unknown): PriceRow[] {
 }
 
 /** A copy of the document with one rule's number changed. */
-export function setPrice(doc: unknown, row: Pick<PriceRow, 'kind' | 'index' | 'field'>, value: number): unknown {
+export function setPrice(
+  doc: unknown,
+  row: Pick<PriceRow, 'kind' | 'index' | 'field'>,
+  value: number,
+): unknown {
   const copy = structuredClone(doc) as Obj;
   const rule = ((copy.pricing as Obj)[row.kind] as Obj[])[row.index]!;
   const params = (rule.event as Obj).params as Obj;
@@ -61,7 +70,9 @@ export function setPrice(doc: unknown, row: Pick<PriceRow, 'kind' | 'index' | 'f
  * Examples that fail only because the price moved: `examples[i]` with "expected N, got M".
  * Returns the index and the new price, so an admin can accept the draft's prices in one go.
  */
-export function repricedExamples(errors: readonly { path: string; message: string }[]): { index: number; credits: number }[] {
+export function repricedExamples(
+  errors: readonly { path: string; message: string }[],
+): { index: number; credits: number }[] {
   const out: { index: number; credits: number }[] = [];
   for (const e of errors) {
     const at = /^examples\[(\d+)\]$/.exec(e.path);
@@ -71,7 +82,10 @@ export function repricedExamples(errors: readonly { path: string; message: strin
   return out;
 }
 
-export function acceptExamplePrices(doc: unknown, fixes: readonly { index: number; credits: number }[]): unknown {
+export function acceptExamplePrices(
+  doc: unknown,
+  fixes: readonly { index: number; credits: number }[],
+): unknown {
   const copy = structuredClone(doc) as Obj;
   const examples = copy.examples as Obj[];
   for (const f of fixes) {

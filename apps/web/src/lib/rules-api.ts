@@ -9,7 +9,12 @@ export interface RuleProblem {
   message: string;
 }
 export type OutcomeView =
-  | { ok: true; credits: number; breakdown: { label: string; type: string; credits: number }[]; trialApplies: boolean }
+  | {
+      ok: true;
+      credits: number;
+      breakdown: { label: string; type: string; credits: number }[];
+      trialApplies: boolean;
+    }
   | { ok: false; reason: 'FEATURE_UNAVAILABLE' | 'COMING_SOON'; message: string };
 export interface WorkspaceFactsInput {
   plan: string;
@@ -33,7 +38,13 @@ export interface SimulationView {
   publishable: boolean;
   jobsRepriced: number;
   changedCount: number;
-  changed: { id: string; workspaceId: string; kind: string; before: SimulatedPrice; after: SimulatedPrice }[];
+  changed: {
+    id: string;
+    workspaceId: string;
+    kind: string;
+    before: SimulatedPrice;
+    after: SimulatedPrice;
+  }[];
   creditsDelta: number;
   deltaByKind: Record<string, number>;
   topWorkspaces: { workspaceId: string; delta: number }[];

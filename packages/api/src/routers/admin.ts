@@ -32,7 +32,10 @@ export const adminRouter = {
       .input(
         z
           .object({
-            id: z.string().regex(/^[a-zA-Z0-9_-]{3,64}$/).optional(),
+            id: z
+              .string()
+              .regex(/^[a-zA-Z0-9_-]{3,64}$/)
+              .optional(),
             name: z.string().trim().min(1).max(120),
             plan: planIdSchema.default('free'),
             billingAnchorDay: z.number().int().min(1).max(31).optional(),
@@ -42,7 +45,10 @@ export const adminRouter = {
       )
       .mutation(async ({ ctx, input }) => {
         const plan = await ctx.store.billing.plan(input.plan);
-        if (!plan || !plan.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
+        if (!plan || !plan.active)
+          throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, {
+            plan: input.plan,
+          });
         const now = ctx.now();
         const workspace = await ctx.store.createWorkspace({
           id: input.id,
@@ -61,7 +67,14 @@ export const adminRouter = {
 
     /** Find workspaces by id, name or a member's email. */
     search: adminProcedure
-      .input(z.object({ query: z.string().trim().min(1).max(200), limit: z.number().int().min(1).max(100).default(20) }).strict())
+      .input(
+        z
+          .object({
+            query: z.string().trim().min(1).max(200),
+            limit: z.number().int().min(1).max(100).default(20),
+          })
+          .strict(),
+      )
       .query(({ ctx, input }) => ctx.store.accounts.searchWorkspaces(input)),
 
     /**
@@ -72,14 +85,28 @@ export const adminRouter = {
     setPlan: adminProcedure
       .input(
         z
-          .object({ workspaceId: workspaceIdSchema, plan: planIdSchema, reason: reasonTextSchema, idempotencyKey: idempotencyKeySchema })
+          .object({
+            workspaceId: workspaceIdSchema,
+            plan: planIdSchema,
+            reason: reasonTextSchema,
+            idempotencyKey: idempotencyKeySchema,
+          })
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
         const workspace = await ctx.store.getWorkspace(input.workspaceId);
-        if (!workspace) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
-        const [from, to] = await Promise.all([ctx.store.billing.plan(workspace.plan), ctx.store.billing.plan(input.plan)]);
-        if (!to || !to.active) throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, { plan: input.plan });
+        if (!workspace)
+          throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+            workspaceId: input.workspaceId,
+          });
+        const [from, to] = await Promise.all([
+          ctx.store.billing.plan(workspace.plan),
+          ctx.store.billing.plan(input.plan),
+        ]);
+        if (!to || !to.active)
+          throw new CreditsError('NOT_FOUND', `No active plan "${input.plan}".`, {
+            plan: input.plan,
+          });
         const downgrade = from !== null && to.aiTokensPerCycle < from.aiTokensPerCycle;
         // The allowance of the cycle in force must exist before an upgrade tops it up.
         const cycle = await ensureCycle(ctx, workspace);
@@ -99,23 +126,35 @@ export const adminRouter = {
       }),
 
     /** A workspace with its wallets, lots and recent ledger. */
-    get: adminProcedure.input(z.object({ workspaceId: workspaceIdSchema }).strict()).query(async ({ ctx, input }) => {
-      const workspace = await ctx.store.getWorkspace(input.workspaceId);
-      if (!workspace) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId: input.workspaceId });
-      const [wallets, lots, ledger, members] = await Promise.all([
-        ctx.store.wallets(workspace.id),
-        ctx.store.lots({ workspaceId: workspace.id }),
-        ctx.store.history({ workspaceId: workspace.id, limit: 50 }),
-        ctx.store.accounts.members(workspace.id),
-      ]);
-      return { workspace, wallets, lots, ledger: ledger.items, members };
-    }),
+    get: adminProcedure
+      .input(z.object({ workspaceId: workspaceIdSchema }).strict())
+      .query(async ({ ctx, input }) => {
+        const workspace = await ctx.store.getWorkspace(input.workspaceId);
+        if (!workspace)
+          throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+            workspaceId: input.workspaceId,
+          });
+        const [wallets, lots, ledger, members] = await Promise.all([
+          ctx.store.wallets(workspace.id),
+          ctx.store.lots({ workspaceId: workspace.id }),
+          ctx.store.history({ workspaceId: workspace.id, limit: 50 }),
+          ctx.store.accounts.members(workspace.id),
+        ]);
+        return { workspace, wallets, lots, ledger: ledger.items, members };
+      }),
   },
 
   plans: {
     list: adminProcedure
-      .input(z.object({ includeRetired: z.boolean().default(true) }).strict().optional())
-      .query(({ ctx, input }) => ctx.store.billing.plans({ includeRetired: input?.includeRetired ?? true })),
+      .input(
+        z
+          .object({ includeRetired: z.boolean().default(true) })
+          .strict()
+          .optional(),
+      )
+      .query(({ ctx, input }) =>
+        ctx.store.billing.plans({ includeRetired: input?.includeRetired ?? true }),
+      ),
     /** Create or update a plan (audited). */
     save: adminProcedure
       .input(
@@ -132,16 +171,26 @@ export const adminRouter = {
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
-        await ctx.store.billing.savePlan({ plan: input, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'plan.save', target: '' } });
+        await ctx.store.billing.savePlan({
+          plan: input,
+          now: ctx.now(),
+          audit: { actor: ctx.caller.id, action: 'plan.save', target: '' },
+        });
         return input;
       }),
     /** Retire a plan: no new workspaces on it; existing ones keep it. */
-    retire: adminProcedure.input(z.object({ id: planIdSchema }).strict()).mutation(async ({ ctx, input }) => {
-      const plan = await ctx.store.billing.plan(input.id);
-      if (!plan) throw new CreditsError('NOT_FOUND', 'No such plan.', { plan: input.id });
-      await ctx.store.billing.savePlan({ plan: { ...plan, active: false }, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'plan.retire', target: '' } });
-      return { ...plan, active: false };
-    }),
+    retire: adminProcedure
+      .input(z.object({ id: planIdSchema }).strict())
+      .mutation(async ({ ctx, input }) => {
+        const plan = await ctx.store.billing.plan(input.id);
+        if (!plan) throw new CreditsError('NOT_FOUND', 'No such plan.', { plan: input.id });
+        await ctx.store.billing.savePlan({
+          plan: { ...plan, active: false },
+          now: ctx.now(),
+          audit: { actor: ctx.caller.id, action: 'plan.retire', target: '' },
+        });
+        return { ...plan, active: false };
+      }),
   },
 
   packs: {
@@ -155,13 +204,20 @@ export const adminRouter = {
             wallet: z.enum(['image_credits', 'video_credits', 'ai_tokens']),
             credits: creditsSchema,
             priceCents: z.number().int().min(50).max(100_000_000),
-            currency: z.string().regex(/^[a-z]{3}$/).default('usd'),
+            currency: z
+              .string()
+              .regex(/^[a-z]{3}$/)
+              .default('usd'),
             active: z.boolean().default(true),
           })
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
-        await ctx.store.billing.savePack({ pack: input, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'pack.save', target: '' } });
+        await ctx.store.billing.savePack({
+          pack: input,
+          now: ctx.now(),
+          audit: { actor: ctx.caller.id, action: 'pack.save', target: '' },
+        });
         return input;
       }),
   },
@@ -183,18 +239,38 @@ export const adminRouter = {
       )
       .mutation(async ({ ctx, input }) => {
         const { kind, ...patch } = input;
-        await ctx.store.billing.updateCatalog({ kind, patch, now: ctx.now(), audit: { actor: ctx.caller.id, action: 'catalog.update', target: '' } });
+        await ctx.store.billing.updateCatalog({
+          kind,
+          patch,
+          now: ctx.now(),
+          audit: { actor: ctx.caller.id, action: 'catalog.update', target: '' },
+        });
         return (await ctx.store.billing.catalog()).find((c) => c.kind === kind)!;
       }),
   },
 
   orders: {
     list: adminProcedure
-      .input(z.object({ workspaceId: workspaceIdSchema, limit: z.number().int().min(1).max(200).default(50) }).strict())
+      .input(
+        z
+          .object({
+            workspaceId: workspaceIdSchema,
+            limit: z.number().int().min(1).max(200).default(50),
+          })
+          .strict(),
+      )
       .query(({ ctx, input }) => ctx.store.billing.orders(input)),
     /** Refund a paid order: what is left of its lot is removed; says what was already spent. */
     refund: adminProcedure
-      .input(z.object({ orderId: idSchema, reason: reasonTextSchema, idempotencyKey: idempotencyKeySchema }).strict())
+      .input(
+        z
+          .object({
+            orderId: idSchema,
+            reason: reasonTextSchema,
+            idempotencyKey: idempotencyKeySchema,
+          })
+          .strict(),
+      )
       .mutation(({ ctx, input }) =>
         ctx.store.billing.refundOrder({
           orderId: input.orderId,
@@ -215,7 +291,12 @@ export const adminRouter = {
           .object({
             workspaceId: workspaceIdSchema,
             wallet: walletSchema,
-            amount: z.number().int().min(-1_000_000_000).max(1_000_000_000).refine((n) => n !== 0, 'An adjustment is not zero.'),
+            amount: z
+              .number()
+              .int()
+              .min(-1_000_000_000)
+              .max(1_000_000_000)
+              .refine((n) => n !== 0, 'An adjustment is not zero.'),
             reason: reasonTextSchema,
             idempotencyKey: idempotencyKeySchema,
           })
@@ -249,7 +330,9 @@ export const adminRouter = {
       .mutation(async ({ ctx, input }) => {
         const now = ctx.now();
         if (input.expiresAt !== undefined && input.expiresAt <= now) {
-          throw new CreditsError('VALIDATION', 'expiresAt must be in the future.', { field: 'expiresAt' });
+          throw new CreditsError('VALIDATION', 'expiresAt must be in the future.', {
+            field: 'expiresAt',
+          });
         }
         return ctx.store.grant({
           workspaceId: input.workspaceId,
@@ -301,14 +384,16 @@ export const adminRouter = {
         return { key, record };
       }),
     list: adminProcedure.query(({ ctx }) => ctx.store.accounts.apiKeys({ kind: 'service' })),
-    revoke: adminProcedure.input(z.object({ keyId: idSchema }).strict()).mutation(async ({ ctx, input }) => ({
-      revoked: await ctx.store.accounts.revokeApiKey({
-        id: input.keyId,
-        workspaceId: null,
-        now: ctx.now(),
-        audit: { actor: ctx.caller.id, action: 'api_key.revoke', target: '' },
-      }),
-    })),
+    revoke: adminProcedure
+      .input(z.object({ keyId: idSchema }).strict())
+      .mutation(async ({ ctx, input }) => ({
+        revoked: await ctx.store.accounts.revokeApiKey({
+          id: input.keyId,
+          workspaceId: null,
+          now: ctx.now(),
+          audit: { actor: ctx.caller.id, action: 'api_key.revoke', target: '' },
+        }),
+      })),
   },
 
   audit: {
@@ -330,5 +415,3 @@ export const adminRouter = {
       .query(({ ctx, input }) => ctx.store.accounts.auditLog(input)),
   },
 } satisfies TRPCRouterRecord;
-
-

@@ -6,7 +6,10 @@ import { burnPasswordCheck, hashPassword, verifyPassword } from '../auth/passwor
 import { SESSION_TTL_MS, newSessionToken, sha256 } from '../auth/tokens.js';
 import { provisionWorkspace } from '../provision.js';
 
-const emailSchema = z.email().max(254).transform((e) => e.toLowerCase());
+const emailSchema = z
+  .email()
+  .max(254)
+  .transform((e) => e.toLowerCase());
 const passwordSchema = z.string().min(10, 'Use at least 10 characters.').max(200);
 
 async function startSession(ctx: Context, userId: string): Promise<void> {
@@ -49,7 +52,15 @@ export const authRouter = {
       });
       await provisionWorkspace(ctx, workspace);
       await startSession(ctx, user.id);
-      return { user, workspace: { id: workspace.id, name: workspace.name, plan: workspace.plan, role: 'owner' as const } };
+      return {
+        user,
+        workspace: {
+          id: workspace.id,
+          name: workspace.name,
+          plan: workspace.plan,
+          role: 'owner' as const,
+        },
+      };
     }),
 
   /** Email and password; attempts are rate-limited per address and per client. */
@@ -58,8 +69,14 @@ export const authRouter = {
     .mutation(async ({ ctx, input }) => {
       if (ctx.limiter) {
         const ip = ctx.http?.clientIp ?? 'local';
-        const allowed = (await ctx.limiter.consume(`email:${input.email}`)) && (await ctx.limiter.consume(`ip:${ip}`));
-        if (!allowed) throw new CreditsError('RATE_LIMITED', 'Too many sign-in attempts. Try again in a minute.');
+        const allowed =
+          (await ctx.limiter.consume(`email:${input.email}`)) &&
+          (await ctx.limiter.consume(`ip:${ip}`));
+        if (!allowed)
+          throw new CreditsError(
+            'RATE_LIMITED',
+            'Too many sign-in attempts. Try again in a minute.',
+          );
       }
       const user = await ctx.store.accounts.userByEmail(input.email);
       if (!user) {
@@ -77,7 +94,10 @@ export const authRouter = {
   /** Revoke this session for good (the cookie is cleared too). */
   signOut: userProcedure.input(z.object({}).strict().optional()).mutation(async ({ ctx }) => {
     if (ctx.user.sessionTokenHash) {
-      await ctx.store.accounts.revokeSession({ tokenHash: ctx.user.sessionTokenHash, now: ctx.now() });
+      await ctx.store.accounts.revokeSession({
+        tokenHash: ctx.user.sessionTokenHash,
+        now: ctx.now(),
+      });
     }
     ctx.http?.clearSession();
     return { ok: true as const };

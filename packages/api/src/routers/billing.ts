@@ -24,16 +24,27 @@ export const billingRouter = {
           workspaceId: workspaceIdSchema,
           packId: idSchema,
           idempotencyKey: idempotencyKeySchema,
-          returnPath: z.string().regex(/^\/[A-Za-z0-9/_\-?=&.%]*$/).max(200).optional(),
+          returnPath: z
+            .string()
+            .regex(/^\/[A-Za-z0-9/_\-?=&.%]*$/)
+            .max(200)
+            .optional(),
         })
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
-      if (!ctx.payments) throw new CreditsError('FEATURE_UNAVAILABLE', 'Buying credits is not available on this server (no payment provider is configured).');
+      if (!ctx.payments)
+        throw new CreditsError(
+          'FEATURE_UNAVAILABLE',
+          'Buying credits is not available on this server (no payment provider is configured).',
+        );
       // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
       await loadWorkspace(ctx, input.workspaceId);
-      const pack = (await ctx.store.billing.packs({ includeInactive: false })).find((p) => p.id === input.packId);
-      if (!pack) throw new CreditsError('NOT_FOUND', 'No such pack on sale.', { packId: input.packId });
+      const pack = (await ctx.store.billing.packs({ includeInactive: false })).find(
+        (p) => p.id === input.packId,
+      );
+      if (!pack)
+        throw new CreditsError('NOT_FOUND', 'No such pack on sale.', { packId: input.packId });
       const now = ctx.now();
       const order = await ctx.store.billing.createOrder({
         workspaceId: input.workspaceId,
@@ -50,22 +61,48 @@ export const billingRouter = {
       if (checkoutUrl === null) {
         // A replay of a request whose session was never made (or lost) makes one now; if two
         // race, the first stored session wins and both answer with it.
-        const made = await ctx.payments.createSession({ order, returnUrl: input.returnPath ?? `/billing?order=${order.id}` });
-        checkoutUrl = (await ctx.store.billing.attachSession({ orderId: order.id, session: made.session, url: made.url, now })).checkoutUrl;
+        const made = await ctx.payments.createSession({
+          order,
+          returnUrl: input.returnPath ?? `/billing?order=${order.id}`,
+        });
+        checkoutUrl = (
+          await ctx.store.billing.attachSession({
+            orderId: order.id,
+            session: made.session,
+            url: made.url,
+            now,
+          })
+        ).checkoutUrl;
       }
-      return { orderId: order.id, status: current.status, checkoutUrl, wallet: order.wallet, credits: order.credits };
+      return {
+        orderId: order.id,
+        status: current.status,
+        checkoutUrl,
+        wallet: order.wallet,
+        credits: order.credits,
+      };
     }),
 
   /** Orders, newest first. */
   orders: workspaceProcedure('read')
-    .input(z.object({ workspaceId: workspaceIdSchema, limit: z.number().int().min(1).max(200).default(50) }).strict())
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          limit: z.number().int().min(1).max(200).default(50),
+        })
+        .strict(),
+    )
     .query(({ ctx, input }) => ctx.store.billing.orders(input)),
 
   order: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema, orderId: idSchema }).strict())
     .query(async ({ ctx, input }) => {
       const order = await ctx.store.billing.order(input);
-      if (!order) throw new CreditsError('NOT_FOUND', 'No such order in this workspace.', { orderId: input.orderId });
+      if (!order)
+        throw new CreditsError('NOT_FOUND', 'No such order in this workspace.', {
+          orderId: input.orderId,
+        });
       return order;
     }),
 } satisfies TRPCRouterRecord;

@@ -11,14 +11,27 @@ export const notificationsRouter = {
   list: workspaceProcedure('read')
     .input(
       z
-        .object({ workspaceId: workspaceIdSchema, unreadOnly: z.boolean().optional(), limit: z.number().int().min(1).max(200).default(50) })
+        .object({
+          workspaceId: workspaceIdSchema,
+          unreadOnly: z.boolean().optional(),
+          limit: z.number().int().min(1).max(200).default(50),
+        })
         .strict(),
     )
     .query(({ ctx, input }) => ctx.store.billing.notifications(input)),
 
   markRead: workspaceProcedure('read')
-    .input(z.object({ workspaceId: workspaceIdSchema, ids: z.array(z.number().int().positive()).min(1).max(200) }).strict())
-    .mutation(async ({ ctx, input }) => ({ marked: await ctx.store.billing.markRead({ ...input, now: ctx.now() }) })),
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          ids: z.array(z.number().int().positive()).min(1).max(200),
+        })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => ({
+      marked: await ctx.store.billing.markRead({ ...input, now: ctx.now() }),
+    })),
 
   /**
    * Owners set where alerts are posted (or null to stop). Each delivery is signed with a
@@ -29,13 +42,20 @@ export const notificationsRouter = {
       z
         .object({
           workspaceId: workspaceIdSchema,
-          url: z.url({ protocol: /^https?$/ }).max(500).nullable(),
+          url: z
+            .url({ protocol: /^https?$/ })
+            .max(500)
+            .nullable(),
         })
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
       if (input.url !== null && !isPublicWebhookUrl(input.url)) {
-        throw new CreditsError('VALIDATION', 'Alert webhooks must go to a public http(s) address.', { field: 'url' });
+        throw new CreditsError(
+          'VALIDATION',
+          'Alert webhooks must go to a public http(s) address.',
+          { field: 'url' },
+        );
       }
       const secret = input.url ? `whsec_${randomBytes(24).toString('base64url')}` : null;
       await ctx.store.billing.setAlertWebhook({

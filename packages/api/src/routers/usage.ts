@@ -36,7 +36,11 @@ async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Prom
   }
 }
 
-function writeBase(ctx: Context & { caller: { id: string } }, input: { workspaceId: string; idempotencyKey: string }, op: string) {
+function writeBase(
+  ctx: Context & { caller: { id: string } },
+  input: { workspaceId: string; idempotencyKey: string },
+  op: string,
+) {
   return {
     workspaceId: input.workspaceId,
     idempotencyKey: input.idempotencyKey,
@@ -75,27 +79,34 @@ const writeJobInput = z
 
 export const usageRouter = {
   /** Price a job; changes nothing. */
-  quote: workspaceProcedure('read').input(quoteInput).query(async ({ ctx, input }) => {
-    const p = await priceForWorkspace(ctx, { ...input, withLots: true });
-    const usable = usableFor(p, ctx.now());
-    const balance = p.lots.reduce((s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0), 0);
-    const sufficient = usable >= p.priced.credits;
-    return {
-      wallet: p.wallet,
-      credits: p.priced.credits,
-      breakdown: p.priced.breakdown,
-      ruleVersion: p.priced.ruleVersion,
-      trialApplies: p.priced.trialApplies,
-      balance,
-      usable,
-      sufficient,
-      action: sufficient ? null : actionWhenShort(p.wallet),
-    };
-  }),
+  quote: workspaceProcedure('read')
+    .input(quoteInput)
+    .query(async ({ ctx, input }) => {
+      const p = await priceForWorkspace(ctx, { ...input, withLots: true });
+      const usable = usableFor(p, ctx.now());
+      const balance = p.lots.reduce(
+        (s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0),
+        0,
+      );
+      const sufficient = usable >= p.priced.credits;
+      return {
+        wallet: p.wallet,
+        credits: p.priced.credits,
+        breakdown: p.priced.breakdown,
+        ruleVersion: p.priced.ruleVersion,
+        trialApplies: p.priced.trialApplies,
+        balance,
+        usable,
+        sufficient,
+        action: sufficient ? null : actionWhenShort(p.wallet),
+      };
+    }),
 
   /** Price a job and hold its credits until capture, release or expiry. */
   reserve: workspaceProcedure('use')
-    .input(writeJobInput.extend({ ttlSec: z.number().int().min(10).max(86_400).optional() }).strict())
+    .input(
+      writeJobInput.extend({ ttlSec: z.number().int().min(10).max(86_400).optional() }).strict(),
+    )
     .mutation(({ ctx, input }) =>
       observed(ctx, 'reserve', async () => {
         const p = await priceForWorkspace(ctx, input);
@@ -132,12 +143,22 @@ export const usageRouter = {
       observed(ctx, 'capture', async () => {
         let credits = input.credits;
         if (input.actual) {
-          const hold = await ctx.store.getJob({ workspaceId: input.workspaceId, jobId: input.holdId });
-          if (!hold) throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId: input.holdId });
-          if (hold.kind !== input.actual.kind) {
-            throw new CreditsError('VALIDATION', `The actual job must be a ${hold.kind} job, like the hold.`, {
-              field: 'actual.kind',
+          const hold = await ctx.store.getJob({
+            workspaceId: input.workspaceId,
+            jobId: input.holdId,
+          });
+          if (!hold)
+            throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', {
+              holdId: input.holdId,
             });
+          if (hold.kind !== input.actual.kind) {
+            throw new CreditsError(
+              'VALIDATION',
+              `The actual job must be a ${hold.kind} job, like the hold.`,
+              {
+                field: 'actual.kind',
+              },
+            );
           }
           const p = await priceForWorkspace(ctx, {
             workspaceId: input.workspaceId,
@@ -147,30 +168,52 @@ export const usageRouter = {
           // SPEC 6: the price of the job that ran, capped at the hold.
           credits = Math.min(p.priced.credits, hold.held);
         }
-        return ctx.store.capture({ ...writeBase(ctx, input, 'capture'), holdId: input.holdId, credits });
+        return ctx.store.capture({
+          ...writeBase(ctx, input, 'capture'),
+          holdId: input.holdId,
+          credits,
+        });
       }),
     ),
 
   /** The job did not run: every held credit returns. */
   release: workspaceProcedure('use')
-    .input(z.object({ workspaceId: workspaceIdSchema, holdId: idSchema, idempotencyKey: idempotencyKeySchema }).strict())
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          holdId: idSchema,
+          idempotencyKey: idempotencyKeySchema,
+        })
+        .strict(),
+    )
     .mutation(({ ctx, input }) =>
-      observed(ctx, 'release', () => ctx.store.release({ ...writeBase(ctx, input, 'release'), holdId: input.holdId })),
+      observed(ctx, 'release', () =>
+        ctx.store.release({ ...writeBase(ctx, input, 'release'), holdId: input.holdId }),
+      ),
     ),
 
   /** One-step debit for usage known afterwards (AI tokens). */
-  charge: workspaceProcedure('use').input(writeJobInput).mutation(({ ctx, input }) =>
-    observed(ctx, 'charge', async () => {
-      const p = await priceForWorkspace(ctx, input);
-      return ctx.store.charge({ ...writeBase(ctx, input, 'charge'), priced: toPricedJob(p, input.job) });
-    }),
-  ),
+  charge: workspaceProcedure('use')
+    .input(writeJobInput)
+    .mutation(({ ctx, input }) =>
+      observed(ctx, 'charge', async () => {
+        const p = await priceForWorkspace(ctx, input);
+        return ctx.store.charge({
+          ...writeBase(ctx, input, 'charge'),
+          priced: toPricedJob(p, input.job),
+        });
+      }),
+    ),
 
   /** Ledger entries, newest first, in stable cursor pages. */
   history: workspaceProcedure('read')
     .input(
       historyFilter
-        .extend({ cursor: cursorSchema.optional(), limit: z.number().int().min(1).max(200).default(50) })
+        .extend({
+          cursor: cursorSchema.optional(),
+          limit: z.number().int().min(1).max(200).default(50),
+        })
         .strict(),
     )
     .query(({ ctx, input }) => ctx.store.history(input)),
@@ -191,9 +234,16 @@ export const usageRouter = {
     .query(async ({ ctx, input }) => {
       const to = input.to ?? ctx.now();
       const from = input.from ?? to - 30 * DAY_MS;
-      if (from >= to) throw new CreditsError('VALIDATION', '`from` must be before `to`.', { field: 'from' });
-      if (to - from > 400 * DAY_MS) throw new CreditsError('VALIDATION', 'At most 400 days at a time.', { field: 'from' });
-      const entries = await ctx.store.billing.spendEntries({ workspaceId: input.workspaceId, wallet: input.wallet, from, to });
+      if (from >= to)
+        throw new CreditsError('VALIDATION', '`from` must be before `to`.', { field: 'from' });
+      if (to - from > 400 * DAY_MS)
+        throw new CreditsError('VALIDATION', 'At most 400 days at a time.', { field: 'from' });
+      const entries = await ctx.store.billing.spendEntries({
+        workspaceId: input.workspaceId,
+        wallet: input.wallet,
+        from,
+        to,
+      });
       const sums = new Map<string, { start: number; wallet: string; spent: number }>();
       for (const e of entries) {
         const start = bucketStart(e.createdAt, input.bucket);
@@ -206,15 +256,15 @@ export const usageRouter = {
         bucket: input.bucket,
         from,
         to,
-        series: [...sums.values()].sort((a, b) => a.start - b.start || a.wallet.localeCompare(b.wallet)),
+        series: [...sums.values()].sort(
+          (a, b) => a.start - b.start || a.wallet.localeCompare(b.wallet),
+        ),
       };
     }),
 
   /** The history with the same filters, as CSV (at most 10,000 rows, newest first). */
   historyCsv: workspaceProcedure('read')
-    .input(
-      historyFilter,
-    )
+    .input(historyFilter)
     .query(async ({ ctx, input }) => {
       const rows: LedgerEntry[] = [];
       let cursor: string | undefined;
@@ -224,23 +274,45 @@ export const usageRouter = {
         cursor = page.nextCursor ?? undefined;
       } while (cursor && rows.length < CSV_MAX_ROWS);
       const csv = stringify(
-        rows.slice(0, CSV_MAX_ROWS).map((e) => [
-          new Date(e.createdAt).toISOString(),
-          e.wallet,
-          e.type,
-          e.amount,
-          e.balanceAfter,
-          e.heldAfter,
-          e.jobId ?? '',
-          e.orderId ?? '',
-          e.ruleVersion ?? '',
-          e.actor,
-          e.description,
-          e.lots.map((l) => `${l.lotId}:${l.amount}`).join(' '),
-        ]),
-        { header: true, columns: ['time', 'wallet', 'type', 'amount', 'balance_after', 'held_after', 'job', 'order', 'rule_version', 'actor', 'description', 'lots'] },
+        rows
+          .slice(0, CSV_MAX_ROWS)
+          .map((e) => [
+            new Date(e.createdAt).toISOString(),
+            e.wallet,
+            e.type,
+            e.amount,
+            e.balanceAfter,
+            e.heldAfter,
+            e.jobId ?? '',
+            e.orderId ?? '',
+            e.ruleVersion ?? '',
+            e.actor,
+            e.description,
+            e.lots.map((l) => `${l.lotId}:${l.amount}`).join(' '),
+          ]),
+        {
+          header: true,
+          columns: [
+            'time',
+            'wallet',
+            'type',
+            'amount',
+            'balance_after',
+            'held_after',
+            'job',
+            'order',
+            'rule_version',
+            'actor',
+            'description',
+            'lots',
+          ],
+        },
       );
-      return { filename: `credits-history-${input.workspaceId}.csv`, rows: Math.min(rows.length, CSV_MAX_ROWS), csv };
+      return {
+        filename: `credits-history-${input.workspaceId}.csv`,
+        rows: Math.min(rows.length, CSV_MAX_ROWS),
+        csv,
+      };
     }),
 
   /** Recent jobs with status and cost. */

@@ -30,7 +30,11 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
       walletView({
         balance,
         catalog: catalog.find((c) => c.kind === balance.kind)!,
-        cycle: { usedThisCycle: usage.usedThisCycle, planLimit: plan?.aiTokensPerCycle ?? usage.planLimit, resetsAt: cycle.end },
+        cycle: {
+          usedThisCycle: usage.usedThisCycle,
+          planLimit: plan?.aiTokensPerCycle ?? usage.planLimit,
+          resetsAt: cycle.end,
+        },
         videoLots,
         rules: rules.document,
         plan: cycle.plan,
@@ -43,13 +47,21 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
 export const walletsRouter = {
   list: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
-    .query(async ({ ctx, input }) => ({ workspaceId: input.workspaceId, wallets: await listWallets(ctx, input.workspaceId) })),
+    .query(async ({ ctx, input }) => ({
+      workspaceId: input.workspaceId,
+      wallets: await listWallets(ctx, input.workspaceId),
+    })),
 
   get: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema, wallet: walletSchema }).strict())
     .query(async ({ ctx, input }) => {
-      const wallet = (await listWallets(ctx, input.workspaceId)).find((w) => w.kind === input.wallet);
-      if (!wallet) throw new CreditsError('NOT_FOUND', 'This workspace has no such wallet.', { wallet: input.wallet });
+      const wallet = (await listWallets(ctx, input.workspaceId)).find(
+        (w) => w.kind === input.wallet,
+      );
+      if (!wallet)
+        throw new CreditsError('NOT_FOUND', 'This workspace has no such wallet.', {
+          wallet: input.wallet,
+        });
       return wallet;
     }),
 } satisfies TRPCRouterRecord;

@@ -13,7 +13,10 @@ export const workspacesRouter = {
   /** The workspace, and the caller's role in it. */
   get: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
-    .query(async ({ ctx, input }) => ({ workspace: await loadWorkspace(ctx, input.workspaceId), role: ctx.role })),
+    .query(async ({ ctx, input }) => ({
+      workspace: await loadWorkspace(ctx, input.workspaceId),
+      role: ctx.role,
+    })),
 
   members: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
@@ -23,20 +26,33 @@ export const workspacesRouter = {
   addMember: workspaceProcedure('owner')
     .input(
       z
-        .object({ workspaceId: workspaceIdSchema, email: z.email().max(254), role: z.enum(['owner', 'member']).default('member') })
+        .object({
+          workspaceId: workspaceIdSchema,
+          email: z.email().max(254),
+          role: z.enum(['owner', 'member']).default('member'),
+        })
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
       // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
       await loadWorkspace(ctx, input.workspaceId);
       const user = await ctx.store.accounts.userByEmail(input.email);
-      if (!user) throw new CreditsError('NOT_FOUND', 'No account with this email; ask them to sign up first.');
+      if (!user)
+        throw new CreditsError(
+          'NOT_FOUND',
+          'No account with this email; ask them to sign up first.',
+        );
       await ctx.store.accounts.addMember({
         workspaceId: input.workspaceId,
         userId: user.id,
         role: input.role,
         now: ctx.now(),
-        audit: { actor: ctx.caller.id, action: 'workspace.member.add', target: `user:${user.id}`, workspaceId: input.workspaceId },
+        audit: {
+          actor: ctx.caller.id,
+          action: 'workspace.member.add',
+          target: `user:${user.id}`,
+          workspaceId: input.workspaceId,
+        },
       });
       return { userId: user.id, role: input.role };
     }),
@@ -48,7 +64,12 @@ export const workspacesRouter = {
         workspaceId: input.workspaceId,
         userId: input.userId,
         now: ctx.now(),
-        audit: { actor: ctx.caller.id, action: 'workspace.member.remove', target: `user:${input.userId}`, workspaceId: input.workspaceId },
+        audit: {
+          actor: ctx.caller.id,
+          action: 'workspace.member.remove',
+          target: `user:${input.userId}`,
+          workspaceId: input.workspaceId,
+        },
       }),
     })),
 
@@ -60,7 +81,11 @@ export const workspacesRouter = {
           .object({
             workspaceId: workspaceIdSchema,
             name: z.string().trim().min(1).max(80),
-            scopes: z.array(z.enum(WORKSPACE_KEY_SCOPES)).min(1).max(2).default(['wallets:read', 'usage:write']),
+            scopes: z
+              .array(z.enum(WORKSPACE_KEY_SCOPES))
+              .min(1)
+              .max(2)
+              .default(['wallets:read', 'usage:write']),
           })
           .strict(),
       )
@@ -77,7 +102,12 @@ export const workspacesRouter = {
           name: input.name,
           createdBy: ctx.caller.id,
           now: ctx.now(),
-          audit: { actor: ctx.caller.id, action: 'api_key.create', target: '', workspaceId: input.workspaceId },
+          audit: {
+            actor: ctx.caller.id,
+            action: 'api_key.create',
+            target: '',
+            workspaceId: input.workspaceId,
+          },
         });
         return { key, record };
       }),
@@ -93,7 +123,12 @@ export const workspacesRouter = {
           id: input.keyId,
           workspaceId: input.workspaceId,
           now: ctx.now(),
-          audit: { actor: ctx.caller.id, action: 'api_key.revoke', target: '', workspaceId: input.workspaceId },
+          audit: {
+            actor: ctx.caller.id,
+            action: 'api_key.revoke',
+            target: '',
+            workspaceId: input.workspaceId,
+          },
         }),
       })),
   },

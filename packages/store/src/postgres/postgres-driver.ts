@@ -36,13 +36,15 @@ function executorOf(client: pg.Pool | pg.PoolClient): Executor {
   // spreads reads over its connections and needs no chain.
   let last: Promise<unknown> = Promise.resolve();
   const query = (sql: string, params: readonly unknown[]) => {
-    const send = () => client.query({ text: toPositional(sql), values: params as unknown[], types });
+    const send = () =>
+      client.query({ text: toPositional(sql), values: params as unknown[], types });
     if (client instanceof pg.Pool) return send();
     const next = last.then(send, send);
     last = next.catch(() => undefined);
     return next;
   };
-  const all = async <T>(sql: string, params: readonly unknown[] = []) => (await query(sql, params)).rows as T[];
+  const all = async <T>(sql: string, params: readonly unknown[] = []) =>
+    (await query(sql, params)).rows as T[];
   return {
     all,
     get: async <T>(sql: string, params: readonly unknown[] = []) => (await all<T>(sql, params))[0],
@@ -83,7 +85,8 @@ export class PostgresDriver implements Driver {
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
     if (opts.schema) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(opts.schema)) throw new Error(`bad schema name ${opts.schema}`);
+      if (!/^[a-z_][a-z0-9_]*$/.test(opts.schema))
+        throw new Error(`bad schema name ${opts.schema}`);
       await pool.query(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
     }
     return new PostgresDriver(pool);
@@ -108,7 +111,9 @@ export class PostgresDriver implements Driver {
         const code = (err as { code?: string }).code;
         // RunAfterCommit: a key claimed by a transaction that has committed since; run again.
         if ((err instanceof RunAfterCommit || (code && RETRYABLE.has(code))) && attempt < 20) {
-          await new Promise((r) => setTimeout(r, Math.min(200, 2 ** attempt) * (0.5 + Math.random())));
+          await new Promise((r) =>
+            setTimeout(r, Math.min(200, 2 ** attempt) * (0.5 + Math.random())),
+          );
           continue;
         }
         throw err;
@@ -134,7 +139,9 @@ export class PostgresDriver implements Driver {
     return this.transaction('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', fn);
   }
 
-  async migrate(migrations: readonly { version: number; name: string; sql: string }[]): Promise<number> {
+  async migrate(
+    migrations: readonly { version: number; name: string; sql: string }[],
+  ): Promise<number> {
     return this.transaction('BEGIN', async (tx) => {
       // One migrator at a time across processes.
       await tx.run('SELECT pg_advisory_xact_lock(7267126)');

@@ -69,20 +69,29 @@ export function executorOf(db: sqlite3.Database): Executor & { finalize(): Promi
   };
   const all = <T>(sql: string, params: readonly unknown[] = []) =>
     new Promise<T[]>((resolve, reject) =>
-      statement(sql).all(params as unknown[], (err: Error | null, rows: unknown[]) => (err ? fail(sql, err, reject) : resolve(rows as T[]))),
+      statement(sql).all(params as unknown[], (err: Error | null, rows: unknown[]) =>
+        err ? fail(sql, err, reject) : resolve(rows as T[]),
+      ),
     );
   return {
     all,
     get: async <T>(sql: string, params: readonly unknown[] = []) => (await all<T>(sql, params))[0],
     run: (sql, params = []) =>
       new Promise((resolve, reject) =>
-        statement(sql).run(params as unknown[], function (this: sqlite3.RunResult, err: Error | null) {
-          if (err) fail(sql, err, reject);
-          else resolve({ changes: this.changes });
-        }),
+        statement(sql).run(
+          params as unknown[],
+          function (this: sqlite3.RunResult, err: Error | null) {
+            if (err) fail(sql, err, reject);
+            else resolve({ changes: this.changes });
+          },
+        ),
       ),
     finalize: async () => {
-      await Promise.all([...cache.values()].map((st) => new Promise<void>((resolve) => st.finalize(() => resolve()))));
+      await Promise.all(
+        [...cache.values()].map(
+          (st) => new Promise<void>((resolve) => st.finalize(() => resolve())),
+        ),
+      );
       cache.clear();
     },
   };
@@ -307,7 +316,7 @@ export class SqliteDriver implements Driver {
       if (version !== this.dataVersion) this.cache.clear();
       this.dataVersion = version;
       lap('open');
-      for (let i = 0; i < batch.length; ) {
+      for (let i = 0; i < batch.length;) {
         if (batch[i]!.pipelined) {
           let j = i;
           while (j < batch.length && batch[j]!.pipelined) j++;
@@ -341,7 +350,9 @@ export class SqliteDriver implements Driver {
     this.queue.unshift(...again);
   }
 
-  async migrate(migrations: readonly { version: number; name: string; sql: string }[]): Promise<number> {
+  async migrate(
+    migrations: readonly { version: number; name: string; sql: string }[],
+  ): Promise<number> {
     await exec(
       this.writer,
       `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
@@ -360,7 +371,10 @@ export class SqliteDriver implements Driver {
     await Promise.all([this.tx.finalize(), this.read.finalize()]);
     await Promise.all(
       [this.writer, this.reader].map(
-        (db) => new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
+        (db) =>
+          new Promise<void>((resolve, reject) =>
+            db.close((err) => (err ? reject(err) : resolve())),
+          ),
       ),
     );
   }

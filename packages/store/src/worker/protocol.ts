@@ -27,8 +27,7 @@ export interface WorkerState extends DriverStats {
 }
 
 export type ReplyMessage =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: EncodedError };
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; error: EncodedError };
 
 /**
  * What crosses, as JSON text: the calls (or answers) made in one turn of the sending thread's
@@ -61,8 +60,7 @@ export function batcher<T>(send: (items: T[]) => void): (item: T) => void {
 
 /** Sent once, after the store opened (or failed to). */
 export type ReadyMessage =
-  | { ready: true; state: WorkerState }
-  | { ready: false; error: EncodedError };
+  { ready: true; state: WorkerState } | { ready: false; error: EncodedError };
 
 export interface EncodedError {
   name: string;
@@ -75,11 +73,22 @@ export interface EncodedError {
 
 export function encodeError(e: unknown): EncodedError {
   if (e instanceof CreditsError) {
-    return { name: e.name, message: e.message, stack: e.stack, reason: e.reason, details: e.details };
+    return {
+      name: e.name,
+      message: e.message,
+      stack: e.stack,
+      reason: e.reason,
+      details: e.details,
+    };
   }
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    return { name: e.name, message: e.message, stack: e.stack, ...(code === undefined ? {} : { code }) };
+    return {
+      name: e.name,
+      message: e.message,
+      stack: e.stack,
+      ...(code === undefined ? {} : { code }),
+    };
   }
   return { name: 'Error', message: String(e) };
 }
@@ -99,7 +108,6 @@ export function decodeError(e: EncodedError): Error {
 }
 
 // ------------------------------------------------------------------ the calls a worker answers
-
 
 /** Names of T's members that are functions returning a promise. */
 type AsyncMethodOf<T> = {

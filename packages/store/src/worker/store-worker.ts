@@ -27,7 +27,13 @@ export interface StoreWorkerData {
 }
 
 /** Calls whose answer carries the wallet catalog (they load or change it). */
-const CATALOG_CALLS = new Set(['store.migrate', 'store.refreshCatalog', 'store.catalogSnapshot', 'billing.updateCatalog', 'billing.seed']);
+const CATALOG_CALLS = new Set([
+  'store.migrate',
+  'store.refreshCatalog',
+  'store.catalogSnapshot',
+  'billing.updateCatalog',
+  'billing.seed',
+]);
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -35,7 +41,9 @@ async function main(): Promise<void> {
   const data = workerData as StoreWorkerData & { entry: string };
   let store: LedgerStore;
   try {
-    store = new LedgerStore(await SqliteDriver.open({ filename: data.filename, maxBatch: data.maxBatch }));
+    store = new LedgerStore(
+      await SqliteDriver.open({ filename: data.filename, maxBatch: data.maxBatch }),
+    );
   } catch (e) {
     port.postMessage({ ready: false, error: encodeError(e) } satisfies ReadyMessage);
     return;
@@ -44,7 +52,11 @@ async function main(): Promise<void> {
     ...store.stats(),
     ...(withCatalog ? { catalog: store.catalogSnapshot() } : {}),
   });
-  const targets: Record<CallTarget, object> = { store, accounts: store.accounts, billing: store.billing };
+  const targets: Record<CallTarget, object> = {
+    store,
+    accounts: store.accounts,
+    billing: store.billing,
+  };
 
   let closing = false;
   /** Some answer in the batch being gathered loaded or changed the catalog. */
@@ -78,7 +90,10 @@ async function main(): Promise<void> {
     } else if (!METHODS[msg.target]?.has(msg.method)) {
       result = Promise.reject(new Error(`store worker: no such call ${qualified}`));
     } else {
-      const target = targets[msg.target] as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const target = targets[msg.target] as Record<
+        string,
+        (...args: unknown[]) => Promise<unknown>
+      >;
       result = Promise.resolve().then(() => target[msg.method]!(...msg.args));
     }
     result.then(

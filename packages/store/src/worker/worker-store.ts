@@ -57,7 +57,8 @@ export class WorkerStore {
     this.billing = this.forward('billing', BILLING_METHODS) as unknown as BillingStore;
     const forwarded = this.forward('store', STORE_METHODS);
     for (const name of STORE_METHODS) {
-      if (!(name in this)) Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
+      if (!(name in this))
+        Object.defineProperty(this, name, { value: forwarded[name], enumerable: false });
     }
     worker.on('message', (text: string) => {
       const batch = JSON.parse(text) as ReplyBatch;
@@ -69,16 +70,25 @@ export class WorkerStore {
   }
 
   /** Start the worker, open the SQLite file there, and resolve once it is open. */
-  static async open(data: StoreWorkerData, opts: { onFailure?: (err: Error) => void } = {}): Promise<Store> {
-    const entry = new URL(`./store-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href;
-    const worker = new Worker(new URL('./boot.mjs', import.meta.url), { workerData: { ...data, entry } });
+  static async open(
+    data: StoreWorkerData,
+    opts: { onFailure?: (err: Error) => void } = {},
+  ): Promise<Store> {
+    const entry = new URL(
+      `./store-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
+      import.meta.url,
+    ).href;
+    const worker = new Worker(new URL('./boot.mjs', import.meta.url), {
+      workerData: { ...data, entry },
+    });
     let onMessage!: (msg: ReadyMessage) => void;
     let onError!: (err: Error) => void;
     let onExit!: (code: number) => void;
     const ready = await new Promise<ReadyMessage>((resolve, reject) => {
       onMessage = resolve;
       onError = reject;
-      onExit = (code) => reject(new Error(`store worker exited before it was ready (code ${code})`));
+      onExit = (code) =>
+        reject(new Error(`store worker exited before it was ready (code ${code})`));
       worker.once('message', onMessage).once('error', onError).once('exit', onExit);
     }).finally(() => {
       // Only ours: the worker keeps listeners of its own on these events.
@@ -120,9 +130,13 @@ export class WorkerStore {
     await this.worker.terminate();
   }
 
-  private forward(target: CallTarget, methods: readonly string[]): Record<string, (...args: unknown[]) => Promise<unknown>> {
+  private forward(
+    target: CallTarget,
+    methods: readonly string[],
+  ): Record<string, (...args: unknown[]) => Promise<unknown>> {
     const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-    for (const method of methods) out[method] = (...args: unknown[]) => this.call(target, method, args);
+    for (const method of methods)
+      out[method] = (...args: unknown[]) => this.call(target, method, args);
     return out;
   }
 
