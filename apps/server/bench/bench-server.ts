@@ -19,7 +19,7 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 import pino from 'pino';
-import { RulesService } from '@credits/api';
+import { RulesService, workspaceServices } from '@credits/api';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
@@ -75,9 +75,11 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics(store);
   let ready = true;
+  const services = workspaceServices({ store, clock });
   const app = createApp({
     store,
     rules,
+    services,
     logger,
     metrics,
     clock,
@@ -85,7 +87,13 @@ async function main(): Promise<void> {
     holdTtlMs: env.HOLD_TTL_SEC * 1000,
     isReady: () => ready,
   });
-  const sweeper = startSweeper({ store, clock, intervalMs: env.SWEEP_INTERVAL_MS, logger });
+  const sweeper = startSweeper({
+    store,
+    clock,
+    cycles: services.cycles,
+    intervalMs: env.SWEEP_INTERVAL_MS,
+    logger,
+  });
   // Requests whose client went away still run to the end; shutdown waits for them.
   let inFlight = 0;
   const fetch = async (req: Request) => {

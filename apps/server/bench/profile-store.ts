@@ -21,7 +21,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCaller, RulesService, type Caller } from '@credits/api';
+import { createCaller, RulesService, workspaceServices, type Caller } from '@credits/api';
 import type { Job } from '@credits/rules';
 import {
   LedgerStore,
@@ -262,6 +262,7 @@ async function main(): Promise<void> {
     const api = createCaller({
       store,
       rules,
+      ...workspaceServices({ store, clock: Date.now }),
       now: Date.now,
       caller,
       config: { holdTtlMs: 3_600_000 },

@@ -9,7 +9,13 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { appRouter, type RulesService } from '@credits/api';
+import {
+  appRouter,
+  workspaceServices,
+  type CycleService,
+  type RulesService,
+  type WorkspaceCache,
+} from '@credits/api';
 import {
   authMiddleware,
   clearedSessionCookie,
@@ -55,6 +61,11 @@ export interface AppDeps {
   trustProxy?: boolean;
   store: Store;
   rules: RulesService;
+  /**
+   * The cycle keeper and workspace cache every request shares (the server shares them with
+   * its sweeper); built here when absent.
+   */
+  services?: { cycles: CycleService; workspaces: WorkspaceCache };
   logger: Logger;
   metrics: Metrics;
   clock: () => number;
@@ -161,6 +172,7 @@ export function createApp(deps: AppDeps) {
     '/trpc/*',
     authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }),
   );
+  const services = deps.services ?? workspaceServices({ store: deps.store, clock: deps.clock });
   app.all('/trpc/*', (c) =>
     fetchRequestHandler({
       endpoint: '/trpc',
@@ -176,6 +188,8 @@ export function createApp(deps: AppDeps) {
         return {
           store: deps.store,
           rules: deps.rules,
+          cycles: services.cycles,
+          workspaces: services.workspaces,
           now: deps.clock,
           caller: c.get('caller'),
           config: { holdTtlMs: deps.holdTtlMs },

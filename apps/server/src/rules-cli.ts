@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createCaller, RulesService } from '@credits/api';
+import { createCaller, RulesService, workspaceServices } from '@credits/api';
 import { openStore } from '@credits/store';
 import { parseEnv } from './env.js';
 
@@ -33,6 +33,7 @@ export async function rulesSimulate(file: string, days: number): Promise<number>
     const admin = createCaller({
       store,
       rules,
+      ...workspaceServices({ store, clock: Date.now }),
       now: () => Date.now(),
       caller: { kind: 'service', id: 'cli', scopes: ['admin'] },
       config: { holdTtlMs: 3_600_000 },

@@ -1,4 +1,4 @@
-import { createCaller, hashPassword, type RulesService } from '@credits/api';
+import { createCaller, hashPassword, workspaceServices, type RulesService } from '@credits/api';
 import type { Store } from '@credits/store';
 
 export const DEMO_WORKSPACE_ID = 'demo';
@@ -37,6 +37,7 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
   const caller = createCaller({
     store: input.store,
     rules: input.rules,
+    ...workspaceServices({ store: input.store, clock: () => input.now }),
     now: () => input.now,
     caller: { kind: 'service', id: 'system:seed', scopes: ['admin'] },
     config: { holdTtlMs: 3_600_000 },

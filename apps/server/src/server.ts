@@ -1,6 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import pino from 'pino';
-import { RulesService } from '@credits/api';
+import { RulesService, workspaceServices } from '@credits/api';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics } from './metrics.js';
@@ -35,6 +35,7 @@ export async function startServer(
   const rules = new RulesService(store, { refreshMs: env.RULES_REFRESH_MS, clock });
   await rules.seed(clock());
   await rules.current();
+  const services = workspaceServices({ store, clock });
   const metrics = createMetrics(store);
   let ready = true;
   const paymentProvider = createPaymentProvider(env, logger);
@@ -43,6 +44,7 @@ export async function startServer(
   const app = createApp({
     store,
     rules,
+    services,
     logger,
     metrics,
     clock,
@@ -55,7 +57,13 @@ export async function startServer(
       ? { provider: paymentProvider, publicUrl: () => publicUrl }
       : undefined,
   });
-  const sweeper = startSweeper({ store, clock, intervalMs: env.SWEEP_INTERVAL_MS, logger });
+  const sweeper = startSweeper({
+    store,
+    clock,
+    cycles: services.cycles,
+    intervalMs: env.SWEEP_INTERVAL_MS,
+    logger,
+  });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
   });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RulesService, ensureCycle, type Caller, type Context } from '@credits/api';
+import { CycleService } from '@credits/api';
 import type { Store } from '@credits/store';
 import { deliverDueAlerts, type DeliveryReport, type FetchLike } from './alert-delivery.js';
 
@@ -21,15 +21,10 @@ export const WORKSPACE_LIST_EVERY_MS = 60_000;
 /** At most this many alert webhooks are sent in one pass. */
 export const ALERT_BATCH = 50;
 
-/** Who the sweeper is on the ledger; no scopes, so it could call no procedure. */
-const SWEEPER_CALLER: Caller = { kind: 'service', id: 'system:sweeper', scopes: [] };
-
 /** What a sweeper remembers between passes. */
 export interface SweepState {
   /** Per workspace, the end of the cycle last made sure of: nothing to do there before it. */
   cycleEnds: Map<string, number>;
-  /** Built on first use when none is given (the cycle needs only the store). */
-  rules: RulesService | null;
   /** Every workspace id, as last read, and when. */
   workspaceIds: string[];
   listedAt: number;
@@ -38,15 +33,17 @@ export interface SweepState {
 export function newSweepState(): SweepState {
   return {
     cycleEnds: new Map(),
-    rules: null,
     workspaceIds: [],
     listedAt: Number.NEGATIVE_INFINITY,
   };
 }
 
 export interface SweepOptions {
-  /** The server's rules service; one is built when absent. */
-  rules?: RulesService;
+  /**
+   * The server's cycle keeper (shared with its requests, so what one learns the other need
+   * not read again); without one, the pass makes its own on the pass's clock.
+   */
+  cycles?: CycleService;
   /** For alert webhooks; the global `fetch` when absent. */
   fetch?: FetchLike;
   /** Kept across passes by {@link startSweeper}; a fresh one checks every workspace. */
@@ -93,7 +90,7 @@ const NO_ALERTS: DeliveryReport = {
 /**
  * One pass, in this order:
  * 1. holds past their TTL are released;
- * 2. every workspace's billing cycle is made current (`ensureCycle`): each cycle's AI Token
+ * 2. every workspace's billing cycle is made current (`CycleService.ensure`): each cycle's AI Token
  *    allowance granted once, missed cycles caught up after downtime, a pending downgrade
  *    applied — at most `cycleBatch` workspaces a pass, and only those past the end of the
  *    cycle this sweeper last saw;
@@ -129,7 +126,7 @@ export async function sweepOnce(
       store,
       now,
       state,
-      rules: opts.rules,
+      cycles: opts.cycles ?? new CycleService({ store, clock: () => now }),
       batch: opts.cycleBatch ?? CYCLE_BATCH,
       failures,
     }),
@@ -167,7 +164,7 @@ async function sweepCycles(input: {
   store: Store;
   now: number;
   state: SweepState;
-  rules: RulesService | undefined;
+  cycles: CycleService;
   batch: number;
   failures: SweepFailure[];
 }): Promise<{ checked: number; pending: number }> {
@@ -179,20 +176,12 @@ async function sweepCycles(input: {
   const ids = state.workspaceIds;
   const due = ids.filter((id) => (state.cycleEnds.get(id) ?? Number.NEGATIVE_INFINITY) <= now);
   if (due.length === 0) return { checked: 0, pending: 0 };
-  const rules = input.rules ?? (state.rules ??= new RulesService(store));
-  const ctx: Context = {
-    store,
-    rules,
-    now: () => now,
-    caller: SWEEPER_CALLER,
-    config: { holdTtlMs: 3_600_000 },
-  };
   let checked = 0;
   for (const id of due.slice(0, input.batch)) {
     try {
       const workspace = await store.getWorkspace(id);
       if (!workspace) continue;
-      const cycle = await ensureCycle(ctx, workspace);
+      const cycle = await input.cycles.ensure(workspace, now);
       state.cycleEnds.set(id, cycle.end);
       checked += 1;
     } catch (error) {
@@ -204,15 +193,15 @@ async function sweepCycles(input: {
 
 /**
  * Run {@link sweepOnce} every `intervalMs`, one pass at a time (a tick that finds a pass
- * still running is skipped). `rules` and `fetch` are optional: the sweeper builds its own
- * rules service and uses the global `fetch` without them.
+ * still running is skipped). `cycles` and `fetch` are optional: without them each pass makes
+ * its own cycle keeper and alerts go through the global `fetch`.
  */
 export function startSweeper(opts: {
   store: Store;
   clock: () => number;
   intervalMs: number;
   logger: Logger;
-  rules?: RulesService;
+  cycles?: CycleService;
   fetch?: FetchLike;
 }) {
   const state = newSweepState();
@@ -223,7 +212,7 @@ export function startSweeper(opts: {
     try {
       const r = await sweepOnce(opts.store, opts.clock(), {
         state,
-        rules: opts.rules,
+        cycles: opts.cycles,
         fetch: opts.fetch,
       });
       for (const f of r.failures)

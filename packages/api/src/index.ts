@@ -23,4 +23,6 @@ export { RulesService } from './rules-service.js';
 export { REASON_CODES } from './errors.js';
 export { requestHash } from './request-hash.js';
 export type { WalletView } from './wallet-view.js';
-export { ensureCycle, forgetCycle } from './cycle.js';
+export { CycleService, type Cycle, type CyclePreview, type CycleState } from './cycle.js';
+export { WorkspaceCache, loadWorkspace } from './workspace-cache.js';
+export { workspaceServices } from './services.js';

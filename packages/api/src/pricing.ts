@@ -3,14 +3,13 @@ import type { Job, Priced, WorkspaceFacts } from '@credits/rules';
 import type { Lot, PricedJob, Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
 import type { ActiveRules } from './rules-service.js';
-import { ensureCycle } from './cycle.js';
 
 export interface PricedForWorkspace {
   workspace: Workspace;
   wallet: WalletKind;
   rules: ActiveRules;
   priced: Priced;
-  /** The job's wallet's lots, when asked for (`withLots`); otherwise empty. */
+  /** The job's wallet's lots, for a quote (`quote`); otherwise empty. */
   lots: Lot[];
   facts: WorkspaceFacts;
 }
@@ -30,45 +29,28 @@ export function describeJob(job: Job): string {
 }
 
 /**
- * Workspaces as pricing sees them (plan and features), cached for a second per process: a
- * price reads them on every quote and reserve. A plan change in this process drops the
- * entry at once; one made by another process shows within a second.
- */
-const pricingCache = new Map<string, { at: number; workspace: Workspace }>();
-const PRICING_CACHE_MS = 1000;
-
-export function forgetWorkspace(workspaceId: string): void {
-  pricingCache.delete(workspaceId);
-}
-
-async function workspaceForPricing(ctx: Context, workspaceId: string): Promise<Workspace> {
-  const now = ctx.now();
-  const hit = pricingCache.get(workspaceId);
-  if (hit && now - hit.at >= 0 && now - hit.at < PRICING_CACHE_MS) return hit.workspace;
-  const workspace = await loadWorkspace(ctx, workspaceId);
-  if (pricingCache.size > 10_000) pricingCache.clear();
-  pricingCache.set(workspaceId, { at: now, workspace });
-  return workspace;
-}
-
-export async function loadWorkspace(ctx: Context, workspaceId: string): Promise<Workspace> {
-  const ws = await ctx.store.getWorkspace(workspaceId);
-  if (!ws) throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', { workspaceId });
-  return ws;
-}
-
-/**
  * Price a job for a workspace under the active rules (or a given version). Refuses jobs of a
  * Coming Soon wallet and features the rules do not offer, so nothing is ever charged for them.
  */
 export async function priceForWorkspace(
   ctx: Context,
-  input: { workspaceId: string; job: Job; version?: number; withLots?: boolean },
+  input: {
+    workspaceId: string;
+    job: Job;
+    version?: number;
+    /**
+     * A quote: read the job's wallet's lots (for the usable balance) and write nothing — a
+     * cycle boundary nobody has granted yet is priced as {@link CycleService.preview} says it
+     * will be (its allowance counted, a pending downgrade applied), never granted here.
+     */
+    quote?: boolean;
+  },
 ): Promise<PricedForWorkspace> {
   const wallet = walletForJob(input.job.kind);
   const catalog = ctx.store.catalogSnapshot().find((c) => c.kind === wallet)!;
-  const [workspace, rules] = await Promise.all([
-    workspaceForPricing(ctx, input.workspaceId),
+  const now = ctx.now();
+  const [stored, rules] = await Promise.all([
+    ctx.workspaces.get(input.workspaceId, now),
     input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
   ]);
   if (!catalog.available) {
@@ -77,17 +59,26 @@ export async function priceForWorkspace(
       ruleVersion: rules.version,
     });
   }
-  if (wallet === 'ai_tokens') await ensureCycle(ctx, workspace);
+  let workspace = stored;
+  let pendingAllowance: Lot | null = null;
+  if (wallet === 'ai_tokens' && input.quote) {
+    const preview = await ctx.cycles.preview(stored, now);
+    if (preview.plan !== stored.plan)
+      workspace = { ...stored, plan: preview.plan, features: preview.features ?? stored.features };
+    if (preview.allowance) pendingAllowance = allowanceLot(stored, preview.allowance, now);
+  } else if (wallet === 'ai_tokens') {
+    await ctx.cycles.ensure(stored, now);
+  }
   // Read lots only when something needs them: a quote (the usable balance), or rules that
   // read the workspace's trial credits (which sit in the video wallet).
   const needTrial = rules.pricer.usesTrialRemaining;
   const [lots, videoLots] = await Promise.all([
-    input.withLots ? ctx.store.lots({ workspaceId: workspace.id, wallet }) : Promise.resolve([]),
-    needTrial && !(input.withLots && wallet === 'video_credits')
+    input.quote ? ctx.store.lots({ workspaceId: workspace.id, wallet }) : Promise.resolve([]),
+    needTrial && !(input.quote && wallet === 'video_credits')
       ? ctx.store.lots({ workspaceId: workspace.id, wallet: 'video_credits' })
       : Promise.resolve(null),
   ]);
-  const now = ctx.now();
+  if (pendingAllowance) lots.push(pendingAllowance);
   const trialRemaining = needTrial
     ? (videoLots ?? lots)
         .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
@@ -106,6 +97,28 @@ export async function priceForWorkspace(
     });
   }
   return { workspace, wallet, rules, priced: outcome, lots, facts };
+}
+
+/** The allowance lot a quote counts before the cycle keeper has granted it (never stored). */
+function allowanceLot(
+  workspace: Workspace,
+  a: { amount: number; expiresAt: number; cycleKey: string },
+  now: number,
+): Lot {
+  return {
+    id: `pending-allowance:${a.cycleKey}`,
+    workspaceId: workspace.id,
+    wallet: 'ai_tokens',
+    source: 'plan_allowance',
+    granted: a.amount,
+    remaining: a.amount,
+    expiresAt: a.expiresAt,
+    restriction: null,
+    orderId: null,
+    cycleKey: a.cycleKey,
+    createdAt: now,
+    expiredAt: null,
+  };
 }
 
 /** Restrictions a priced job satisfies: trial lots pay only for jobs the trial accepts. */

@@ -1,7 +1,6 @@
 import { trialGrant } from '@credits/rules';
 import type { Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
-import { ensureCycle } from './cycle.js';
 
 /**
  * What a new workspace receives: this cycle's AI Token allowance and, on a trial-eligible
@@ -16,7 +15,7 @@ export async function provisionWorkspace(
   if (!plan) throw new Error(`workspace ${workspace.id} has unknown plan ${workspace.plan}`);
   const now = workspace.createdAt;
   // This cycle's allowance: the same grant (and key) the cycle keeper makes at each boundary.
-  await ensureCycle(ctx, workspace);
+  await ctx.cycles.ensure(workspace, ctx.now());
   const allowance = plan.aiTokensPerCycle;
   const rules = await ctx.rules.current();
   const trial = trialGrant(rules.document, { trialEligible: plan.trialEligible, plan: plan.id });

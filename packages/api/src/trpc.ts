@@ -3,6 +3,8 @@ import { ZodError, z } from 'zod';
 import { CreditsError, type Reason } from '@credits/domain';
 import type { Order, Role, Store } from '@credits/store';
 import type { RulesService } from './rules-service.js';
+import type { CycleService } from './cycle.js';
+import type { WorkspaceCache } from './workspace-cache.js';
 import { toTRPCError, REASON_CODES } from './errors.js';
 import { workspaceIdSchema } from './schemas.js';
 
@@ -48,6 +50,10 @@ export interface HttpContext {
 export interface Context {
   store: Store;
   rules: RulesService;
+  /** The AI Token cycle keeper (one per server: it remembers cycles it has seen granted). */
+  cycles: CycleService;
+  /** Workspaces as pricing reads them, kept a second (one per server). */
+  workspaces: WorkspaceCache;
   /** Epoch ms: the one clock every procedure reads. */
   now: () => number;
   caller: Caller | null;

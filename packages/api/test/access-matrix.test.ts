@@ -13,6 +13,7 @@ import {
   newApiKey,
   RulesService,
   sha256,
+  workspaceServices,
   type Caller,
   type Context,
   type PaymentGateway,
@@ -216,6 +217,7 @@ async function buildFixture(dialect: DialectFixture): Promise<Fixture> {
   const ctx: Omit<Context, 'caller'> = {
     store,
     rules,
+    ...workspaceServices({ store, clock: now }),
     now,
     config: { holdTtlMs: HOUR },
     payments: SANDBOX,

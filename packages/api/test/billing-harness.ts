@@ -3,7 +3,7 @@ import type { Lot, Store } from '@credits/store';
 import {
   RulesService,
   createCaller,
-  forgetCycle,
+  workspaceServices,
   type Context,
   type PaymentGateway,
 } from '../src/index.js';
@@ -67,20 +67,21 @@ export interface BillingHarness {
   allowanceLots(workspaceId: string): Promise<Lot[]>;
   /** One sweeper pass at the clock's time (a fresh sweeper state unless given one). */
   sweep(opts?: SweepOptions): Promise<SweepResult>;
+  /** Forget what the server's cycle keeper remembers (as after a restart). */
+  forgetCycle(workspaceId?: string): void;
   cleanup(): Promise<void>;
 }
 
 /**
  * A store of the given dialect with the default rules, a service caller with the admin scope
  * and a clock that starts at `start` and moves only when the test moves it. No workspace is
- * made: each test makes its own, with the plan and anchor day it needs. The process's cycle
- * memo is cleared, as after a restart.
+ * made: each test makes its own, with the plan and anchor day it needs. The cycle keeper is
+ * new (it remembers nothing, as after a restart).
  */
 export async function makeBillingApi(
   dialect: DialectFixture,
   opts: { start: number },
 ): Promise<BillingHarness> {
-  forgetCycle();
   const { store, cleanup } = await dialect.make();
   const clock = testClock(opts.start);
   const rules = new RulesService(store, { refreshMs: 0, clock: clock.now });
@@ -88,6 +89,7 @@ export async function makeBillingApi(
   const ctx: Context = {
     store,
     rules,
+    ...workspaceServices({ store, clock: clock.now }),
     now: clock.now,
     caller: SERVICE_CALLER,
     config: { holdTtlMs: HOUR },
@@ -114,10 +116,12 @@ export async function makeBillingApi(
       );
     },
     sweep(o = {}) {
-      return sweepOnce(store, clock.now(), { rules, state: newSweepState(), ...o });
+      return sweepOnce(store, clock.now(), { cycles: ctx.cycles, state: newSweepState(), ...o });
+    },
+    forgetCycle(workspaceId?: string) {
+      ctx.cycles.forget(workspaceId);
     },
     async cleanup() {
-      forgetCycle();
       await cleanup();
     },
   };

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findPlan } from '@credits/domain';
 import type { LedgerEntry } from '@credits/store';
 import { DIALECTS } from '@credits/store/testing';
-import { ensureCycle, forgetCycle } from '../src/index.js';
 import { HOUR, key } from './factory.js';
 import {
   DAY,
@@ -162,7 +161,7 @@ for (const dialect of DIALECTS) {
                 await h.api.wallets.list({ workspaceId: ws });
                 break;
               case 1: {
-                forgetCycle();
+                h.forgetCycle();
                 const r = await h.sweep();
                 expect(r.failures).toEqual([]);
                 break;
@@ -205,7 +204,7 @@ for (const dialect of DIALECTS) {
               '2029-02-28',
             ]);
           // Catching up again finds nothing to do.
-          forgetCycle();
+          h.forgetCycle();
           expect((await h.sweep()).failures).toEqual([]);
           await h.api.wallets.list({ workspaceId: ws });
           expect(await h.allowanceLots(ws)).toHaveLength(15);
@@ -219,7 +218,7 @@ for (const dialect of DIALECTS) {
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 1 });
         await charge(ws, 5_000);
         h.clock.advance(40 * DAY); // 2028-03-11 23:00: 1 Feb and 1 Mar passed while down
-        forgetCycle(); // a restart
+        h.forgetCycle(); // a restart
         const w = await aiWallet(ws);
         expect(w).toMatchObject({
           balance: STARTER,
@@ -239,10 +238,10 @@ for (const dialect of DIALECTS) {
           () => h.clock.now(),
         );
         // Again, by every finder: nothing more.
-        forgetCycle();
+        h.forgetCycle();
         expect((await h.sweep()).failures).toEqual([]);
         await charge(ws, 1);
-        forgetCycle();
+        h.forgetCycle();
         await h.api.wallets.list({ workspaceId: ws });
         expect(await h.allowanceLots(ws)).toHaveLength(3);
         expect(await aiEntries(ws, ['grant'])).toHaveLength(3);
@@ -254,7 +253,7 @@ for (const dialect of DIALECTS) {
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 31 });
         await charge(ws, 7_000);
         h.clock.advance(40 * DAY); // 2028-03-10: 31 Jan and 29 Feb passed while down
-        forgetCycle();
+        h.forgetCycle();
         const r = await h.sweep();
         expect(r.failures).toEqual([]);
         expect(r.cycles).toBe(1);
@@ -283,7 +282,7 @@ for (const dialect of DIALECTS) {
         h.clock.set(Date.UTC(2028, 0, 20));
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 1 });
         h.clock.set(Date.UTC(2030, 6, 10)); // 30 cycles later
-        forgetCycle();
+        h.forgetCycle();
         const w = await aiWallet(ws);
         expect(w).toMatchObject({
           balance: STARTER,
@@ -299,7 +298,7 @@ for (const dialect of DIALECTS) {
           '2030-07-01',
         ]);
         expect(await aiEntries(ws, ['expire'])).toHaveLength(24);
-        forgetCycle();
+        h.forgetCycle();
         await h.sweep();
         await h.api.wallets.list({ workspaceId: ws });
         expect(await h.allowanceLots(ws)).toHaveLength(lots.length);
@@ -312,7 +311,7 @@ for (const dialect of DIALECTS) {
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 15 });
         await charge(ws, 12_345);
         h.clock.set(Date.UTC(2028, 1, 15));
-        forgetCycle();
+        h.forgetCycle();
         const calls: Promise<unknown>[] = [];
         for (let i = 0; i < 200; i++) {
           switch (i % 4) {
@@ -353,7 +352,7 @@ for (const dialect of DIALECTS) {
         });
         expect(set).toMatchObject({ plan: 'pro', pendingPlan: 'starter', effective: 'next_reset' });
         h.clock.set(Date.UTC(2028, 1, 15));
-        forgetCycle();
+        h.forgetCycle();
         const calls: Promise<unknown>[] = [];
         for (let i = 0; i < 200; i++) {
           calls.push(i % 2 === 0 ? h.api.wallets.list({ workspaceId: ws }) : charge(ws, 10));
@@ -376,6 +375,46 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    it('a quote at a boundary nobody has granted yet counts the coming allowance (a pending downgrade applied) and writes nothing', async () => {
+      h.clock.set(Date.UTC(2028, 0, 20, 9));
+      const ws = await h.createWorkspace({ plan: 'pro', anchorDay: 15 });
+      await h.api.admin.workspaces.setPlan({
+        workspaceId: ws,
+        plan: 'starter',
+        reason: 'Downgrade',
+        idempotencyKey: key('plan'),
+      });
+      await charge(ws, 3_000);
+      h.clock.set(Date.UTC(2028, 1, 15, 1));
+      h.forgetCycle();
+      const before = {
+        lots: await h.store.lots({ workspaceId: ws }),
+        history: (await h.store.history({ workspaceId: ws, limit: 200 })).items,
+        workspace: await h.store.getWorkspace(ws),
+        pending: await h.store.billing.pendingPlan(ws),
+      };
+      const q = await h.api.usage.quote({ workspaceId: ws, job: ai(10) });
+      expect(q).toMatchObject({ balance: STARTER, usable: STARTER, sufficient: true });
+      expect(await h.api.usage.quote({ workspaceId: ws, job: ai(STARTER + 1) })).toMatchObject({
+        usable: STARTER,
+        sufficient: false,
+      });
+      expect({
+        lots: await h.store.lots({ workspaceId: ws }),
+        history: (await h.store.history({ workspaceId: ws, limit: 200 })).items,
+        workspace: await h.store.getWorkspace(ws),
+        pending: await h.store.billing.pendingPlan(ws),
+      }).toEqual(before);
+      expect(before.pending).toBe('starter');
+      // The first write at the boundary grants what the quote counted.
+      await charge(ws, 10);
+      expect((await h.allowanceLots(ws)).map((l) => [l.cycleKey, l.granted])).toEqual([
+        ['2028-01-15', PRO],
+        ['2028-02-15', STARTER],
+      ]);
+      expect(await aiWallet(ws)).toMatchObject({ balance: STARTER - 10 });
+    });
+
     it('a request holding a copy of the workspace from before another applied the pending downgrade grants the new plan', async () => {
       h.clock.set(Date.UTC(2028, 0, 20, 9));
       const ws = await h.createWorkspace({ plan: 'pro', anchorDay: 15 });
@@ -388,12 +427,12 @@ for (const dialect of DIALECTS) {
       const stale = (await h.store.getWorkspace(ws))!;
       expect(stale.plan).toBe('pro');
       h.clock.set(Date.UTC(2028, 1, 15));
-      forgetCycle();
+      h.forgetCycle();
       // Another request found the reset first: it applied the downgrade and has not granted yet.
       expect(await h.store.billing.applyPendingPlan({ workspaceId: ws, now: h.clock.now() })).toBe(
         'starter',
       );
-      const cycle = await ensureCycle(h.ctx, stale);
+      const cycle = await h.ctx.cycles.ensure(stale, h.clock.now());
       expect(cycle).toMatchObject({ key: '2028-02-15', plan: 'starter' });
       expect((await h.allowanceLots(ws)).map((l) => [l.cycleKey, l.granted])).toEqual([
         ['2028-01-15', PRO],
@@ -413,7 +452,7 @@ for (const dialect of DIALECTS) {
         // grant, the wallet would cross into empty and record an alert.
         for (const ws of ids) await charge(ws, 19_000);
         h.clock.set(Date.UTC(2028, 1, 1));
-        forgetCycle();
+        h.forgetCycle();
         const state = newSweepState();
         const pass = () => sweepOnce(h.store, h.clock.now(), { state, cycleBatch: 2 });
         expect(await pass()).toMatchObject({ cycles: 2, cyclesPending: 1, lots: 0, failures: [] });
@@ -505,7 +544,7 @@ for (const dialect of DIALECTS) {
       it('a failing step is reported and the others still run', async () => {
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 10 });
         h.clock.set(Date.UTC(2028, 1, 10));
-        forgetCycle();
+        h.forgetCycle();
         const broken = new Error('orders table is on fire');
         const billing = new Proxy(h.store.billing, {
           get: (target, prop, receiver) =>
@@ -529,7 +568,7 @@ for (const dialect of DIALECTS) {
       it('startSweeper runs passes on its interval, one at a time, and logs what they did', async () => {
         const ws = await h.createWorkspace({ plan: 'starter', anchorDay: 10 });
         h.clock.set(Date.UTC(2028, 1, 10));
-        forgetCycle();
+        h.forgetCycle();
         const logged: { msg: string; obj: Record<string, unknown> }[] = [];
         const logger = {
           info: (obj: Record<string, unknown>, msg: string) => logged.push({ msg, obj }),
@@ -657,7 +696,7 @@ for (const dialect of DIALECTS) {
         });
         // And it stays: the next cycle is Starter's too, the change applied once.
         h.clock.set(Date.UTC(2028, 5, 20));
-        forgetCycle();
+        h.forgetCycle();
         expect((await h.sweep()).failures).toEqual([]);
         expect((await h.allowanceLots(ws)).map((l) => [l.cycleKey, l.granted])).toEqual([
           ['2028-04-20', PRO],

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { getErrorShape, TRPCError } from '@trpc/server';
 import type { DialectFixture } from '@credits/store/testing';
 import type { Store } from '@credits/store';
-import { appRouter, createCaller, RulesService, type Caller, type Context } from '../src/index.js';
+import {
+  appRouter,
+  createCaller,
+  RulesService,
+  workspaceServices,
+  type Caller,
+  type Context,
+} from '../src/index.js';
 
 export const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
 export const SECOND = 1000;
@@ -82,6 +89,7 @@ export async function makeApi(
   const ctx: Context = {
     store,
     rules,
+    ...workspaceServices({ store, clock: clock.now }),
     now: clock.now,
     caller: SERVICE_CALLER,
     config: { holdTtlMs: HOUR },

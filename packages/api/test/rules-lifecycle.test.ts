@@ -17,6 +17,7 @@ import type { Store } from '@credits/store';
 import { createCaller } from '../src/root.js';
 import { createCallerFactory, createTRPCRouter, type Caller, type Context } from '../src/trpc.js';
 import { RulesService } from '../src/rules-service.js';
+import { workspaceServices } from '../src/services.js';
 import { rulesRouter } from '../src/routers/rules.js';
 
 /**
@@ -201,9 +202,11 @@ async function makeHarness(
       ? new RulesService(store)
       : new RulesService(store, { refreshMs: opts.refreshMs, clock: Date.now });
   await rules.seed(clock.now());
+  const services = workspaceServices({ store, clock: clock.now });
   const ctx = (caller: Caller | null): Context => ({
     store,
     rules,
+    ...services,
     now: clock.now,
     caller,
     config: { holdTtlMs: 3_600_000 },

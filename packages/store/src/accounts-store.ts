@@ -1,48 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { CreditsError } from '@credits/domain';
 import type { Driver, Executor, TxExecutor } from './executor.js';
-import type { Workspace } from './types.js';
-
-export type Role = 'owner' | 'member';
-
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  isAdmin: boolean;
-  createdAt: number;
-}
-export interface UserWithSecret extends User {
-  passwordHash: string;
-}
-
-export interface ApiKeyRecord {
-  id: string;
-  prefix: string;
-  kind: 'workspace' | 'service';
-  workspaceId: string | null;
-  scopes: string[];
-  name: string;
-  createdBy: string;
-  createdAt: number;
-  revokedAt: number | null;
-}
-
-export interface AuditInput {
-  actor: string;
-  action: string;
-  target: string;
-  workspaceId?: string | null;
-  before?: unknown;
-  after?: unknown;
-  reason?: string | null;
-}
-export interface AuditEntry extends Required<Omit<AuditInput, 'before' | 'after'>> {
-  id: number;
-  before: unknown;
-  after: unknown;
-  createdAt: number;
-}
+import type {
+  AccountStore,
+  ApiKeyRecord,
+  AuditEntry,
+  AuditInput,
+  Role,
+  User,
+  UserWithSecret,
+  Workspace,
+} from './account-types.js';
 
 /** Write one audit row inside the caller's transaction, so it stands or falls with the action. */
 export async function writeAudit(tx: TxExecutor, a: AuditInput, now: number): Promise<void> {
@@ -81,7 +49,7 @@ function toKey(r: KeyRow): ApiKeyRecord {
 }
 
 /** Users, memberships, sessions, API keys and the audit log. Secrets arrive hashed. */
-export class AccountStore {
+export class SqlAccountStore implements AccountStore {
   constructor(private readonly driver: Driver) {}
 
   /** A user, their workspace with its wallets, and their owner membership: one transaction. */

@@ -9,43 +9,10 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Driver, TxExecutor } from './executor.js';
-import { writeAudit, type AuditInput } from './accounts-store.js';
+import { writeAudit } from './accounts-store.js';
+import type { AuditInput } from './account-types.js';
+import type { BillingStore, Notification, Order } from './billing/types.js';
 import type { LedgerTx } from './ledger-tx.js';
-
-export type OrderStatus = 'pending' | 'paid' | 'declined' | 'expired' | 'refunded';
-
-export interface Order {
-  id: string;
-  workspaceId: string;
-  packId: string;
-  wallet: WalletKind;
-  credits: number;
-  priceCents: number;
-  currency: string;
-  provider: string;
-  providerSession: string | null;
-  checkoutUrl: string | null;
-  status: OrderStatus;
-  lotId: string | null;
-  refundedCredits: number | null;
-  spentBeforeRefund: number | null;
-  createdBy: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface Notification {
-  id: number;
-  workspaceId: string;
-  wallet: WalletKind;
-  kind: 'low' | 'empty';
-  balance: number;
-  message: string;
-  createdAt: number;
-  readAt: number | null;
-  delivery: 'none' | 'pending' | 'delivered' | 'failed';
-  attempts: number;
-}
 
 const ORDER_COLUMNS = `id, workspace_id AS "workspaceId", pack_id AS "packId", wallet, credits, price_cents AS "priceCents",
   currency, provider, provider_session AS "providerSession", checkout_url AS "checkoutUrl", status, lot_id AS "lotId",
@@ -78,7 +45,7 @@ function toOrder(r: Order): Order {
  * notifications. Money-moving operations run inside one transaction with their ledger
  * entries, through the same {@link LedgerTx} building blocks as every other movement.
  */
-export class BillingStore {
+export class SqlBillingStore implements BillingStore {
   constructor(
     private readonly driver: Driver,
     private readonly ledger: (tx: TxExecutor) => LedgerTx,

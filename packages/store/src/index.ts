@@ -18,16 +18,8 @@ export { openServingStore, openStore } from './open-store.js';
 export { WorkerStore } from './worker/worker-store.js';
 export { SqliteDriver } from './sqlite/sqlite-driver.js';
 export { migrationsFor } from './schema.js';
-export {
-  AccountStore,
-  type ApiKeyRecord,
-  type AuditEntry,
-  type AuditInput,
-  type Role,
-  type User,
-  type UserWithSecret,
-} from './accounts-store.js';
-export { BillingStore, type Notification, type Order, type OrderStatus } from './billing-store.js';
+export { SqlAccountStore } from './accounts-store.js';
+export { SqlBillingStore } from './billing-store.js';
 export type { CatalogView } from './ledger-tx.js';
 export { copyStore, COPY_TABLES } from './store-copy.js';
 export { PostgresDriver } from './postgres/postgres-driver.js';

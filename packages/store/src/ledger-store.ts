@@ -22,10 +22,11 @@ import {
   type TxExecutor,
 } from './executor.js';
 import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
-import { AccountStore, writeAudit, type AuditInput } from './accounts-store.js';
-import { BillingStore } from './billing-store.js';
+import { SqlAccountStore, writeAudit } from './accounts-store.js';
+import { SqlBillingStore } from './billing-store.js';
 import { migrationsFor } from './schema.js';
 import type {
+  AuditInput,
   CaptureInput,
   ChargeInput,
   ChargeResult,
@@ -199,11 +200,11 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
  * lots, writes entries and stores its answer for replays.
  */
 export class LedgerStore implements Store {
-  readonly accounts: AccountStore;
-  readonly billing: BillingStore;
+  readonly accounts: SqlAccountStore;
+  readonly billing: SqlBillingStore;
   constructor(private readonly driver: Driver) {
-    this.accounts = new AccountStore(driver);
-    this.billing = new BillingStore(
+    this.accounts = new SqlAccountStore(driver);
+    this.billing = new SqlBillingStore(
       driver,
       (tx) => this.ltx(tx),
       (input, body) => this.idempotent(input, body),

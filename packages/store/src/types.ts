@@ -1,17 +1,11 @@
-import type { AccountStore, AuditInput } from './accounts-store.js';
-import type { BillingStore } from './billing-store.js';
-import type { DriverStats } from './executor.js';
 import type { WalletCatalogEntry } from '@credits/domain';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
+import type { AccountStore, AuditInput, Workspace } from './account-types.js';
+import type { BillingStore } from './billing/types.js';
+import type { DriverStats } from './executor.js';
 
-export interface Workspace {
-  id: string;
-  name: string;
-  plan: string;
-  features: string[];
-  billingAnchorDay: number;
-  createdAt: number;
-}
+export type * from './account-types.js';
+export type * from './billing/types.js';
 
 export interface WalletBalance {
   kind: WalletKind;

@@ -14,9 +14,7 @@ import {
 } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
 import { provisionWorkspace } from '../provision.js';
-import { ensureCycle } from '../cycle.js';
 import { rulesRouter } from './rules.js';
-import { forgetWorkspace } from '../pricing.js';
 import { newApiKey, sha256 } from '../auth/tokens.js';
 
 const planIdSchema = z.string().regex(/^[a-z0-9_-]{2,40}$/);
@@ -109,7 +107,7 @@ export const adminRouter = {
           });
         const downgrade = from !== null && to.aiTokensPerCycle < from.aiTokensPerCycle;
         // The allowance of the cycle in force must exist before an upgrade tops it up.
-        const cycle = await ensureCycle(ctx, workspace);
+        const cycle = await ctx.cycles.ensure(workspace, ctx.now());
         const answer = await ctx.store.billing.changePlan({
           workspaceId: workspace.id,
           plan: to,
@@ -121,7 +119,7 @@ export const adminRouter = {
           idempotencyKey: input.idempotencyKey,
           requestHash: requestHash('admin.workspaces.setPlan', input),
         });
-        forgetWorkspace(workspace.id);
+        ctx.workspaces.forget(workspace.id);
         return answer;
       }),
 

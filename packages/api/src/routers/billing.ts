@@ -4,7 +4,7 @@ import { CreditsError } from '@credits/domain';
 import { workspaceProcedure } from '../trpc.js';
 import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
-import { loadWorkspace } from '../pricing.js';
+import { loadWorkspace } from '../workspace-cache.js';
 
 export const billingRouter = {
   /** The packs on sale, for one wallet or all. */
@@ -39,7 +39,7 @@ export const billingRouter = {
           'Buying credits is not available on this server (no payment provider is configured).',
         );
       // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
-      await loadWorkspace(ctx, input.workspaceId);
+      await loadWorkspace(ctx.store, input.workspaceId);
       const pack = (await ctx.store.billing.packs({ includeInactive: false })).find(
         (p) => p.id === input.packId,
       );

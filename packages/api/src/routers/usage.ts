@@ -78,11 +78,11 @@ const writeJobInput = z
   .strict();
 
 export const usageRouter = {
-  /** Price a job; changes nothing. */
+  /** Price a job; changes nothing (not even a cycle's allowance: see `priceForWorkspace`). */
   quote: workspaceProcedure('read')
     .input(quoteInput)
     .query(async ({ ctx, input }) => {
-      const p = await priceForWorkspace(ctx, { ...input, withLots: true });
+      const p = await priceForWorkspace(ctx, { ...input, quote: true });
       const usable = usableFor(p, ctx.now());
       const balance = p.lots.reduce(
         (s, l) => s + (l.expiresAt === null || l.expiresAt > ctx.now() ? l.remaining : 0),

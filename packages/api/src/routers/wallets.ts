@@ -4,14 +4,13 @@ import { CreditsError } from '@credits/domain';
 import { workspaceProcedure } from '../trpc.js';
 import type { Context } from '../trpc.js';
 import { walletSchema, workspaceIdSchema } from '../schemas.js';
-import { loadWorkspace } from '../pricing.js';
-import { ensureCycle } from '../cycle.js';
+import { loadWorkspace } from '../workspace-cache.js';
 import { sortWallets, walletView, type WalletView } from '../wallet-view.js';
 
 /** Balances as of now: lots past expiry are expired first (once), so no stale credit shows. */
 export async function listWallets(ctx: Context, workspaceId: string): Promise<WalletView[]> {
-  const ws = await loadWorkspace(ctx, workspaceId);
-  const cycle = await ensureCycle(ctx, ws);
+  const ws = await loadWorkspace(ctx.store, workspaceId);
+  const cycle = await ctx.cycles.ensure(ws, ctx.now());
   const now = ctx.now();
   if (await ctx.store.hasDueLots({ workspaceId, now })) {
     await ctx.store.expireLots({ now, workspaceId });
@@ -20,7 +19,7 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
     ctx.store.wallets(workspaceId),
     ctx.store.lots({ workspaceId, wallet: 'video_credits' }),
     ctx.rules.current(),
-    // The plan ensureCycle went by: a reset it just found may have applied a pending downgrade.
+    // The plan the cycle keeper went by: a reset it just found may have applied a pending downgrade.
     ctx.store.billing.plan(cycle.plan),
     ctx.store.billing.cycleUsage({ workspaceId, cycleKey: cycle.key, since: cycle.start }),
   ]);

@@ -5,7 +5,7 @@ import { CreditsError } from '@credits/domain';
 import { workspaceProcedure } from '../trpc.js';
 import { idSchema, workspaceIdSchema } from '../schemas.js';
 import { newApiKey, sha256 } from '../auth/tokens.js';
-import { loadWorkspace } from '../pricing.js';
+import { loadWorkspace } from '../workspace-cache.js';
 
 const WORKSPACE_KEY_SCOPES = ['wallets:read', 'usage:write'] as const;
 
@@ -14,7 +14,7 @@ export const workspacesRouter = {
   get: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
     .query(async ({ ctx, input }) => ({
-      workspace: await loadWorkspace(ctx, input.workspaceId),
+      workspace: await loadWorkspace(ctx.store, input.workspaceId),
       role: ctx.role,
     })),
 
@@ -35,7 +35,7 @@ export const workspacesRouter = {
     )
     .mutation(async ({ ctx, input }) => {
       // An admin passes the access check for any id: a missing workspace is NOT_FOUND, not a foreign-key crash.
-      await loadWorkspace(ctx, input.workspaceId);
+      await loadWorkspace(ctx.store, input.workspaceId);
       const user = await ctx.store.accounts.userByEmail(input.email);
       if (!user)
         throw new CreditsError(
@@ -90,7 +90,7 @@ export const workspacesRouter = {
           .strict(),
       )
       .mutation(async ({ ctx, input }) => {
-        await loadWorkspace(ctx, input.workspaceId);
+        await loadWorkspace(ctx.store, input.workspaceId);
         const { key, prefix } = newApiKey('workspace');
         const record = await ctx.store.accounts.createApiKey({
           id: `key_${randomUUID().replaceAll('-', '')}`,

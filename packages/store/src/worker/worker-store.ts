@@ -1,8 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_WALLET_CATALOG, WALLET_KINDS, type WalletCatalogEntry } from '@credits/domain';
-import type { AccountStore } from '../accounts-store.js';
-import type { BillingStore } from '../billing-store.js';
-import type { Store } from '../types.js';
+import type { AccountStore, BillingStore, Store } from '../types.js';
 import type { DriverStats } from '../executor.js';
 import {
   ACCOUNTS_METHODS,

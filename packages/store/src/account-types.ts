@@ -1,0 +1,176 @@
+/**
+ * Accounts as the rest of the product sees them: workspaces, users, memberships, sessions,
+ * API keys and the audit log (records and the {@link AccountStore} interface; no class).
+ */
+
+/** A workspace: the unit that owns wallets, members and keys. */
+export interface Workspace {
+  id: string;
+  name: string;
+  plan: string;
+  features: string[];
+  billingAnchorDay: number;
+  createdAt: number;
+}
+
+export type Role = 'owner' | 'member';
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  isAdmin: boolean;
+  createdAt: number;
+}
+export interface UserWithSecret extends User {
+  passwordHash: string;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  prefix: string;
+  kind: 'workspace' | 'service';
+  workspaceId: string | null;
+  scopes: string[];
+  name: string;
+  createdBy: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuditInput {
+  actor: string;
+  action: string;
+  target: string;
+  workspaceId?: string | null;
+  before?: unknown;
+  after?: unknown;
+  reason?: string | null;
+}
+export interface AuditEntry extends Required<Omit<AuditInput, 'before' | 'after'>> {
+  id: number;
+  before: unknown;
+  after: unknown;
+  createdAt: number;
+}
+
+/** Users, memberships, sessions, API keys and the audit log. Secrets arrive hashed. */
+export interface AccountStore {
+  /** A user, their workspace with its wallets, and their owner membership: one transaction. */
+  createAccount(input: {
+    email: string;
+    name: string;
+    passwordHash: string;
+    workspace: {
+      name: string;
+      plan: string;
+      features: string[];
+      billingAnchorDay: number;
+    };
+    wallets: readonly string[];
+    now: number;
+  }): Promise<{
+    user: User;
+    workspace: Workspace;
+  }>;
+  createUser(input: {
+    email: string;
+    name: string;
+    passwordHash: string;
+    isAdmin: boolean;
+    now: number;
+    audit?: AuditInput;
+  }): Promise<User>;
+  userByEmail(email: string): Promise<UserWithSecret | null>;
+  user(id: string): Promise<User | null>;
+  memberships(userId: string): Promise<
+    {
+      workspaceId: string;
+      name: string;
+      plan: string;
+      role: Role;
+    }[]
+  >;
+  role(input: { workspaceId: string; userId: string }): Promise<Role | null>;
+  members(workspaceId: string): Promise<
+    {
+      userId: string;
+      email: string;
+      name: string;
+      role: Role;
+    }[]
+  >;
+  addMember(input: {
+    workspaceId: string;
+    userId: string;
+    role: Role;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void>;
+  removeMember(input: {
+    workspaceId: string;
+    userId: string;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean>;
+  /** Workspaces whose id or name contains `query`, or with a member whose email does. */
+  searchWorkspaces(input: { query: string; limit: number }): Promise<
+    {
+      id: string;
+      name: string;
+      plan: string;
+      createdAt: number;
+    }[]
+  >;
+  createSession(input: {
+    tokenHash: string;
+    userId: string;
+    now: number;
+    expiresAt: number;
+  }): Promise<void>;
+  /** The user of a live session: not revoked, not expired. */
+  sessionUser(input: { tokenHash: string; now: number }): Promise<User | null>;
+  revokeSession(input: { tokenHash: string; now: number }): Promise<boolean>;
+  createApiKey(
+    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & {
+      keyHash: string;
+      now: number;
+      audit: AuditInput;
+    },
+  ): Promise<ApiKeyRecord>;
+  /** A live key by its hash. */
+  apiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null>;
+  apiKeys(
+    input:
+      | {
+          workspaceId: string;
+        }
+      | {
+          kind: 'service';
+        },
+  ): Promise<ApiKeyRecord[]>;
+  /** Revoke a key; with `workspaceId`, only a key of that workspace. */
+  revokeApiKey(input: {
+    id: string;
+    workspaceId: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean>;
+  audit(
+    input: AuditInput & {
+      now: number;
+    },
+  ): Promise<void>;
+  auditLog(q: {
+    actor?: string;
+    action?: string;
+    workspaceId?: string;
+    from?: number;
+    to?: number;
+    beforeId?: number;
+    limit: number;
+  }): Promise<{
+    items: AuditEntry[];
+    nextBeforeId: number | null;
+  }>;
+}

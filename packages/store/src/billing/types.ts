@@ -1,0 +1,247 @@
+import type { Pack, Plan, WalletCatalogEntry, WalletKind } from '@credits/domain';
+import type { AuditInput } from '../account-types.js';
+
+/**
+ * Billing as the rest of the product sees it: plans, packs, the wallet catalog, orders and
+ * payments, refunds, adjustments, alert notifications and their deliveries, plan changes and
+ * cycles (records and the {@link BillingStore} interface; no class).
+ */
+
+export type OrderStatus = 'pending' | 'paid' | 'declined' | 'expired' | 'refunded';
+
+export interface Order {
+  id: string;
+  workspaceId: string;
+  packId: string;
+  wallet: WalletKind;
+  credits: number;
+  priceCents: number;
+  currency: string;
+  provider: string;
+  providerSession: string | null;
+  checkoutUrl: string | null;
+  status: OrderStatus;
+  lotId: string | null;
+  refundedCredits: number | null;
+  spentBeforeRefund: number | null;
+  createdBy: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Notification {
+  id: number;
+  workspaceId: string;
+  wallet: WalletKind;
+  kind: 'low' | 'empty';
+  balance: number;
+  message: string;
+  createdAt: number;
+  readAt: number | null;
+  delivery: 'none' | 'pending' | 'delivered' | 'failed';
+  attempts: number;
+}
+
+/** Plans, packs, catalog, orders, refunds, adjustments, notifications, cycles. */
+export interface BillingStore {
+  /** Insert the seeded plans, packs and catalog where missing; edits made since stay. */
+  seed(input: {
+    plans: readonly Plan[];
+    packs: readonly Pack[];
+    catalog: readonly WalletCatalogEntry[];
+    now: number;
+  }): Promise<void>;
+  plans(input?: { includeRetired?: boolean }): Promise<
+    (Plan & {
+      active: boolean;
+    })[]
+  >;
+  plan(id: string): Promise<
+    | (Plan & {
+        active: boolean;
+      })
+    | null
+  >;
+  /** Create or update a plan; audited with before and after. */
+  savePlan(input: {
+    plan: Plan & {
+      active: boolean;
+    };
+    now: number;
+    audit: AuditInput;
+  }): Promise<void>;
+  packs(input?: { wallet?: WalletKind; includeInactive?: boolean }): Promise<Pack[]>;
+  savePack(input: { pack: Pack; now: number; audit: AuditInput }): Promise<void>;
+  catalog(): Promise<WalletCatalogEntry[]>;
+  updateCatalog(input: {
+    kind: WalletKind;
+    patch: {
+      label?: string;
+      usedFor?: string;
+      available?: boolean;
+      lowThreshold?: number;
+    };
+    now: number;
+    audit: AuditInput;
+  }): Promise<void>;
+  /** A pending order for a pack; the same key and body give back the same order. */
+  createOrder(input: {
+    workspaceId: string;
+    pack: Pack;
+    provider: string;
+    createdBy: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<Order>;
+  /** Remember the provider's session for an order (set once: the first one wins). */
+  attachSession(input: {
+    orderId: string;
+    session: string;
+    url: string;
+    now: number;
+  }): Promise<Order>;
+  order(input: { orderId: string; workspaceId?: string }): Promise<Order | null>;
+  orderBySession(input: { provider: string; session: string }): Promise<Order | null>;
+  orders(input: { workspaceId: string; limit: number }): Promise<Order[]>;
+  /**
+   * Apply a verified payment event once: the event id is claimed first (a UNIQUE key, kept
+   * for good), then a pending order becomes paid with a purchase lot in the pack's wallet
+   * (never another), or declined/expired with no credits. Returns what happened.
+   */
+  applyPaymentEvent(input: {
+    provider: string;
+    eventId: string;
+    type: string;
+    session: string;
+    outcome: 'paid' | 'declined' | 'expired';
+    now: number;
+  }): Promise<{
+    result: 'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired';
+    order: Order | null;
+  }>;
+  /** Pending orders older than `before` expire (no credits). */
+  expireOrders(input: { before: number; now: number }): Promise<number>;
+  /**
+   * Refund a paid order: what is left of its lot leaves the wallet as a `refund` entry, the
+   * lot closes (credits still held by running jobs expire when they return), and the answer
+   * says how much had already been spent.
+   */
+  refundOrder(input: {
+    orderId: string;
+    actor: string;
+    reason: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<{
+    orderId: string;
+    refunded: number;
+    alreadySpent: number;
+    stillHeld: number;
+    balance: number;
+  }>;
+  /**
+   * A signed manual adjustment: a positive one is a new `adjustment` lot; a negative one
+   * draws from the wallet's lots in spend order (any restriction) and never below zero.
+   */
+  adjust(input: {
+    workspaceId: string;
+    wallet: WalletKind;
+    amount: number;
+    reason: string;
+    actor: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<{
+    wallet: WalletKind;
+    amount: number;
+    balance: number;
+    lots: {
+      lotId: string;
+      amount: number;
+    }[];
+  }>;
+  notifications(input: {
+    workspaceId: string;
+    unreadOnly?: boolean;
+    limit: number;
+  }): Promise<Notification[]>;
+  markRead(input: { workspaceId: string; ids: number[]; now: number }): Promise<number>;
+  setAlertWebhook(input: {
+    workspaceId: string;
+    url: string | null;
+    secret: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void>;
+  /** Notifications whose webhook is due, with where to send them. */
+  dueDeliveries(input: { now: number; limit: number }): Promise<
+    (Notification & {
+      url: string;
+      secret: string;
+    })[]
+  >;
+  /**
+   * Claim a due delivery before sending it. The conditional update succeeds for one caller
+   * only (another pass, another server process), and moves the next attempt to `leaseUntil`,
+   * so a sender that dies mid-delivery is retried once the lease has run out.
+   */
+  claimDelivery(input: { id: number; now: number; leaseUntil: number }): Promise<boolean>;
+  recordDelivery(input: {
+    id: number;
+    ok: boolean;
+    now: number;
+    nextAttemptAt: number | null;
+  }): Promise<void>;
+  /**
+   * An admin's plan change, in one transaction under one idempotency key: a downgrade (a
+   * smaller allowance) waits for the next reset; anything else applies now, and the AI
+   * Tokens allowance rises at once to the new limit less what was used this cycle (spent or
+   * held) — a top-up lot expiring with the cycle. The same key and body replay the answer.
+   */
+  changePlan(input: {
+    workspaceId: string;
+    plan: Plan;
+    downgrade: boolean;
+    cycle: {
+      key: string;
+      start: number;
+      end: number;
+    };
+    actor: string;
+    reason: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<{
+    plan: string;
+    pendingPlan: string | null;
+    effective: 'now' | 'next_reset';
+    toppedUp: number;
+  }>;
+  pendingPlan(workspaceId: string): Promise<string | null>;
+  /** Apply a pending downgrade (at a reset): once, only if it is still pending. */
+  applyPendingPlan(input: { workspaceId: string; now: number }): Promise<string | null>;
+  /** The latest cycle a workspace's AI Token allowance was granted for (its key), if any. */
+  lastAllowanceCycle(workspaceId: string): Promise<string | null>;
+  /** Allowance granted and tokens spent in the AI wallet since `since`. */
+  cycleUsage(input: { workspaceId: string; cycleKey: string; since: number }): Promise<{
+    planLimit: number;
+    usedThisCycle: number;
+  }>;
+  /** Spend entries in a window, for charts. */
+  spendEntries(input: {
+    workspaceId: string;
+    wallet?: WalletKind;
+    from: number;
+    to: number;
+  }): Promise<
+    {
+      wallet: WalletKind;
+      amount: number;
+      createdAt: number;
+    }[]
+  >;
+}
