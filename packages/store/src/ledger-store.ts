@@ -23,10 +23,11 @@ import {
 } from './executor.js';
 import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
 import { SqlAccountStore, writeAudit } from './accounts-store.js';
-import { SqlBillingStore } from './billing-store.js';
+import { billingStore } from './billing/index.js';
 import { migrationsFor } from './schema.js';
 import type {
   AuditInput,
+  BillingStore,
   CaptureInput,
   ChargeInput,
   ChargeResult,
@@ -201,10 +202,10 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
  */
 export class LedgerStore implements Store {
   readonly accounts: SqlAccountStore;
-  readonly billing: SqlBillingStore;
+  readonly billing: BillingStore;
   constructor(private readonly driver: Driver) {
     this.accounts = new SqlAccountStore(driver);
-    this.billing = new SqlBillingStore(
+    this.billing = billingStore(
       driver,
       (tx) => this.ltx(tx),
       (input, body) => this.idempotent(input, body),
