@@ -26,6 +26,8 @@ const envSchema = z
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
+    /** `pretty` (coloured lines) or `json`; unset: pretty on a terminal outside production. */
+    LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
     /** Built web app to serve at `/`, if present. */
     WEB_DIST: z.string().optional(),
     /**

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { RulesService, SCOPES, hashPassword, newApiKey, sha256 } from '@credits/api';
 import { copyStore, openStore } from '@credits/store';
 import { parseEnv, DEV_SERVICE_KEY } from './env.js';
+import { createLogger } from './logger.js';
 import { startServer } from './server.js';
 import { seedDemo } from './seed.js';
 
@@ -22,7 +23,7 @@ const USAGE = `credits <command>
   rules test FILE         run a rule document's examples
   rules simulate FILE [--days N]  replay the last N days of jobs under FILE and the active rules
 
-Settings come from the environment: DATABASE_URL, PORT, HOST, CREDITS_SERVICE_KEY, LOG_LEVEL,
+Settings come from the environment: DATABASE_URL, PORT, HOST, CREDITS_SERVICE_KEY, LOG_LEVEL, LOG_FORMAT,
 HOLD_TTL_SEC, SWEEP_INTERVAL_MS, WEB_DIST.`;
 
 async function withStore<T>(
@@ -63,7 +64,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const env = parseEnv();
-      const server = await startServer(env, { handleSignals: true });
+      // Logs go through the logger; the demo lines below are for the person who started it.
+      const server = await startServer(env, { handleSignals: true, logger: createLogger(env) });
       if (values['seed-demo']) {
         if (env.NODE_ENV === 'production') {
           console.error('Refusing to seed demo credentials in production.');

@@ -1,25 +1,26 @@
 import { serve, type ServerType } from '@hono/node-server';
-import pino from 'pino';
 import { RulesService, workspaceServices } from '@credits/api';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics } from './metrics.js';
 import { createPaymentProvider, defaultPublicUrl } from './payments/index.js';
 import { startSweeper } from './sweeper.js';
+import { createLogger, type Logger } from './logger.js';
 import type { Env } from './env.js';
 
 export interface RunningServer {
   port: number;
   store: Store;
+  logger: Logger;
   close(): Promise<void>;
 }
 
 /** Open the store, migrate, seed the rules, listen; SIGTERM drains and closes. */
 export async function startServer(
   env: Env & { serviceKey: string | undefined },
-  opts: { handleSignals?: boolean } = {},
+  opts: { handleSignals?: boolean; logger?: Logger } = {},
 ): Promise<RunningServer> {
-  const logger = pino({ level: env.LOG_LEVEL });
+  const logger = opts.logger ?? createLogger(env);
   const clock = () => Date.now();
   const store = await openServingStore({
     url: env.DATABASE_URL,
@@ -96,5 +97,5 @@ export async function startServer(
       });
     }
   }
-  return { port, store, close };
+  return { port, store, logger, close };
 }

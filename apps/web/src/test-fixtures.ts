@@ -41,7 +41,7 @@ export function makeWallet(overrides: Partial<WalletView> & Pick<WalletView, 'ki
       lowThreshold: 0,
     },
   };
-  return { ...base[overrides.kind], ...overrides } as WalletView;
+  return { ...base[overrides.kind], ...overrides };
 }
 
 export function makeQuote(overrides: Partial<Quote> = {}): Quote {
@@ -56,5 +56,5 @@ export function makeQuote(overrides: Partial<Quote> = {}): Quote {
     sufficient: true,
     action: null,
     ...overrides,
-  } as Quote;
+  };
 }
