@@ -1,4 +1,5 @@
 export * from './types.js';
+export type * from './controls/types.js';
 export type {
   AddTarget,
   AppendedRows,

@@ -24,6 +24,8 @@ import {
 import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
 import { SqlAccountStore, writeAudit } from './accounts-store.js';
 import { billingStore } from './billing/index.js';
+import { SqlSpendLimits } from './controls/limits-store.js';
+import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
 import { migrationsFor } from './schema.js';
 import type {
   AuditInput,
@@ -203,8 +205,12 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
 export class LedgerStore implements Store {
   readonly accounts: SqlAccountStore;
   readonly billing: BillingStore;
+  readonly spendLimits: SqlSpendLimits;
+  readonly autoTopUp: SqlAutoTopUp;
   constructor(private readonly driver: Driver) {
     this.accounts = new SqlAccountStore(driver);
+    this.spendLimits = new SqlSpendLimits(driver);
+    this.autoTopUp = new SqlAutoTopUp(driver, (kind) => this.catalogView(kind).label);
     this.billing = billingStore(
       driver,
       (tx) => this.ltx(tx),

@@ -1,11 +1,12 @@
 import type { Dialect, Executor } from './executor.js';
+import { CONTROLS_MIGRATIONS } from './controls/schema.js';
 
 /**
  * Versioned migrations. One text per migration, written in the SQL that SQLite, PostgreSQL
  * and the Postgres-compatible distributed engines all accept; `{{id}}` is the only dialect
  * token (an auto-increasing integer key).
  */
-const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+const MIGRATIONS: { version: number; name: string; sql: string | Record<Dialect, string> }[] = [
   {
     version: 1,
     name: 'ledger',
@@ -262,7 +263,13 @@ const ID_COLUMN: Record<Dialect, string> = {
 
 /** The migrations, in order, written for one dialect. */
 export function migrationsFor(dialect: Dialect): { version: number; name: string; sql: string }[] {
-  return MIGRATIONS.map((m) => ({ ...m, sql: m.sql.replaceAll('{{id}}', ID_COLUMN[dialect]) }));
+  return [...MIGRATIONS, ...CONTROLS_MIGRATIONS].map((m) => ({
+    ...m,
+    sql: (typeof m.sql === 'string' ? m.sql : m.sql[dialect]).replaceAll(
+      '{{id}}',
+      ID_COLUMN[dialect],
+    ),
+  }));
 }
 
 /** Apply the migrations not yet recorded in `schema_migrations`, in order, inside `tx`. */

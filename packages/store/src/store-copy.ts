@@ -27,6 +27,15 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
   { table: 'webhook_events', orderBy: 'provider, event_id' },
   { table: 'notifications', orderBy: 'id' },
   { table: 'audit_log', orderBy: 'id' },
+  { table: 'spend_limits', orderBy: 'workspace_id, wallet, scope, subject_id' },
+  {
+    table: 'spend_limit_alerts',
+    orderBy: 'workspace_id, wallet, scope, subject_id, cycle_key, threshold',
+  },
+  { table: 'payment_methods', orderBy: 'id' },
+  { table: 'auto_top_up_consents', orderBy: 'id' },
+  { table: 'auto_top_ups', orderBy: 'workspace_id, wallet' },
+  { table: 'auto_top_up_attempts', orderBy: 'id' },
 ];
 
 /** Tables whose integer ids PostgreSQL generates: their sequences move past copied ids. */

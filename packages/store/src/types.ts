@@ -2,6 +2,7 @@ import type { WalletCatalogEntry } from '@credits/domain';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 import type { AccountStore, AuditInput, Workspace } from './account-types.js';
 import type { BillingStore } from './billing/types.js';
+import type { AutoTopUpStore, SpendLimitsStore } from './controls/types.js';
 import type { DriverStats } from './executor.js';
 
 export type * from './account-types.js';
@@ -291,6 +292,10 @@ export interface Store {
   readonly accounts: AccountStore;
   /** Plans, packs, catalog, orders, refunds, adjustments, notifications, cycles. */
   readonly billing: BillingStore;
+  /** Spending limits and their alerts (SPEC 15). */
+  readonly spendLimits: SpendLimitsStore;
+  /** Saved payment methods, auto top-up consents, settings and purchases (SPEC 15). */
+  readonly autoTopUp: AutoTopUpStore;
   /** The wallet catalog (cached; refreshed every few seconds and after edits). */
   catalogSnapshot(): WalletCatalogEntry[];
   /** Reload the cached wallet catalog. */

@@ -33,7 +33,8 @@ export interface Notification {
   id: number;
   workspaceId: string;
   wallet: WalletKind;
-  kind: 'low' | 'empty';
+  /** low and empty: the balance; limit_threshold and auto_top_up_off: spend controls (SPEC 15). */
+  kind: 'low' | 'empty' | 'limit_threshold' | 'auto_top_up_off';
   balance: number;
   message: string;
   createdAt: number;

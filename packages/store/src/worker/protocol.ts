@@ -1,6 +1,7 @@
 import { CreditsError, type Reason } from '@credits/domain';
 import type { WalletCatalogEntry } from '@credits/domain';
 import type { AccountStore, BillingStore, Store } from '../types.js';
+import type { AutoTopUpStore, SpendLimitsStore } from '../controls/types.js';
 import type { DriverStats } from '../executor.js';
 
 /**
@@ -9,7 +10,7 @@ import type { DriverStats } from '../executor.js';
  */
 
 /** Which object a call is for: the store itself or one of its parts. */
-export type CallTarget = 'store' | 'accounts' | 'billing';
+export type CallTarget = 'store' | 'accounts' | 'billing' | 'spendLimits' | 'autoTopUp';
 
 export interface CallMessage {
   id: number;
@@ -210,15 +211,41 @@ export const BILLING_METHODS = [
   'spendEntries',
 ] as const;
 
-// A method added to Store, AccountStore or BillingStore must be listed above (or the build fails).
+export const SPEND_LIMITS_METHODS = [
+  'list',
+  'set',
+  'remove',
+  'usageByActor',
+  'recordAlerts',
+  'alerts',
+] as const;
+
+export const AUTO_TOP_UP_METHODS = [
+  'paymentMethod',
+  'savePaymentMethod',
+  'removePaymentMethod',
+  'settings',
+  'enable',
+  'disable',
+  'attempts',
+  'begin',
+  'settle',
+  'unsettled',
+] as const;
+
+// A method added to Store or one of its parts must be listed above (or the build fails).
 export const LISTS_ARE_EXHAUSTIVE: [
   Exhaustive<Store, (typeof STORE_METHODS)[number]>,
   Exhaustive<AccountStore, (typeof ACCOUNTS_METHODS)[number]>,
   Exhaustive<BillingStore, (typeof BILLING_METHODS)[number]>,
-] = [true, true, true];
+  Exhaustive<SpendLimitsStore, (typeof SPEND_LIMITS_METHODS)[number]>,
+  Exhaustive<AutoTopUpStore, (typeof AUTO_TOP_UP_METHODS)[number]>,
+] = [true, true, true, true, true];
 
 export const METHODS: Record<CallTarget, ReadonlySet<string>> = {
   store: new Set(STORE_METHODS),
   accounts: new Set(ACCOUNTS_METHODS),
   billing: new Set(BILLING_METHODS),
+  spendLimits: new Set(SPEND_LIMITS_METHODS),
+  autoTopUp: new Set(AUTO_TOP_UP_METHODS),
 };

@@ -56,6 +56,8 @@ async function main(): Promise<void> {
     store,
     accounts: store.accounts,
     billing: store.billing,
+    spendLimits: store.spendLimits,
+    autoTopUp: store.autoTopUp,
   };
 
   let closing = false;

@@ -1,10 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_WALLET_CATALOG, WALLET_KINDS, type WalletCatalogEntry } from '@credits/domain';
 import type { AccountStore, BillingStore, Store } from '../types.js';
+import type { AutoTopUpStore, SpendLimitsStore } from '../controls/types.js';
 import type { DriverStats } from '../executor.js';
 import {
   ACCOUNTS_METHODS,
   BILLING_METHODS,
+  AUTO_TOP_UP_METHODS,
+  SPEND_LIMITS_METHODS,
   STORE_METHODS,
   batcher,
   decodeError,
@@ -38,6 +41,8 @@ export class WorkerStore {
   readonly dialect = 'sqlite' as const;
   readonly accounts: AccountStore;
   readonly billing: BillingStore;
+  readonly spendLimits: SpendLimitsStore;
+  readonly autoTopUp: AutoTopUpStore;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private stopped: Error | null = null;
@@ -53,6 +58,11 @@ export class WorkerStore {
   ) {
     this.accounts = this.forward('accounts', ACCOUNTS_METHODS) as unknown as AccountStore;
     this.billing = this.forward('billing', BILLING_METHODS) as unknown as BillingStore;
+    this.spendLimits = this.forward(
+      'spendLimits',
+      SPEND_LIMITS_METHODS,
+    ) as unknown as SpendLimitsStore;
+    this.autoTopUp = this.forward('autoTopUp', AUTO_TOP_UP_METHODS) as unknown as AutoTopUpStore;
     const forwarded = this.forward('store', STORE_METHODS);
     for (const name of STORE_METHODS) {
       if (!(name in this))
