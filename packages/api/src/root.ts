@@ -8,6 +8,8 @@ import { authRouter } from './routers/auth.js';
 import { workspacesRouter } from './routers/workspaces.js';
 import { billingRouter } from './routers/billing.js';
 import { notificationsRouter } from './routers/notifications.js';
+import { spendingRouter } from './routers/spending.js';
+import { autoTopUpRouter } from './routers/auto-top-up.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
@@ -18,6 +20,8 @@ export const appRouter = createTRPCRouter({
   billing: billingRouter,
   notifications: notificationsRouter,
   admin: adminRouter,
+  spending: spendingRouter,
+  autoTopUp: autoTopUpRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -38,6 +38,12 @@ export interface PaymentGateway {
     order: Order;
     returnUrl: string;
   }): Promise<{ session: string; url: string }>;
+  /** A provider page where an owner saves a payment method for auto top-up (when supported). */
+  createSetupSession?(input: {
+    workspaceId: string;
+    createdBy: string;
+    returnUrl: string;
+  }): Promise<{ session: string; url: string }>;
 }
 
 /** What the HTTP layer lets procedures do to the response. */

@@ -186,6 +186,8 @@ const SANDBOX: PaymentGateway = {
   provider: 'matrix-sandbox',
   createSession: ({ order }) =>
     Promise.resolve({ session: `cs_${order.id}`, url: `https://pay.example/${order.id}` }),
+  createSetupSession: ({ workspaceId }) =>
+    Promise.resolve({ session: `setup_${workspaceId}`, url: `https://pay.example/setup` }),
 };
 const SETUP: Caller = {
   kind: 'service',
@@ -441,6 +443,34 @@ async function notificationIn(t: Target): Promise<number> {
   return latest.id;
 }
 
+/** A saved payment method in a workspace (as the provider's webhook would save it). */
+async function methodIn(fx: Fixture, workspaceId: string): Promise<void> {
+  await fx.store.autoTopUp.savePaymentMethod({
+    workspaceId,
+    provider: SANDBOX.provider,
+    customerRef: null,
+    methodRef: `pm_${randomUUID()}`,
+    label: 'Matrix card',
+    createdBy: 'matrix-setup',
+    now: fx.ctx.now(),
+  });
+}
+
+const TOP_UP = {
+  wallet: 'video_credits',
+  packId: 'video-200',
+  threshold: 10,
+  monthlyCapCents: 5000,
+} as const;
+
+/** Auto top-up on in the objects' workspace (a saved method, consent to the terms). */
+async function autoTopUpIn(t: Target): Promise<void> {
+  if (t.objectsOf === null) return;
+  await methodIn(t.fx, t.objectsOf);
+  const { terms } = await t.fx.setup.autoTopUp.terms({ workspaceId: t.objectsOf, ...TOP_UP });
+  await t.fx.setup.autoTopUp.enable({ workspaceId: t.objectsOf, ...TOP_UP, acceptedTerms: terms });
+}
+
 /**
  * A plausible valid input for every procedure, keyed by path. A procedure with no entry here
  * fails its test: a new procedure cannot slip through the matrix untested.
@@ -534,6 +564,60 @@ const INPUTS: Record<string, InputFactory> = {
     url: 'https://hooks.example/matrix',
   }),
 
+  'spending.limits': ({ workspaceId }) => ({ workspaceId }),
+  'spending.setLimit': ({ workspaceId }) => ({
+    workspaceId,
+    wallet: 'video_credits',
+    scope: 'workspace',
+    amount: 1000,
+    mode: 'hard',
+  }),
+  // A key's limit in the objects' workspace, removed by naming the workspace under test.
+  'spending.removeLimit': async (t) => {
+    if (t.objectsOf === null)
+      return {
+        workspaceId: t.workspaceId,
+        wallet: 'video_credits',
+        scope: 'key',
+        subjectId: missing('key'),
+      };
+    const made = await t.fx.setup.workspaces.keys.create({
+      workspaceId: t.objectsOf,
+      name: 'limited',
+    });
+    await t.fx.setup.spending.setLimit({
+      workspaceId: t.objectsOf,
+      wallet: 'video_credits',
+      scope: 'key',
+      subjectId: made.record.id,
+      amount: 100,
+      mode: 'hard',
+    });
+    return {
+      workspaceId: t.workspaceId,
+      wallet: 'video_credits',
+      scope: 'key',
+      subjectId: made.record.id,
+    };
+  },
+
+  'autoTopUp.get': ({ workspaceId }) => ({ workspaceId }),
+  'autoTopUp.terms': ({ workspaceId }) => ({ workspaceId, ...TOP_UP }),
+  'autoTopUp.enable': async (t) => {
+    if (t.workspaceId === t.fx.A || t.workspaceId === t.fx.B) await methodIn(t.fx, t.workspaceId);
+    const { terms } = await t.fx.setup.autoTopUp.terms({ workspaceId: t.fx.A, ...TOP_UP });
+    return { workspaceId: t.workspaceId, ...TOP_UP, acceptedTerms: terms };
+  },
+  'autoTopUp.disable': async (t) => {
+    await autoTopUpIn(t);
+    return { workspaceId: t.workspaceId, wallet: TOP_UP.wallet };
+  },
+  'autoTopUp.setupPaymentMethod': ({ workspaceId }) => ({ workspaceId }),
+  'autoTopUp.removePaymentMethod': async (t) => {
+    if (t.objectsOf !== null) await methodIn(t.fx, t.objectsOf);
+    return { workspaceId: t.workspaceId };
+  },
+
   'admin.workspaces.create': () => ({
     name: 'Matrix workspace',
     plan: 'free',
@@ -626,19 +710,35 @@ const INPUTS: Record<string, InputFactory> = {
 async function stateOf(fx: Fixture) {
   const { store } = fx;
   const workspace = async (workspaceId: string) => {
-    const [row, wallets, history, jobs, lots, members, keys, orders, notifications, pendingPlan] =
-      await Promise.all([
-        store.getWorkspace(workspaceId),
-        store.wallets(workspaceId),
-        store.history({ workspaceId, limit: 50 }),
-        store.jobs({ workspaceId, limit: 50 }),
-        store.lots({ workspaceId }),
-        store.accounts.members(workspaceId),
-        store.accounts.apiKeys({ workspaceId }),
-        store.billing.orders({ workspaceId, limit: 50 }),
-        store.billing.notifications({ workspaceId, limit: 50 }),
-        store.billing.pendingPlan(workspaceId),
-      ]);
+    const [
+      row,
+      wallets,
+      history,
+      jobs,
+      lots,
+      members,
+      keys,
+      orders,
+      notifications,
+      pendingPlan,
+      spendLimits,
+      autoTopUps,
+      paymentMethod,
+    ] = await Promise.all([
+      store.getWorkspace(workspaceId),
+      store.wallets(workspaceId),
+      store.history({ workspaceId, limit: 50 }),
+      store.jobs({ workspaceId, limit: 50 }),
+      store.lots({ workspaceId }),
+      store.accounts.members(workspaceId),
+      store.accounts.apiKeys({ workspaceId }),
+      store.billing.orders({ workspaceId, limit: 50 }),
+      store.billing.notifications({ workspaceId, limit: 50 }),
+      store.billing.pendingPlan(workspaceId),
+      store.spendLimits.list({ workspaceId }),
+      store.autoTopUp.settings({ workspaceId }),
+      store.autoTopUp.paymentMethod({ workspaceId, provider: SANDBOX.provider }),
+    ]);
     // Newest first: anything added shows at the top.
     return {
       row,
@@ -651,6 +751,9 @@ async function stateOf(fx: Fixture) {
       orders,
       notifications,
       pendingPlan,
+      spendLimits,
+      autoTopUps,
+      paymentMethod,
     };
   };
   const labels = Object.keys(fx.users) as (keyof Fixture['users'])[];

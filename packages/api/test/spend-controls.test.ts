@@ -1,0 +1,301 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS } from '@credits/store/testing';
+import { createCaller, hashPassword, type Caller, type PaymentGateway } from '../src/index.js';
+import { HOUR, T0, errorOf, key, makeApi, type ApiHarness } from './factory.js';
+
+const video5s = { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' } as const;
+
+/** A provider that makes sessions and setup pages, and nothing else (payments have their own tests). */
+const GATEWAY: PaymentGateway = {
+  provider: 'sandbox',
+  async createSession({ order }) {
+    return { session: `cs_${order.id}`, url: `https://pay.example.test/${order.id}` };
+  },
+  async createSetupSession({ workspaceId }) {
+    return {
+      session: `setup_${workspaceId}`,
+      url: `https://pay.example.test/setup/${workspaceId}`,
+    };
+  },
+};
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(dialect.skip !== null)(`spend controls API on ${dialect.name}`, () => {
+    let h: ApiHarness;
+    let owner: ReturnType<typeof createCaller>;
+    let member: ReturnType<typeof createCaller>;
+    let users: { owner: string; member: string };
+
+    beforeEach(async () => {
+      h = await makeApi(dialect);
+      h.ctx.payments = GATEWAY;
+      const passwordHash = await hashPassword('correct horse battery staple');
+      const user = async (label: string, role: 'owner' | 'member') => {
+        const u = await h.store.accounts.createUser({
+          email: `${label}-${key()}@example.com`,
+          name: label,
+          passwordHash,
+          isAdmin: false,
+          now: T0,
+        });
+        await h.store.accounts.addMember({
+          workspaceId: h.workspaceId,
+          userId: u.id,
+          role,
+          now: T0,
+          audit: { actor: 'test', action: 'workspace.member.add', target: '' },
+        });
+        return u;
+      };
+      const o = await user('Olive Owner', 'owner');
+      const m = await user('Mo Member', 'member');
+      users = { owner: o.id, member: m.id };
+      const caller = (u: { id: string; email: string }): Caller => ({
+        kind: 'user',
+        id: `user:${u.id}`,
+        userId: u.id,
+        email: u.email,
+        isAdmin: false,
+        sessionTokenHash: null,
+      });
+      owner = createCaller({ ...h.ctx, caller: caller(o) });
+      member = createCaller({ ...h.ctx, caller: caller(m) });
+    });
+    afterEach(async () => {
+      expect((await h.store.verify()).violations).toEqual([]);
+      await h.cleanup();
+    });
+
+    it('owners set limits for the workspace, a member and a key; members read them with what counts', async () => {
+      const ws = h.workspaceId;
+      const made = await owner.workspaces.keys.create({ workspaceId: ws, name: 'Render farm' });
+      await owner.spending.setLimit({
+        workspaceId: ws,
+        wallet: 'video_credits',
+        scope: 'workspace',
+        amount: 500,
+        mode: 'hard',
+      });
+      await owner.spending.setLimit({
+        workspaceId: ws,
+        wallet: 'video_credits',
+        scope: 'member',
+        subjectId: users.member,
+        amount: 200,
+        mode: 'soft',
+        thresholds: [100, 75],
+      });
+      await owner.spending.setLimit({
+        workspaceId: ws,
+        wallet: 'video_credits',
+        scope: 'key',
+        subjectId: made.record.id,
+        amount: 120,
+        mode: 'hard',
+      });
+      // The member reserves a job (50 of the trial credits): it counts as held for them and the workspace.
+      await member.usage.reserve({ workspaceId: ws, job: video5s, idempotencyKey: key() });
+      const read = await member.spending.limits({ workspaceId: ws });
+      expect(read.cycle).toEqual({
+        key: '2026-01-15',
+        start: Date.UTC(2026, 0, 15),
+        resetsAt: Date.UTC(2026, 1, 15),
+      });
+      expect(
+        read.limits.map((l) => [
+          l.scope,
+          l.subjectLabel,
+          l.amount,
+          l.mode,
+          l.thresholds,
+          l.used,
+          l.held,
+          l.remaining,
+        ]),
+      ).toEqual([
+        ['workspace', 'Whole workspace', 500, 'hard', [50, 80, 100], 0, 50, 450],
+        ['member', 'Mo Member', 200, 'soft', [75, 100], 0, 50, 150],
+        ['key', 'Render farm', 120, 'hard', [50, 80, 100], 0, 0, 120],
+      ]);
+      const audit = await h.store.accounts.auditLog({
+        workspaceId: ws,
+        action: 'spend_limit.set',
+        limit: 10,
+      });
+      expect(audit.items).toHaveLength(3);
+      expect(audit.items.every((a) => a.actor === `user:${users.owner}`)).toBe(true);
+    });
+
+    it('members cannot set or remove limits; bad subjects and thresholds are refused with a reason', async () => {
+      const ws = h.workspaceId;
+      const base = {
+        workspaceId: ws,
+        wallet: 'video_credits' as const,
+        amount: 10,
+        mode: 'hard' as const,
+      };
+      expect(
+        (await errorOf(member.spending.setLimit({ ...base, scope: 'workspace' }))).reason,
+      ).toBe('FORBIDDEN');
+      expect(
+        (
+          await errorOf(
+            member.spending.removeLimit({
+              workspaceId: ws,
+              wallet: 'video_credits',
+              scope: 'workspace',
+            }),
+          )
+        ).reason,
+      ).toBe('FORBIDDEN');
+      const bad = async (input: Parameters<typeof owner.spending.setLimit>[0]) => {
+        const e = await errorOf(owner.spending.setLimit(input));
+        return [e.reason, e.details?.field ?? e.message.slice(0, 40)];
+      };
+      expect(await bad({ ...base, scope: 'member', subjectId: 'usr_nobody' })).toEqual([
+        'VALIDATION',
+        'subjectId',
+      ]);
+      expect(await bad({ ...base, scope: 'member' })).toEqual(['VALIDATION', 'subjectId']);
+      expect(await bad({ ...base, scope: 'key', subjectId: 'key_nope' })).toEqual([
+        'VALIDATION',
+        'subjectId',
+      ]);
+      expect(await bad({ ...base, scope: 'workspace', subjectId: users.member })).toEqual([
+        'VALIDATION',
+        'subjectId',
+      ]);
+      expect(await bad({ ...base, scope: 'workspace', thresholds: [50, 50] })).toEqual([
+        'VALIDATION',
+        'thresholds',
+      ]);
+      expect(
+        (await errorOf(owner.spending.setLimit({ ...base, scope: 'workspace', amount: -1 })))
+          .reason,
+      ).toBe('VALIDATION');
+      expect((await member.spending.limits({ workspaceId: ws })).limits).toEqual([]);
+      // Removing works for the owner and says whether there was one.
+      await owner.spending.setLimit({ ...base, scope: 'workspace' });
+      expect(
+        await owner.spending.removeLimit({
+          workspaceId: ws,
+          wallet: 'video_credits',
+          scope: 'workspace',
+        }),
+      ).toEqual({ removed: true });
+      expect(
+        await owner.spending.removeLimit({
+          workspaceId: ws,
+          wallet: 'video_credits',
+          scope: 'workspace',
+        }),
+      ).toEqual({ removed: false });
+    });
+
+    it('auto top-up: the terms shown are the terms stored, with a saved method; members read, owners edit', async () => {
+      const ws = h.workspaceId;
+      const settings = {
+        workspaceId: ws,
+        wallet: 'video_credits' as const,
+        packId: 'video-1000',
+        threshold: 100,
+        monthlyCapCents: 12_000,
+      };
+      const { terms } = await member.autoTopUp.terms(settings);
+      expect(terms).toBe(
+        'When your Video Credits balance falls below 100, we will charge your saved payment method $40.00 for ' +
+          '1,000 Video Credits, at most $120.00 per billing cycle. Three failed payments in a row turn auto ' +
+          'top-up off. You can turn it off at any time on Billing & Usage.',
+      );
+      expect(
+        (await errorOf(member.autoTopUp.enable({ ...settings, acceptedTerms: terms }))).reason,
+      ).toBe('FORBIDDEN');
+      expect(
+        await errorOf(owner.autoTopUp.enable({ ...settings, acceptedTerms: terms })),
+      ).toMatchObject({
+        reason: 'VALIDATION',
+        details: { field: 'paymentMethod' },
+      });
+      expect(await owner.autoTopUp.setupPaymentMethod({ workspaceId: ws })).toEqual({
+        url: `https://pay.example.test/setup/${ws}`,
+      });
+      // The provider's webhook saves the method (payments tests drive that path end to end).
+      await h.store.autoTopUp.savePaymentMethod({
+        workspaceId: ws,
+        provider: 'sandbox',
+        customerRef: null,
+        methodRef: 'sbx_pm_4242',
+        label: 'Sandbox card ending 4242',
+        createdBy: 'payment:sandbox',
+        now: T0,
+      });
+      // Terms for other settings (a bigger cap) are not consent to these.
+      const other = await owner.autoTopUp.terms({ ...settings, monthlyCapCents: 99_900 });
+      expect(
+        await errorOf(owner.autoTopUp.enable({ ...settings, acceptedTerms: other.terms })),
+      ).toMatchObject({ reason: 'VALIDATION', details: { field: 'acceptedTerms' } });
+      expect(
+        await errorOf(
+          owner.autoTopUp.enable({ ...settings, monthlyCapCents: 3999, acceptedTerms: terms }),
+        ),
+      ).toMatchObject({ reason: 'VALIDATION', details: { field: 'monthlyCapCents' } });
+      expect(
+        await errorOf(
+          owner.autoTopUp.enable({ ...settings, packId: 'image-100', acceptedTerms: terms }),
+        ),
+      ).toMatchObject({ reason: 'NOT_FOUND' });
+
+      h.clock.advance(HOUR);
+      await owner.autoTopUp.enable({ ...settings, acceptedTerms: terms });
+      const read = await member.autoTopUp.get({ workspaceId: ws });
+      expect(read.paymentMethod).toEqual({ label: 'Sandbox card ending 4242', createdAt: T0 });
+      expect(read.wallets.map((w) => w.wallet)).toEqual(['image_credits', 'video_credits']);
+      const video = read.wallets.find((w) => w.wallet === 'video_credits')!;
+      expect(video.setting).toMatchObject({
+        enabled: true,
+        consecutiveFailures: 0,
+        consent: {
+          givenBy: `user:${users.owner}`,
+          givenByLabel: 'Olive Owner',
+          givenAt: T0 + HOUR,
+          terms,
+          packId: 'video-1000',
+          packCredits: 1000,
+          priceCents: 4000,
+          currency: 'usd',
+          threshold: 100,
+          monthlyCapCents: 12_000,
+        },
+      });
+      expect(video.cycle).toEqual({ spentCents: 0, inFlight: false, attempts: [] });
+
+      expect(await owner.autoTopUp.disable({ workspaceId: ws, wallet: 'video_credits' })).toEqual({
+        disabled: true,
+      });
+      expect(await owner.autoTopUp.disable({ workspaceId: ws, wallet: 'video_credits' })).toEqual({
+        disabled: false,
+      });
+      expect(await owner.autoTopUp.removePaymentMethod({ workspaceId: ws })).toEqual({
+        removed: true,
+      });
+      const actions = (await h.store.accounts.auditLog({ workspaceId: ws, limit: 20 })).items.map(
+        (a) => a.action,
+      );
+      expect(actions.slice(0, 4)).toEqual([
+        'payment_method.remove',
+        'auto_top_up.disable',
+        'auto_top_up.enable',
+        'payment_method.save',
+      ]);
+    });
+
+    it('without a payment provider, auto top-up cannot be turned on (and reading still works)', async () => {
+      const o = createCaller({ ...h.ctx, payments: undefined });
+      const ws = h.workspaceId;
+      expect((await o.autoTopUp.get({ workspaceId: ws })).provider).toBeNull();
+      expect((await errorOf(o.autoTopUp.setupPaymentMethod({ workspaceId: ws }))).reason).toBe(
+        'FEATURE_UNAVAILABLE',
+      );
+    });
+  });
+}
