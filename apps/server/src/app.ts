@@ -120,7 +120,13 @@ export function createApp(deps: AppDeps) {
   // Sign-in attempts: 10 a minute per address and per client.
   const signIns = new RateLimiterMemory({ points: 10, duration: 60 });
   const payments = deps.payments
-    ? paymentGateway(deps.payments.provider, deps.payments.publicUrl)
+    ? paymentGateway(deps.payments.provider, deps.payments.publicUrl, async (workspaceId) => {
+        const saved = await deps.store.autoTopUp.paymentMethod({
+          workspaceId,
+          provider: deps.payments!.provider.name,
+        });
+        return saved?.customerRef ?? null;
+      })
     : undefined;
 
   app.use('*', requestId());

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { CycleService } from '@credits/api';
 import type { Store } from '@credits/store';
 import { deliverDueAlerts, type DeliveryReport, type FetchLike } from './alert-delivery.js';
+import { reconcileAutoTopUps } from './payments/auto-top-up.js';
 
 /** Idempotency keys are kept a week, well past the promised 24 hours. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -53,7 +54,7 @@ export interface SweepOptions {
   alertTimeoutMs?: number;
 }
 
-export type SweepStep = 'holds' | 'cycles' | 'lots' | 'orders' | 'keys' | 'alerts';
+export type SweepStep = 'holds' | 'cycles' | 'lots' | 'orders' | 'autoTopUps' | 'keys' | 'alerts';
 
 export interface SweepFailure {
   step: SweepStep;
@@ -72,6 +73,8 @@ export interface SweepResult {
   lots: number;
   /** Pending orders expired. */
   orders: number;
+  /** Auto top-up attempts settled after their order (a crash between the two, or an expired order). */
+  autoTopUps: number;
   /** Idempotency keys forgotten. */
   keys: number;
   alerts: DeliveryReport;
@@ -98,7 +101,8 @@ const NO_ALERTS: DeliveryReport = {
  *    with the next one already granted (never an AI Tokens wallet that reads empty for a
  *    moment, nor a false "empty" alert). While step 2 has a backlog this waits a pass;
  *    reads and writes expire what they touch meanwhile;
- * 4. pending orders older than {@link ORDER_TTL_MS} expire;
+ * 4. pending orders older than {@link ORDER_TTL_MS} expire, and auto top-up attempts follow
+ *    their orders ({@link reconcileAutoTopUps});
  * 5. idempotency keys older than {@link IDEMPOTENCY_RETENTION_MS} are forgotten;
  * 6. due alert webhooks are sent ({@link deliverDueAlerts}).
  *
@@ -135,6 +139,7 @@ export async function sweepOnce(
   const orders = await step('orders', 0, () =>
     store.billing.expireOrders({ before: now - ORDER_TTL_MS, now }),
   );
+  const autoTopUps = await step('autoTopUps', 0, () => reconcileAutoTopUps({ store, now }));
   const keys = await step('keys', 0, () =>
     store.pruneIdempotencyKeys({ before: now - IDEMPOTENCY_RETENTION_MS }),
   );
@@ -153,6 +158,7 @@ export async function sweepOnce(
     cyclesPending: cycles.pending,
     lots,
     orders,
+    autoTopUps,
     keys,
     alerts,
     failures,
@@ -227,6 +233,7 @@ export function startSweeper(opts: {
         r.cyclesPending ||
         r.lots ||
         r.orders ||
+        r.autoTopUps ||
         r.keys ||
         r.alerts.attempted
       )

@@ -151,12 +151,22 @@ export function limitActionFor(role: 'owner' | 'member' | null, isAdmin: boolean
 /** Three failed payments in a row turn auto top-up off. */
 export const AUTO_TOP_UP_MAX_FAILURES = 3;
 
-/** `$40.00`, `€12.50`: an integer amount of cents in its currency, for people. */
-export function formatMoney(cents: number, currency: string): string {
-  return new Intl.NumberFormat('en-US', {
+/**
+ * An amount in the currency's smallest unit as money, e.g. `formatMoney({ amountMinor: 500,
+ * currency: 'usd' })` is `$5.00`. The decimal point is placed in the string, so no float ever
+ * holds the amount.
+ */
+export function formatMoney(input: { amountMinor: number; currency: string }): string {
+  const format = new Intl.NumberFormat('en-US', {
     style: 'currency',
-    currency: currency.toUpperCase(),
-  }).format(cents / 100);
+    currency: input.currency.toUpperCase(),
+  });
+  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  const sign = input.amountMinor < 0 ? '-' : '';
+  const units = String(Math.abs(input.amountMinor)).padStart(digits + 1, '0');
+  const whole = units.slice(0, units.length - digits);
+  const decimal = digits > 0 ? `${whole}.${units.slice(units.length - digits)}` : whole;
+  return format.format(`${sign}${decimal}` as Intl.StringNumericLiteral);
 }
 
 /**
@@ -172,8 +182,8 @@ export function autoTopUpTerms(input: {
   monthlyCapCents: number;
 }): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const price = formatMoney(input.priceCents, input.currency);
-  const cap = formatMoney(input.monthlyCapCents, input.currency);
+  const price = formatMoney({ amountMinor: input.priceCents, currency: input.currency });
+  const cap = formatMoney({ amountMinor: input.monthlyCapCents, currency: input.currency });
   return (
     `When your ${input.walletLabel} balance falls below ${n(input.threshold)}, ` +
     `we will charge your saved payment method ${price} for ${n(input.packCredits)} ${input.walletLabel}, ` +

@@ -1,4 +1,7 @@
 /** The sandbox's checkout page: plain HTML, no script, everything user-supplied escaped. */
+import { formatMoney } from '@credits/domain';
+
+export { formatMoney };
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -10,23 +13,6 @@ const ESCAPES: Record<string, string> = {
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (ch) => ESCAPES[ch]!);
-}
-
-/**
- * An amount in the currency's smallest unit as money, e.g. `formatMoney({ amountMinor: 500, currency: 'usd' })`
- * is `$5.00`. The decimal point is placed in the string, so no float ever holds the amount.
- */
-export function formatMoney(input: { amountMinor: number; currency: string }): string {
-  const format = new Intl.NumberFormat('en-US', {
-    style: 'currency',
-    currency: input.currency.toUpperCase(),
-  });
-  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-  const sign = input.amountMinor < 0 ? '-' : '';
-  const units = String(Math.abs(input.amountMinor)).padStart(digits + 1, '0');
-  const whole = units.slice(0, units.length - digits);
-  const decimal = digits > 0 ? `${whole}.${units.slice(units.length - digits)}` : whole;
-  return format.format(`${sign}${decimal}` as Intl.StringNumericLiteral);
 }
 
 /** Only the page's own inline style; no script, no frames, nothing from elsewhere. */
@@ -56,7 +42,7 @@ const STYLE = `
   .status.error { background: #fbeeed; color: #7d1d14; }
 `;
 
-function layout(title: string, body: string): string {
+export function layout(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>

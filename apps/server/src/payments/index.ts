@@ -10,17 +10,26 @@ export {
   WebhookVerificationError,
   paymentGateway,
   type PaymentOutcome,
+  type OffSessionPayments,
   type PaymentProvider,
+  type SavedMethodReport,
   type VerifiedPaymentEvent,
   type WebhookRefusal,
 } from './provider.js';
 export {
   createSandboxProvider,
+  SANDBOX_CARDS,
   SANDBOX_SIGNATURE_HEADER,
   type SandboxProvider,
 } from './sandbox-provider.js';
 export { createStripeProvider, STRIPE_SIGNATURE_HEADER } from './stripe-provider.js';
 export { paymentRoutes, WEBHOOK_BODY_LIMIT_BYTES, type PaymentsDeps } from './payment-routes.js';
+export {
+  autoTopUpRunner,
+  reconcileAutoTopUps,
+  type AutoTopUpRun,
+  type AutoTopUpRunner,
+} from './auto-top-up.js';
 
 /**
  * The provider the settings ask for. Outside production the sandbox is the default; in

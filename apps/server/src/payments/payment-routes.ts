@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
-import { DEFAULT_WALLET_CATALOG } from '@credits/domain';
+import { CreditsError, DEFAULT_WALLET_CATALOG } from '@credits/domain';
 import type { Store } from '@credits/store';
 import type { Metrics } from '../metrics.js';
 import { CHECKOUT_PAGE_CSP, renderCheckoutMessage, renderCheckoutPage } from './checkout-page.js';
@@ -11,8 +11,11 @@ import {
   returnLocation,
   safeReturnPath,
   type PaymentProvider,
+  type SavedMethodReport,
   type VerifiedPaymentEvent,
 } from './provider.js';
+import { postOwnWebhook } from './own-webhook.js';
+import { sandboxSetupRoutes } from './sandbox-setup-routes.js';
 import {
   SANDBOX_SIGNATURE_HEADER,
   type SandboxEventType,
@@ -21,8 +24,6 @@ import {
 
 /** Largest webhook body read; providers' checkout events are a few KB. */
 export const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024;
-/** How long the sandbox page waits for its own webhook to be answered. */
-const SELF_WEBHOOK_TIMEOUT_MS = 15_000;
 const SANDBOX_SESSION = /^sbx_[0-9a-f]{32}$/;
 
 /** What the server needs to take payments. */
@@ -97,6 +98,13 @@ export function paymentRoutes(deps: {
         log.info({ eventId: event.eventId, type: event.type, note: event.note }, 'webhook ignored');
         return c.json({ received: true, result: 'ignored' });
       }
+      if (event.outcome === 'method_saved') {
+        const result = await saveMethod(deps, provider.name, event, log);
+        deps.metrics.paymentWebhook({ provider: provider.name, result });
+        return result === 'error'
+          ? c.json({ received: false, reason: 'INTERNAL' }, 500)
+          : c.json({ received: true, result });
+      }
       let applied: Awaited<ReturnType<Store['billing']['applyPaymentEvent']>>;
       try {
         applied = await deps.store.billing.applyPaymentEvent({
@@ -112,6 +120,14 @@ export function paymentRoutes(deps: {
       }
       const { result, order } = applied;
       deps.metrics.paymentWebhook({ provider: provider.name, result });
+      if (order && order.createdBy === AUTO_TOP_UP_ACTOR && result !== 'duplicate') {
+        // The auto top-up attempt follows its order (a failure here is caught up by the sweeper).
+        await deps.store.autoTopUp
+          .settle({ orderId: order.id, now: deps.clock() })
+          .catch((err: unknown) =>
+            log.error({ err, orderId: order.id }, 'auto top-up not settled'),
+          );
+      }
       const fields = {
         eventId: event.eventId,
         type: event.type,
@@ -240,25 +256,15 @@ export function paymentRoutes(deps: {
         // Exactly what a real provider does: a signed event to the public webhook URL, over HTTP.
         const rawBody = sandbox.eventBody({ session, type });
         const signature = sandbox.sign({ rawBody, timestamp: Math.floor(deps.clock() / 1000) });
-        const url = joinUrl(publicUrl(), `/webhooks/${sandbox.name}`);
-        let failure: string | null = null;
-        try {
-          const res = await deliver(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', [SANDBOX_SIGNATURE_HEADER]: signature },
-            body: rawBody,
-            signal: AbortSignal.timeout(SELF_WEBHOOK_TIMEOUT_MS),
-          });
-          const answer = await res.text();
-          if (!res.ok) failure = `HTTP ${res.status}: ${answer.slice(0, 200)}`;
-        } catch (err) {
-          failure = String(err);
-        }
+        const failure = await postOwnWebhook({
+          deliver,
+          publicUrl: publicUrl(),
+          provider: sandbox.name,
+          rawBody,
+          headers: { [SANDBOX_SIGNATURE_HEADER]: signature },
+        });
         if (failure !== null) {
-          log.error(
-            { url, session, orderId: order.id, failure },
-            'sandbox webhook was not accepted',
-          );
+          log.error({ session, orderId: order.id, failure }, 'sandbox webhook was not accepted');
           return page(
             renderCheckoutMessage({
               title: 'Payment not confirmed',
@@ -283,5 +289,45 @@ export function paymentRoutes(deps: {
     },
   );
 
+  routes.route(
+    '/',
+    sandboxSetupRoutes({ sandbox, store: deps.store, publicUrl, deliver, clock: deps.clock, page }),
+  );
   return routes;
+}
+
+/** Who auto top-up orders are created by (`store.autoTopUp.begin`). */
+const AUTO_TOP_UP_ACTOR = 'system:auto_top_up';
+
+/** A method the provider reports saved: stored for the workspace (the same method twice changes nothing). */
+async function saveMethod(
+  deps: { store: Store; clock: () => number },
+  provider: string,
+  event: SavedMethodReport & { eventId: string },
+  log: Logger,
+): Promise<'method_saved' | 'method_refused' | 'error'> {
+  try {
+    await deps.store.autoTopUp.savePaymentMethod({
+      workspaceId: event.workspaceId,
+      provider,
+      customerRef: event.customerRef,
+      methodRef: event.methodRef,
+      label: event.label,
+      createdBy: event.createdBy,
+      now: deps.clock(),
+    });
+    log.info({ eventId: event.eventId, workspaceId: event.workspaceId }, 'payment method saved');
+    return 'method_saved';
+  } catch (err) {
+    if (err instanceof CreditsError) {
+      // A method of another workspace, or a workspace that is gone: retrying would not help.
+      log.warn(
+        { eventId: event.eventId, reason: err.reason },
+        `payment method refused: ${err.message}`,
+      );
+      return 'method_refused';
+    }
+    log.error({ err, eventId: event.eventId }, 'payment method not saved');
+    return 'error';
+  }
 }

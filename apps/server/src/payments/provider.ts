@@ -1,5 +1,5 @@
 import type { PaymentGateway } from '@credits/api';
-import type { Order } from '@credits/store';
+import type { Order, PaymentMethod } from '@credits/store';
 
 /** What a verified payment event does to its order. */
 export type PaymentOutcome = 'paid' | 'declined' | 'expired';
@@ -10,7 +10,52 @@ export type PaymentOutcome = 'paid' | 'declined' | 'expired';
  */
 export type VerifiedPaymentEvent =
   | { eventId: string; type: string; session: string; outcome: PaymentOutcome }
-  | { eventId: string; type: string; session: string | null; outcome: 'ignored'; note: string };
+  | { eventId: string; type: string; session: string | null; outcome: 'ignored'; note: string }
+  | ({ eventId: string; type: string; outcome: 'method_saved' } & SavedMethodReport);
+
+/** A payment method the owner saved at the provider for payments made without them. */
+export interface SavedMethodReport {
+  workspaceId: string;
+  /** Who opened the setup page (an actor id). */
+  createdBy: string;
+  customerRef: string | null;
+  methodRef: string;
+  label: string;
+}
+
+/**
+ * Payments on a saved method, made without the owner present (auto top-up). The outcome is
+ * never taken from these calls: it arrives by the same verified webhook as a checkout's.
+ */
+export interface OffSessionPayments {
+  /** A provider page where an owner saves a payment method; its webhook reports the method. */
+  createSetupSession(input: {
+    workspaceId: string;
+    createdBy: string;
+    /** The provider's customer from the method saved before, to keep one customer per workspace. */
+    customerRef: string | null;
+    returnUrl: string;
+    publicUrl: string;
+  }): Promise<{ session: string; url: string }>;
+  /**
+   * The payment for a pending order on a saved method, created but not yet confirmed: its
+   * reference becomes the order's session before anything can report on it.
+   */
+  createPayment(input: { order: Order; method: PaymentMethod }): Promise<{ session: string }>;
+  /**
+   * Ask the provider to take the payment. `declined` when it says no at once (its webhook
+   * follows); throws when it could not be asked (nothing known: the webhook, or the order's
+   * expiry, settles it). `selfWebhook` posts a signed event to our own webhook route, for a
+   * provider that reports that way (the sandbox).
+   */
+  confirmPayment(input: {
+    order: Order;
+    method: PaymentMethod;
+    session: string;
+    now: number;
+    selfWebhook: (rawBody: string, headers: Record<string, string>) => Promise<void>;
+  }): Promise<'submitted' | 'declined'>;
+}
 
 /**
  * Why a webhook was refused, with the HTTP status it is answered with. Signature and
@@ -68,14 +113,32 @@ export interface PaymentProvider {
     headers: HeaderReader;
     now: number;
   }): VerifiedPaymentEvent;
+  /** Saved methods and payments without the owner present (auto top-up), when supported. */
+  readonly offSession?: OffSessionPayments;
 }
 
 /** The provider as the API's checkout sees it: bound to the server's public URL. */
-export function paymentGateway(provider: PaymentProvider, publicUrl: () => string): PaymentGateway {
+export function paymentGateway(
+  provider: PaymentProvider,
+  publicUrl: () => string,
+  /** The workspace's saved method's customer, for setup sessions (one customer per workspace). */
+  customerOf?: (workspaceId: string) => Promise<string | null>,
+): PaymentGateway {
+  const offSession = provider.offSession;
   return {
     provider: provider.name,
     createSession: ({ order, returnUrl }) =>
       provider.createSession({ order, returnUrl, publicUrl: publicUrl() }),
+    ...(offSession && {
+      createSetupSession: async ({ workspaceId, createdBy, returnUrl }) =>
+        offSession.createSetupSession({
+          workspaceId,
+          createdBy,
+          customerRef: (await customerOf?.(workspaceId)) ?? null,
+          returnUrl,
+          publicUrl: publicUrl(),
+        }),
+    }),
   };
 }
 

@@ -5,6 +5,7 @@ import {
   WebhookVerificationError,
   joinUrl,
   safeReturnPath,
+  type OffSessionPayments,
   type PaymentOutcome,
   type PaymentProvider,
   type VerifiedPaymentEvent,
@@ -18,13 +19,36 @@ export const SANDBOX_EVENT_TYPES = {
   'checkout.paid': 'paid',
   'checkout.declined': 'declined',
   'checkout.expired': 'expired',
+  // A payment on a saved method (auto top-up).
+  'payment.succeeded': 'paid',
+  'payment.declined': 'declined',
 } as const satisfies Record<string, PaymentOutcome>;
 export type SandboxEventType = keyof typeof SANDBOX_EVENT_TYPES;
+/** A card saved on the sandbox's setup page. */
+export const SANDBOX_METHOD_SAVED = 'payment_method.saved';
+
+/**
+ * The sandbox's saved cards, after Stripe's test cards: one that always pays, one that
+ * always declines (its method id ends in its last four digits).
+ */
+export const SANDBOX_CARDS = { '4242': 'pays', '0002': 'declines' } as const;
+export type SandboxCard = keyof typeof SANDBOX_CARDS;
 
 const eventSchema = z.object({
   id: z.string().regex(/^evt_[A-Za-z0-9_]{1,100}$/),
   type: z.string().min(1).max(100),
-  data: z.object({ session: z.string().min(1).max(200) }),
+  data: z.object({
+    session: z.string().min(1).max(200),
+    // payment_method.saved only
+    workspaceId: z.string().min(1).max(100).optional(),
+    createdBy: z.string().min(1).max(200).optional(),
+    method: z
+      .object({
+        id: z.string().regex(/^sbx_pm_[0-9a-f]{32}_\d{4}$/),
+        label: z.string().min(1).max(100),
+      })
+      .optional(),
+  }),
 });
 
 /** The built-in provider: a checkout page served by this server, paid or declined by a button. */
@@ -32,6 +56,28 @@ export interface SandboxProvider extends PaymentProvider {
   readonly name: 'sandbox';
   /** The JSON body of a sandbox event, with a fresh event id. */
   eventBody(input: { session: string; type: SandboxEventType }): string;
+  /** The event that reports a card saved on the setup page, with a fresh event id and method. */
+  methodSavedBody(input: {
+    session: string;
+    workspaceId: string;
+    createdBy: string;
+    card: SandboxCard;
+  }): string;
+  /** The token the setup page URL carries: only setup pages this server made can save a card. */
+  setupToken(input: {
+    session: string;
+    workspaceId: string;
+    createdBy: string;
+    returnUrl: string;
+  }): string;
+  checkSetupToken(input: {
+    session: string;
+    workspaceId: string;
+    createdBy: string;
+    returnUrl: string;
+    token: string;
+  }): boolean;
+  readonly offSession: OffSessionPayments;
   /** The `sandbox-signature` header for a body at a time (unix seconds), as the provider sends it. */
   sign(input: { rawBody: string; timestamp: number }): string;
   /** The token the checkout page embeds in its forms: only that page can pay or decline. */
@@ -82,6 +128,30 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
     `t=${timestamp},v1=${hmacHex(secret, `${timestamp}.${rawBody}`)}`;
   const formToken = ({ session, returnUrl }: { session: string; returnUrl: string }) =>
     hmacHex(formKey, `${session}\n${safeReturnPath(returnUrl)}`);
+  const setupToken = (i: {
+    session: string;
+    workspaceId: string;
+    createdBy: string;
+    returnUrl: string;
+  }) =>
+    hmacHex(
+      formKey,
+      `setup\n${i.session}\n${i.workspaceId}\n${i.createdBy}\n${safeReturnPath(i.returnUrl)}`,
+    );
+  const eventBody = ({
+    session,
+    type,
+    extra,
+  }: {
+    session: string;
+    type: string;
+    extra?: Record<string, unknown>;
+  }) =>
+    JSON.stringify({
+      id: `evt_${randomBytes(12).toString('hex')}`,
+      type,
+      data: { session, ...extra },
+    });
 
   return {
     name: 'sandbox',
@@ -121,6 +191,20 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
       if (!event.success)
         throw new WebhookVerificationError('PAYLOAD_INVALID', 'The body is not a sandbox event.');
       const { id, type, data } = event.data;
+      if (type === SANDBOX_METHOD_SAVED) {
+        if (!data.workspaceId || !data.createdBy || !data.method)
+          throw new WebhookVerificationError('PAYLOAD_INVALID', 'The saved method is incomplete.');
+        return {
+          eventId: id,
+          type,
+          outcome: 'method_saved',
+          workspaceId: data.workspaceId,
+          createdBy: data.createdBy,
+          customerRef: null,
+          methodRef: data.method.id,
+          label: data.method.label,
+        };
+      }
       const outcome = Object.hasOwn(SANDBOX_EVENT_TYPES, type)
         ? SANDBOX_EVENT_TYPES[type as SandboxEventType]
         : null;
@@ -134,8 +218,53 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
             note: 'not a checkout outcome',
           };
     },
-    eventBody: ({ session, type }) =>
-      JSON.stringify({ id: `evt_${randomBytes(12).toString('hex')}`, type, data: { session } }),
+    eventBody: ({ session, type }) => eventBody({ session, type }),
+    methodSavedBody: ({ session, workspaceId, createdBy, card }) =>
+      eventBody({
+        session,
+        type: SANDBOX_METHOD_SAVED,
+        extra: {
+          workspaceId,
+          createdBy,
+          method: {
+            id: `sbx_pm_${randomBytes(16).toString('hex')}_${card}`,
+            label: `Sandbox card ending ${card}`,
+          },
+        },
+      }),
+    setupToken,
+    checkSetupToken: ({ token, ...rest }) => equalHex(token, setupToken(rest)),
+    offSession: {
+      async createSetupSession({ workspaceId, createdBy, returnUrl, publicUrl }) {
+        const session = `sbx_setup_${randomBytes(16).toString('hex')}`;
+        const back = safeReturnPath(returnUrl);
+        const query = new URLSearchParams({
+          workspace: workspaceId,
+          by: createdBy,
+          return: back,
+          token: setupToken({ session, workspaceId, createdBy, returnUrl: back }),
+        });
+        return {
+          session,
+          url: `${joinUrl(publicUrl, `/checkout/sandbox/setup/${session}`)}?${query.toString()}`,
+        };
+      },
+      async createPayment() {
+        return { session: `sbx_pi_${randomBytes(16).toString('hex')}` };
+      },
+      async confirmPayment({ method, session, now, selfWebhook }) {
+        const declines = method.methodRef.endsWith('_0002');
+        const rawBody = eventBody({
+          session,
+          type: declines ? 'payment.declined' : 'payment.succeeded',
+        });
+        // The sandbox answers as a provider would: by a signed webhook, never by this call.
+        await selfWebhook(rawBody, {
+          [SANDBOX_SIGNATURE_HEADER]: sign({ rawBody, timestamp: Math.floor(now / 1000) }),
+        });
+        return declines ? 'declined' : 'submitted';
+      },
+    },
     sign,
     formToken,
     checkFormToken: ({ session, returnUrl, token }) =>

@@ -4,6 +4,7 @@ import {
   WEBHOOK_TOLERANCE_MS,
   WebhookVerificationError,
   returnLocation,
+  type OffSessionPayments,
   type PaymentOutcome,
   type PaymentProvider,
   type VerifiedPaymentEvent,
@@ -19,6 +20,22 @@ const SESSION_EVENTS: Record<string, PaymentOutcome | 'completed'> = {
   'checkout.session.async_payment_succeeded': 'paid',
   'checkout.session.async_payment_failed': 'declined',
   'checkout.session.expired': 'expired',
+};
+
+/** Marks what auto top-up creates at Stripe (setup intents, payment intents) in their metadata. */
+const AUTO_TOP_UP = 'auto_top_up';
+
+/** Off-session payment events, for payment intents auto top-up made; others are Checkout's own. */
+const PAYMENT_INTENT_EVENTS: Record<string, PaymentOutcome> = {
+  'payment_intent.succeeded': 'paid',
+  'payment_intent.payment_failed': 'declined',
+};
+
+type MetadataObject = {
+  id?: unknown;
+  customer?: unknown;
+  payment_method?: unknown;
+  metadata?: Record<string, unknown> | null;
 };
 
 /**
@@ -43,8 +60,74 @@ export function createStripeProvider(input: {
   if (!stripe) throw new Error('the stripe provider needs STRIPE_SECRET_KEY');
   const toleranceSec = WEBHOOK_TOLERANCE_MS / 1000;
 
+  const offSession: OffSessionPayments = {
+    // A customer per workspace (kept from the method saved before), then Checkout in setup mode.
+    async createSetupSession({ workspaceId, createdBy, customerRef, returnUrl, publicUrl }) {
+      const customer =
+        customerRef ??
+        (
+          await stripe.customers.create(
+            { description: `Credit Wallets workspace ${workspaceId}`, metadata: { workspaceId } },
+            { idempotencyKey: `credits-customer-${workspaceId}` },
+          )
+        ).id;
+      const metadata = { workspaceId, createdBy, purpose: AUTO_TOP_UP };
+      const session = await stripe.checkout.sessions.create({
+        mode: 'setup',
+        customer,
+        // Cards only: a method auto top-up can charge at once, with the owner away.
+        allowed_payment_method_types: ['card'],
+        success_url: returnLocation({ publicUrl, returnUrl, params: { card: 'saved' } }),
+        cancel_url: returnLocation({ publicUrl, returnUrl, params: { card: 'cancelled' } }),
+        client_reference_id: workspaceId,
+        metadata,
+        setup_intent_data: { description: 'Credit Wallets auto top-up', metadata },
+      });
+      if (!session.url)
+        throw new Error(`stripe returned setup session ${session.id} without a url`);
+      return { session: session.id, url: session.url };
+    },
+    async createPayment({ order, method }) {
+      const intent = await stripe.paymentIntents.create(
+        {
+          amount: order.priceCents,
+          currency: order.currency,
+          customer: method.customerRef ?? undefined,
+          payment_method: method.methodRef,
+          // No redirect-based methods: nobody is there to follow a redirect.
+          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+          description: `Auto top-up: ${order.credits.toLocaleString('en-US')} ${DEFAULT_WALLET_CATALOG[order.wallet].label}`,
+          metadata: {
+            orderId: order.id,
+            workspaceId: order.workspaceId,
+            packId: order.packId,
+            purpose: AUTO_TOP_UP,
+          },
+        },
+        { idempotencyKey: `credits-topup-${order.id}` },
+      );
+      return { session: intent.id };
+    },
+    async confirmPayment({ order, session }) {
+      try {
+        await stripe.paymentIntents.confirm(
+          session,
+          { off_session: true },
+          { idempotencyKey: `credits-topup-confirm-${order.id}` },
+        );
+        return 'submitted';
+      } catch (e) {
+        // Declined (or needing the owner present, which an off-session payment cannot have):
+        // Stripe's payment_intent.payment_failed webhook settles the order.
+        if (e instanceof Stripe.errors.StripeCardError) return 'declined';
+        throw e;
+      }
+    },
+  };
+
   return {
     name: 'stripe',
+    offSession,
     async createSession({ order, returnUrl, publicUrl }) {
       const label = DEFAULT_WALLET_CATALOG[order.wallet].label;
       const session = await stripe.checkout.sessions.create(
@@ -120,6 +203,8 @@ export function createStripeProvider(input: {
       if (typeof event.id !== 'string' || typeof event.type !== 'string') {
         throw new WebhookVerificationError('PAYLOAD_INVALID', 'The body is not a Stripe event.');
       }
+      const auto = autoTopUpEvent(event);
+      if (auto) return auto;
       const mapped = Object.hasOwn(SESSION_EVENTS, event.type)
         ? SESSION_EVENTS[event.type]
         : undefined;
@@ -154,4 +239,39 @@ export function createStripeProvider(input: {
       };
     },
   };
+}
+
+/**
+ * Events of what auto top-up made at Stripe (its metadata says so): a saved card
+ * (`setup_intent.succeeded`), an off-session payment that succeeded or failed. Null for any
+ * other event.
+ */
+function autoTopUpEvent(event: Stripe.Event): VerifiedPaymentEvent | null {
+  const object = (event.data as { object?: MetadataObject } | undefined)?.object;
+  const meta = object?.metadata ?? null;
+  if (!meta || meta.purpose !== AUTO_TOP_UP || typeof object?.id !== 'string') return null;
+  if (event.type === 'setup_intent.succeeded') {
+    const { workspaceId, createdBy } = meta;
+    const method = object.payment_method;
+    if (
+      typeof workspaceId !== 'string' ||
+      typeof createdBy !== 'string' ||
+      typeof method !== 'string'
+    )
+      throw new WebhookVerificationError('PAYLOAD_INVALID', 'The setup intent names no method.');
+    return {
+      eventId: event.id,
+      type: event.type,
+      outcome: 'method_saved',
+      workspaceId,
+      createdBy,
+      customerRef: typeof object.customer === 'string' ? object.customer : null,
+      methodRef: method,
+      label: 'Card saved with Stripe',
+    };
+  }
+  const outcome = Object.hasOwn(PAYMENT_INTENT_EVENTS, event.type)
+    ? PAYMENT_INTENT_EVENTS[event.type]
+    : undefined;
+  return outcome ? { eventId: event.id, type: event.type, session: object.id, outcome } : null;
 }
