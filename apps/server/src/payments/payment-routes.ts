@@ -2,12 +2,11 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { CreditsError, DEFAULT_WALLET_CATALOG } from '@credits/domain';
-import type { Store } from '@credits/store';
+import { AUTO_TOP_UP_ACTOR, type Store } from '@credits/store';
 import type { Metrics } from '../metrics.js';
 import { CHECKOUT_PAGE_CSP, renderCheckoutMessage, renderCheckoutPage } from './checkout-page.js';
 import {
   WebhookVerificationError,
-  joinUrl,
   returnLocation,
   safeReturnPath,
   type PaymentProvider,
@@ -295,9 +294,6 @@ export function paymentRoutes(deps: {
   );
   return routes;
 }
-
-/** Who auto top-up orders are created by (`store.autoTopUp.begin`). */
-const AUTO_TOP_UP_ACTOR = 'system:auto_top_up';
 
 /** A method the provider reports saved: stored for the workspace (the same method twice changes nothing). */
 async function saveMethod(

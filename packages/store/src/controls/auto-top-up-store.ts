@@ -71,6 +71,9 @@ const toAttempt = (r: AutoTopUpAttempt): AutoTopUpAttempt => ({
   settledAt: r.settledAt === null ? null : Number(r.settledAt),
 });
 
+/** Who auto top-up's orders are created by: the webhook route settles their attempts. */
+export const AUTO_TOP_UP_ACTOR = 'system:auto_top_up';
+
 /** What the settled order means for its attempt (null: still pending). */
 const ATTEMPT_STATUS_OF_ORDER: Record<string, AutoTopUpAttempt['status'] | undefined> = {
   paid: 'paid',
@@ -101,6 +104,10 @@ export class SqlAutoTopUp implements AutoTopUpStore {
     input: Parameters<AutoTopUpStore['savePaymentMethod']>[0],
   ): Promise<PaymentMethod> {
     return this.driver.write(async (tx) => {
+      if (!(await tx.get(`SELECT 1 AS x FROM workspaces WHERE id = ?`, [input.workspaceId])))
+        throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+          workspaceId: input.workspaceId,
+        });
       const id = newId('pm');
       const made = await tx.run(
         `INSERT INTO payment_methods (id, workspace_id, provider, customer_ref, method_ref, label, created_by, created_at)
@@ -355,7 +362,7 @@ export class SqlAutoTopUp implements AutoTopUpStore {
           consent.priceCents,
           consent.currency,
           input.provider,
-          'system:auto_top_up',
+          AUTO_TOP_UP_ACTOR,
           input.now,
           input.now,
         ],
