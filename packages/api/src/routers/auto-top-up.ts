@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CreditsError, autoTopUpTerms, type Pack, type WalletKind } from '@credits/domain';
 import { workspaceProcedure, type Context } from '../trpc.js';
 import { idSchema, walletSchema, workspaceIdSchema } from '../schemas.js';
-import { loadWorkspace } from '../pricing.js';
+import { loadWorkspace } from '../workspace-cache.js';
 import { limitCycle, subjectLabels } from '../spend-limits.js';
 
 /** At most $100,000 a cycle (in cents). */
@@ -68,7 +68,7 @@ export const autoTopUpRouter = {
   get: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema }).strict())
     .query(async ({ ctx, input }) => {
-      const workspace = await loadWorkspace(ctx, input.workspaceId);
+      const workspace = await loadWorkspace(ctx.store, input.workspaceId);
       const cycle = limitCycle(ctx, workspace);
       const provider = ctx.payments?.provider ?? null;
       const [packs, settings, attempts, method, label] = await Promise.all([
@@ -139,7 +139,7 @@ export const autoTopUpRouter = {
     .input(z.object({ ...termsInput, acceptedTerms: z.string().min(1).max(2000) }).strict())
     .mutation(async ({ ctx, input }) => {
       const payments = requirePayments(ctx);
-      await loadWorkspace(ctx, input.workspaceId);
+      await loadWorkspace(ctx.store, input.workspaceId);
       const { pack, terms } = await termsFor(ctx, input);
       if (input.acceptedTerms !== terms)
         throw new CreditsError(
@@ -210,7 +210,7 @@ export const autoTopUpRouter = {
           'FEATURE_UNAVAILABLE',
           `The ${payments.provider} provider cannot save payment methods here.`,
         );
-      await loadWorkspace(ctx, input.workspaceId);
+      await loadWorkspace(ctx.store, input.workspaceId);
       const made = await payments.createSetupSession({
         workspaceId: input.workspaceId,
         createdBy: ctx.caller.id,

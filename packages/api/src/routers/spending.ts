@@ -11,7 +11,7 @@ import {
 } from '@credits/domain';
 import { workspaceProcedure } from '../trpc.js';
 import { idSchema, walletSchema, workspaceIdSchema } from '../schemas.js';
-import { loadWorkspace } from '../pricing.js';
+import { loadWorkspace } from '../workspace-cache.js';
 import { checkSubject, limitCycle, limitViews } from '../spend-limits.js';
 
 const limitKey = {
@@ -30,7 +30,7 @@ export const spendingRouter = {
   limits: workspaceProcedure('read')
     .input(z.object({ workspaceId: workspaceIdSchema, wallet: walletSchema.optional() }).strict())
     .query(async ({ ctx, input }) => {
-      const workspace = await loadWorkspace(ctx, input.workspaceId);
+      const workspace = await loadWorkspace(ctx.store, input.workspaceId);
       const cycle = limitCycle(ctx, workspace);
       return {
         cycle: { key: cycle.key, start: cycle.start, resetsAt: cycle.end },
@@ -54,7 +54,7 @@ export const spendingRouter = {
         .strict(),
     )
     .mutation(async ({ ctx, input }) => {
-      await loadWorkspace(ctx, input.workspaceId);
+      await loadWorkspace(ctx.store, input.workspaceId);
       const thresholds = normalizeThresholds(input.thresholds);
       if (!thresholds)
         throw new CreditsError('VALIDATION', 'Each threshold may appear once.', {
