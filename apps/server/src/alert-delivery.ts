@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Notification, Store } from '@credits/store';
+import { webhookFetch, type FetchLike } from './webhook-fetch.js';
 
 /**
  * How long to wait after the 1st, 2nd, … failed attempt before the next one. After the
@@ -20,8 +21,8 @@ export const ALERT_LEASE_MS = 60_000;
 /** The header that carries the signature. */
 export const ALERT_SIGNATURE_HEADER = 'credits-signature';
 
-/** The subset of `fetch` delivery uses; tests pass a fake. */
-export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+/** The subset of `fetch` delivery uses (defined beside the guarded sender). */
+export type { FetchLike };
 
 /** The JSON body of an alert webhook. Amounts are credits; `createdAt` is epoch ms. */
 export interface AlertPayload {
@@ -56,6 +57,9 @@ export function nextAttemptAfter(input: { attempts: number; now: number }): numb
   return wait === undefined ? null : input.now + wait;
 }
 
+/** Refuses the server's own network at connect time (see webhook-fetch.ts). */
+const defaultSend: FetchLike = webhookFetch();
+
 export interface DeliveryReport {
   /** Requests sent this pass. */
   attempted: number;
@@ -72,7 +76,9 @@ export interface DeliveryReport {
  * Post every due alert webhook once: claim it (one sender per notification, across
  * processes), sign and POST its JSON, then record the outcome. A 2xx response delivers it;
  * anything else (another status, a redirect, a network error, a timeout) schedules a retry
- * with backoff ({@link ALERT_RETRY_DELAYS_MS}), then marks it `failed`. Notifications are
+ * with backoff ({@link ALERT_RETRY_DELAYS_MS}), then marks it `failed`. A host that resolves
+ * to a non-public address counts as one more failure, so what an owner sees (`delivered`,
+ * `pending` while retrying, `failed`) says nothing about the server's network beyond that. Notifications are
  * recorded once per crossing into low or empty, so this sends once per crossing, never per
  * spend; receivers should still deduplicate by `id` (a sender that dies between the request
  * and recording the outcome is retried after {@link ALERT_LEASE_MS}).
@@ -85,7 +91,7 @@ export async function deliverDueAlerts(input: {
   concurrency?: number;
   timeoutMs?: number;
 }): Promise<DeliveryReport> {
-  const send: FetchLike = input.fetch ?? ((url, init) => fetch(url, init));
+  const send: FetchLike = input.fetch ?? defaultSend;
   const timeoutMs = input.timeoutMs ?? ALERT_TIMEOUT_MS;
   const due = await input.store.billing.dueDeliveries({ now: input.now, limit: input.limit ?? 50 });
   const report: DeliveryReport = { attempted: 0, delivered: 0, retrying: 0, failed: 0, skipped: 0 };

@@ -26,3 +26,4 @@ export type { WalletView } from './wallet-view.js';
 export { CycleService, type Cycle, type CyclePreview, type CycleState } from './cycle.js';
 export { WorkspaceCache, loadWorkspace } from './workspace-cache.js';
 export { workspaceServices } from './services.js';
+export { isPublicAddress, isPublicWebhookUrl, normalizeHost } from './webhook-url.js';
