@@ -4,6 +4,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
 import { secureHeaders } from 'hono/secure-headers';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
@@ -24,7 +25,7 @@ import {
   type AuthVariables,
 } from './auth-middleware.js';
 import type { Store } from '@credits/store';
-import type { Metrics } from './metrics.js';
+import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './metrics.js';
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 
 /**
@@ -69,6 +70,11 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   clock: () => number;
+  /**
+   * `/metrics` on this port needs `Authorization: Bearer <metricsToken>`; without a token it
+   * is not served here (404). A separate port can serve it instead (`metricsApp`).
+   */
+  metricsToken?: string;
   /** Optional bootstrap service key (all scopes) from the environment. */
   serviceKey?: string;
   holdTtlMs: number;
@@ -129,13 +135,22 @@ export function createApp(deps: AppDeps) {
       })
     : undefined;
 
+  // Route patterns the app registered (known once every route is added): the only values,
+  // with procedure names, a request's `route` label may take.
+  let routePatterns: ReadonlySet<string> | null = null;
+  const routeLabel = (c: Context): string => {
+    if (c.req.path.startsWith('/trpc/')) return trpcRouteLabel(c.req.path);
+    routePatterns ??= new Set(app.routes.map((r) => r.path));
+    const pattern = routePath(c); // the pattern of the handler that answered
+    return routePatterns.has(pattern) ? pattern : UNKNOWN_ROUTE;
+  };
+
   app.use('*', requestId());
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
     const seconds = (performance.now() - started) / 1000;
-    const route = c.req.path.startsWith('/trpc/') ? c.req.path : c.req.routePath;
-    deps.metrics.request(route, c.res.status, seconds);
+    deps.metrics.request(routeLabel(c), c.res.status, seconds);
     deps.logger.debug(
       {
         reqId: c.get('requestId'),
@@ -167,6 +182,7 @@ export function createApp(deps: AppDeps) {
       return c.json({ ready: false, reason: String(e) }, 503);
     }
   });
+  app.use('/metrics', metricsGuard(deps.metricsToken));
   app.get('/metrics', async (c) => {
     c.header('Content-Type', deps.metrics.registry.contentType);
     return c.body(await deps.metrics.registry.metrics());

@@ -40,6 +40,14 @@ const envSchema = z
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
     /** The endpoint's signing secret (`whsec_…`) from the Stripe dashboard or `stripe listen`. */
     STRIPE_WEBHOOK_SECRET: z.string().min(1).optional(),
+    /**
+     * `/metrics` on the main port needs `Authorization: Bearer <METRICS_TOKEN>`; without it,
+     * `/metrics` is not served on the main port (404).
+     */
+    METRICS_TOKEN: z.string().min(16).optional(),
+    /** Serve `/metrics` on a port of its own (bound to METRICS_HOST) instead. */
+    METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+    METRICS_HOST: z.string().default('127.0.0.1'),
     /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
     /** Behind a reverse proxy that sets X-Forwarded-For: take client addresses from it. */
     TRUST_PROXY: z

@@ -2,7 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { RulesService, workspaceServices } from '@credits/api';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, metricsApp } from './metrics.js';
 import { createPaymentProvider, defaultPublicUrl } from './payments/index.js';
 import { startSweeper } from './sweeper.js';
 import { createLogger, type Logger } from './logger.js';
@@ -52,6 +52,8 @@ export async function startServer(
     serviceKey: env.serviceKey,
     holdTtlMs: env.HOLD_TTL_SEC * 1000,
     trustProxy: env.TRUST_PROXY,
+    // With a metrics port, /metrics is served there only.
+    metricsToken: env.METRICS_PORT === undefined ? env.METRICS_TOKEN : undefined,
     webDist: env.WEB_DIST,
     isReady: () => ready,
     payments: paymentProvider
@@ -68,6 +70,19 @@ export async function startServer(
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
   });
+  const metricsServer: ServerType | null =
+    env.METRICS_PORT === undefined
+      ? null
+      : await new Promise((resolve) => {
+          const s = serve(
+            {
+              fetch: metricsApp(metrics, env.METRICS_TOKEN).fetch,
+              port: env.METRICS_PORT,
+              hostname: env.METRICS_HOST,
+            },
+            () => resolve(s),
+          );
+        });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   publicUrl = env.PUBLIC_URL ?? defaultPublicUrl(env.HOST, port);
@@ -83,6 +98,7 @@ export async function startServer(
       sweeper.stop();
       // Stop taking connections, let requests in flight finish, then drain the write queue.
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (metricsServer) await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
       await sweeper.idle();
       await store.close();
       logger.info('closed');

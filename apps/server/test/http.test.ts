@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { appRouter } from '@credits/api';
 import { DIALECTS } from '@credits/store/testing';
-import { ledgerSnapshot, makeTestApp, type TestApp } from './test-app.js';
+import { ledgerSnapshot, makeTestApp, TEST_METRICS_TOKEN, type TestApp } from './test-app.js';
+const metricsAuth = { headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` } };
 
 const video5s = { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' } as const;
 const key = () => `k-${randomUUID()}`;
@@ -195,7 +196,7 @@ for (const dialect of DIALECTS) {
         { headers: authHeader() },
       );
       expect(res.status).toBe(200);
-      const metrics = await t.app.request('/metrics');
+      const metrics = await t.app.request('/metrics', metricsAuth);
       expect(metrics.status).toBe(200);
       const text = await metrics.text();
       // Two reserves: one in beforeEach, one here.
@@ -206,7 +207,7 @@ for (const dialect of DIALECTS) {
         { workspaceId, job: { kind: 'image', type: 'logo', count: 1 }, idempotencyKey: key() },
         { headers: authHeader() },
       );
-      expect(await (await t.app.request('/metrics')).text()).toMatch(
+      expect(await (await t.app.request('/metrics', metricsAuth)).text()).toMatch(
         /^credits_operations_total\{op="reserve",outcome="INSUFFICIENT_CREDITS"\} 1$/m,
       );
     });

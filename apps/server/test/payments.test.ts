@@ -15,7 +15,8 @@ import {
   type SandboxProvider,
 } from '../src/payments/index.js';
 import { formatMoney } from '../src/payments/checkout-page.js';
-import { ledgerSnapshot, makeTestApp, type TestApp } from './test-app.js';
+import { ledgerSnapshot, makeTestApp, TEST_METRICS_TOKEN, type TestApp } from './test-app.js';
+const metricsAuth = { headers: { authorization: `Bearer ${TEST_METRICS_TOKEN}` } };
 
 const PUBLIC_URL = 'http://credits.test';
 const SANDBOX_SECRET = 'sandbox-test-secret-0123456789';
@@ -253,7 +254,7 @@ for (const dialect of DIALECTS) {
         expect(await ok.json()).toEqual({ received: true, result: 'paid', orderId });
         expect((await balances(t.store, owner.workspaceId)).image_credits).toBe(100);
 
-        const metrics = await (await t.app.request('/metrics')).text();
+        const metrics = await (await t.app.request('/metrics', metricsAuth)).text();
         expect(metrics).toMatch(
           /credits_payment_webhooks_total\{provider="sandbox",result="SIGNATURE_INVALID"\} 2/,
         );

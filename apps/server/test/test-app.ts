@@ -10,6 +10,8 @@ import type { PaymentsDeps } from '../src/payments/index.js';
 export { DIALECTS };
 
 export const TEST_SERVICE_KEY = 'test-service-key-0123456789abcdef';
+/** `/metrics` needs this bearer token in tests (`metricsToken`). */
+export const TEST_METRICS_TOKEN = 'test-metrics-token-0123456789abcdef';
 export const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
 
 export interface TestApp {
@@ -55,6 +57,7 @@ export async function makeTestApp(
     holdTtlMs: opts.holdTtlMs ?? 3_600_000,
     isReady: () => ready.value,
     payments: opts.payments,
+    metricsToken: TEST_METRICS_TOKEN,
   };
   const app = createApp(deps);
   const fetchFn = ((input: string | URL | Request, init?: RequestInit) =>
