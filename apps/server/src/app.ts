@@ -9,9 +9,10 @@ import { secureHeaders } from 'hono/secure-headers';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Logger } from 'pino';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { isIP } from 'node:net';
 import {
   appRouter,
+  storeRateLimiter,
   workspaceServices,
   type CycleService,
   type RulesService,
@@ -29,20 +30,41 @@ import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './met
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 
 /**
- * The client's address for per-client limits: the socket's peer, or — only behind a proxy
- * we trust (TRUST_PROXY) — the first X-Forwarded-For hop. Trusting the header without a
- * proxy would let any client pick its own address and dodge the limit.
+ * The client's address for per-client limits. Without a proxy (`trustProxyHops` 0) it is the
+ * socket's peer. Behind `trustProxyHops` proxies, each of which appends the address it
+ * received the request from to X-Forwarded-For, the client is the entry that many hops from
+ * the right: entries further left were written by the client and prove nothing. A header
+ * with fewer entries, or an entry that is not an IP address, falls back to the socket's peer.
+ *
+ * @example
+ * // TRUST_PROXY=1, "X-Forwarded-For: 6.6.6.6, 203.0.113.9" → 203.0.113.9
  */
-function clientIp(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
+export function clientAddress(input: {
+  forwardedFor: string | undefined;
+  hops: number;
+  socket: () => string | undefined;
+}): string {
+  if (input.hops > 0 && input.forwardedFor) {
+    const entries = input.forwardedFor.split(',').map((e) => e.trim());
+    const entry = entries.length >= input.hops ? entries[entries.length - input.hops] : undefined;
+    if (entry && isIP(entry) !== 0) return entry;
   }
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown'; // app.request() in tests has no socket
-  }
+  return input.socket() ?? 'unknown';
+}
+
+function clientIp(c: Context, trustProxyHops: number): string {
+  return clientAddress({
+    // Several X-Forwarded-For headers read as one list, in order.
+    forwardedFor: c.req.raw.headers.get('x-forwarded-for') ?? undefined,
+    hops: trustProxyHops,
+    socket: () => {
+      try {
+        return getConnInfo(c).remote.address;
+      } catch {
+        return undefined; // app.request() in tests has no socket
+      }
+    },
+  });
 }
 
 const DEFAULT_CSP = [
@@ -58,8 +80,11 @@ const DEFAULT_CSP = [
 ].join('; ');
 
 export interface AppDeps {
-  /** Take the client address from X-Forwarded-For (only behind a trusted proxy). */
-  trustProxy?: boolean;
+  /**
+   * How many reverse proxies stand in front, each appending to X-Forwarded-For (0: none, the
+   * socket's peer is the client). See {@link clientAddress}.
+   */
+  trustProxy?: number;
   store: Store;
   rules: RulesService;
   /**
@@ -123,8 +148,8 @@ const trpcBodyLimit: MiddlewareHandler = async (c, next) => {
  */
 export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: AuthVariables }>();
-  // Sign-in attempts: 10 a minute per address and per client.
-  const signIns = new RateLimiterMemory({ points: 10, duration: 60 });
+  // Sign-in, sign-up and reset limits, counted in the store: shared by every process.
+  const limiter = storeRateLimiter(deps.store, deps.clock);
   const payments = deps.payments
     ? paymentGateway(deps.payments.provider, deps.payments.publicUrl, async (workspaceId) => {
         const saved = await deps.store.autoTopUp.paymentMethod({
@@ -220,7 +245,7 @@ export function createApp(deps: AppDeps) {
           http: {
             // Read only when a procedure asks (sign-in): finding the socket address is not free.
             get clientIp() {
-              return clientIp(c, deps.trustProxy ?? false);
+              return clientIp(c, deps.trustProxy ?? 0);
             },
             setSession: (token: string, expiresAt: number) =>
               resHeaders.append(
@@ -229,13 +254,7 @@ export function createApp(deps: AppDeps) {
               ),
             clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure())),
           },
-          limiter: {
-            consume: (key: string) =>
-              signIns.consume(key).then(
-                () => true,
-                () => false,
-              ),
-          },
+          limiter,
           payments,
         };
       },

@@ -49,11 +49,16 @@ const envSchema = z
     METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
     METRICS_HOST: z.string().default('127.0.0.1'),
     /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
-    /** Behind a reverse proxy that sets X-Forwarded-For: take client addresses from it. */
+    /**
+     * How many reverse proxies stand in front of the server, each appending to
+     * X-Forwarded-For: the client address is the entry that many hops from the right. `0` (or
+     * `false`, the default): no proxy, the socket's peer. `true` means 1.
+     */
     TRUST_PROXY: z
-      .enum(['true', 'false', '1', '0'])
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
+      .string()
+      .regex(/^(true|false|\d{1,2})$/, 'a number of proxies (0, 1, 2…), true (1) or false (0)')
+      .default('0')
+      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v))),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
       .transform((u) => u.replace(/\/+$/, ''))

@@ -34,7 +34,13 @@ export interface TestApp {
  * silent logger, a clock the test moves and a known service key. No port is opened.
  */
 export async function makeTestApp(
-  opts: { dialect?: DialectFixture; holdTtlMs?: number; payments?: PaymentsDeps } = {},
+  opts: {
+    dialect?: DialectFixture;
+    holdTtlMs?: number;
+    payments?: PaymentsDeps;
+    /** TRUST_PROXY: proxies in front that append to X-Forwarded-For. */
+    trustProxy?: number;
+  } = {},
 ): Promise<TestApp> {
   const dialect = opts.dialect ?? DIALECTS[0]!;
   const { store, cleanup, sqliteFile } = await dialect.make();
@@ -58,6 +64,7 @@ export async function makeTestApp(
     isReady: () => ready.value,
     payments: opts.payments,
     metricsToken: TEST_METRICS_TOKEN,
+    trustProxy: opts.trustProxy,
   };
   const app = createApp(deps);
   const fetchFn = ((input: string | URL | Request, init?: RequestInit) =>

@@ -18,6 +18,14 @@ export {
 } from './trpc.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export { newApiKey, sha256, SESSION_TTL_MS } from './auth/tokens.js';
+export {
+  LIMITS,
+  LOCKOUT,
+  storeRateLimiter,
+  type LimitName,
+  type RateLimiter,
+} from './auth/rate-limit.js';
+export { assertStrongPassword, MIN_PASSWORD_SCORE } from './auth/password-strength.js';
 export { provisionWorkspace } from './provision.js';
 export { RulesService } from './rules-service.js';
 export { REASON_CODES } from './errors.js';

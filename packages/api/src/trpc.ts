@@ -5,6 +5,7 @@ import type { Order, Role, Store } from '@credits/store';
 import type { RulesService } from './rules-service.js';
 import type { CycleService } from './cycle.js';
 import type { WorkspaceCache } from './workspace-cache.js';
+import type { RateLimiter } from './auth/rate-limit.js';
 import { toTRPCError, REASON_CODES } from './errors.js';
 import { workspaceIdSchema } from './schemas.js';
 
@@ -65,8 +66,8 @@ export interface Context {
   caller: Caller | null;
   config: { holdTtlMs: number };
   http?: HttpContext;
-  /** Sign-in attempts: false when the key has used up its allowance. */
-  limiter?: { consume(key: string): Promise<boolean> };
+  /** Rate limits and lockouts shared across processes (the server's store); none when absent. */
+  limiter?: RateLimiter;
   /** The payment provider checkout uses (sandbox or Stripe), set by the server. */
   payments?: PaymentGateway;
   /** Observes money movements (metrics); optional. */

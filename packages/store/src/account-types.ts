@@ -131,6 +131,23 @@ export interface AccountStore {
   /** The user of a live session: not revoked, not expired. */
   sessionUser(input: { tokenHash: string; now: number }): Promise<User | null>;
   revokeSession(input: { tokenHash: string; now: number }): Promise<boolean>;
+  /**
+   * Count one event under `key` in the fixed window of `windowMs` holding `now` (one atomic
+   * upsert-increment, shared by every process): the count including this hit, and when the
+   * window ends.
+   */
+  hitRateLimit(input: {
+    key: string;
+    windowMs: number;
+    now: number;
+  }): Promise<{ count: number; resetAt: number }>;
+  /** The count under `key` in its current window (0 when none), and the last hit's time. */
+  rateLimitCount(input: {
+    key: string;
+    now: number;
+  }): Promise<{ count: number; lastAt: number | null; resetAt: number | null }>;
+  /** Forget `key`'s count. */
+  clearRateLimit(key: string): Promise<void>;
   createApiKey(
     input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & {
       keyHash: string;

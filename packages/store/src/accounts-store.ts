@@ -311,6 +311,60 @@ export class SqlAccountStore implements AccountStore {
     });
   }
 
+  // ---------------------------------------------------------------- rate limits
+
+  /**
+   * Count one event under `key` in the fixed window of `windowMs` that holds `now`, shared by
+   * every process on this database: one atomic upsert-increment (`ON CONFLICT DO UPDATE …
+   * RETURNING`), so concurrent hits never lose a count. A new window starts the count again.
+   * Returns the count including this hit and when the window ends. Rows of ended windows are
+   * removed on the way (indexed by expiry).
+   */
+  hitRateLimit(input: {
+    key: string;
+    windowMs: number;
+    now: number;
+  }): Promise<{ count: number; resetAt: number }> {
+    const windowStart = Math.floor(input.now / input.windowMs) * input.windowMs;
+    const resetAt = windowStart + input.windowMs;
+    return this.driver.write(async (tx) => {
+      tx.deferRun(`DELETE FROM rate_limits WHERE expires_at <= ?`, [input.now]);
+      const row = await tx.get<{ hits: number }>(
+        `INSERT INTO rate_limits (key, window_start, hits, last_at, expires_at) VALUES (?, ?, 1, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET
+           hits = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.hits + 1 ELSE 1 END,
+           window_start = excluded.window_start,
+           last_at = excluded.last_at,
+           expires_at = excluded.expires_at
+         RETURNING hits`,
+        [input.key, windowStart, input.now, resetAt],
+      );
+      if (!row) throw new Error('rate limit upsert returned no row');
+      return { count: Number(row.hits), resetAt };
+    });
+  }
+
+  /** The count under `key` in its current window (0 when none), and the last hit's time. */
+  async rateLimitCount(input: {
+    key: string;
+    now: number;
+  }): Promise<{ count: number; lastAt: number | null; resetAt: number | null }> {
+    const row = await this.driver.read.get<{ hits: number; lastAt: number; expiresAt: number }>(
+      `SELECT hits, last_at AS "lastAt", expires_at AS "expiresAt" FROM rate_limits WHERE key = ? AND expires_at > ?`,
+      [input.key, input.now],
+    );
+    return row
+      ? { count: Number(row.hits), lastAt: Number(row.lastAt), resetAt: Number(row.expiresAt) }
+      : { count: 0, lastAt: null, resetAt: null };
+  }
+
+  /** Forget `key`'s count (a successful sign-in clears its failures). */
+  clearRateLimit(key: string): Promise<void> {
+    return this.driver.write(async (tx) => {
+      await tx.run(`DELETE FROM rate_limits WHERE key = ?`, [key]);
+    });
+  }
+
   // ---------------------------------------------------------------- API keys
 
   createApiKey(

@@ -254,6 +254,20 @@ ALTER TABLE workspaces ADD COLUMN alert_webhook_url TEXT;
 ALTER TABLE workspaces ADD COLUMN alert_webhook_secret TEXT
 `,
   },
+  {
+    version: 10,
+    name: 'rate limits',
+    sql: `
+CREATE TABLE rate_limits (
+  key TEXT PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  hits INTEGER NOT NULL CHECK (hits > 0),
+  last_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at)
+`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {
