@@ -9,6 +9,7 @@ export default defineConfig({
     proxy: {
       '/trpc': { target: api, changeOrigin: false },
       '/checkout': { target: api, changeOrigin: false },
+      '/export': { target: api, changeOrigin: false },
     },
   },
   build: {

@@ -28,6 +28,8 @@ import {
 import type { Store } from '@credits/store';
 import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './metrics.js';
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
+import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
+import { exportRoutes } from './export-routes.js';
 
 /**
  * The client's address for per-client limits. Without a proxy (`trustProxyHops` 0) it is the
@@ -106,6 +108,13 @@ export interface AppDeps {
   webDist?: string;
   /** False while shutting down: /readyz answers 503. */
   isReady?: () => boolean;
+  /**
+   * Expensive reads running at once: CSV exports (default 1 per caller, 4 in all) and
+   * `usage.summary` / `admin.rules.simulate` (default 2 per caller, 8 in all).
+   */
+  costBudget?: { exports: CostBudget; reads: CostBudget };
+  /** Rows in one CSV export (default 10,000). */
+  exportMaxRows?: number;
   /** The payment provider and public URL: checkout, `/webhooks/:provider`, the sandbox's page. */
   payments?: PaymentsDeps;
 }
@@ -213,11 +222,29 @@ export function createApp(deps: AppDeps) {
     return c.body(await deps.metrics.registry.metrics());
   });
 
+  const auth = authMiddleware({
+    store: deps.store,
+    clock: deps.clock,
+    envServiceKey: deps.serviceKey,
+  });
+  const budget = deps.costBudget ?? {
+    exports: new CostBudget({ perCaller: 1, total: 4 }),
+    reads: new CostBudget({ perCaller: 2, total: 8 }),
+  };
   app.use('/trpc/*', trpcBodyLimit);
   app.use('/trpc/*', writeGuard());
-  app.use(
-    '/trpc/*',
-    authMiddleware({ store: deps.store, clock: deps.clock, envServiceKey: deps.serviceKey }),
+  app.use('/trpc/*', auth);
+  app.use('/trpc/*', expensiveProcedureGuard(budget.reads));
+  // The CSV export: a streamed download outside tRPC (never batched), same callers and access.
+  app.use('/export/*', auth);
+  app.route(
+    '/',
+    exportRoutes({
+      store: deps.store,
+      budget: budget.exports,
+      logger: deps.logger,
+      maxRows: deps.exportMaxRows,
+    }),
   );
   const services = deps.services ?? workspaceServices({ store: deps.store, clock: deps.clock });
   app.all('/trpc/*', (c) =>

@@ -40,6 +40,8 @@ export async function makeTestApp(
     payments?: PaymentsDeps;
     /** TRUST_PROXY: proxies in front that append to X-Forwarded-For. */
     trustProxy?: number;
+    /** Rows in one CSV export. */
+    exportMaxRows?: number;
   } = {},
 ): Promise<TestApp> {
   const dialect = opts.dialect ?? DIALECTS[0]!;
@@ -65,6 +67,7 @@ export async function makeTestApp(
     payments: opts.payments,
     metricsToken: TEST_METRICS_TOKEN,
     trustProxy: opts.trustProxy,
+    exportMaxRows: opts.exportMaxRows,
   };
   const app = createApp(deps);
   const fetchFn = ((input: string | URL | Request, init?: RequestInit) =>

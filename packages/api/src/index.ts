@@ -25,6 +25,13 @@ export {
   type LimitName,
   type RateLimiter,
 } from './auth/rate-limit.js';
+export {
+  CSV_MAX_ROWS,
+  HISTORY_CSV_COLUMNS,
+  historyCsvStream,
+  historyFilter,
+  type HistoryFilter,
+} from './history-csv.js';
 export { assertStrongPassword, MIN_PASSWORD_SCORE } from './auth/password-strength.js';
 export { provisionWorkspace } from './provision.js';
 export { RulesService } from './rules-service.js';

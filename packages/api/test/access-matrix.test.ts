@@ -543,7 +543,6 @@ const INPUTS: Record<string, InputFactory> = {
   'usage.history': ({ workspaceId }) => ({ workspaceId, limit: 10 }),
   'usage.jobs': ({ workspaceId }) => ({ workspaceId, limit: 10 }),
   'usage.summary': ({ workspaceId }) => ({ workspaceId }),
-  'usage.historyCsv': ({ workspaceId }) => ({ workspaceId }),
 
   'billing.packs': ({ workspaceId }) => ({ workspaceId }),
   'billing.checkout': async (t) => ({

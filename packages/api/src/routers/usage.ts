@@ -15,8 +15,6 @@ import {
 } from '../schemas.js';
 import { priceForWorkspace, toPricedJob, usableFor } from '../pricing.js';
 import { requestHash } from '../request-hash.js';
-import { stringify } from 'csv-stringify/sync';
-import type { LedgerEntry } from '@credits/store';
 
 /** Time a money operation for metrics, whatever its outcome. */
 async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Promise<T> {
@@ -51,7 +49,6 @@ function writeBase(
 }
 
 const DAY_MS = 86_400_000;
-const CSV_MAX_ROWS = 10_000;
 
 /** UTC day, or the Monday of the UTC week. */
 function bucketStart(at: number, bucket: 'day' | 'week'): number {
@@ -61,8 +58,11 @@ function bucketStart(at: number, bucket: 'day' | 'week'): number {
   return day - weekday * DAY_MS;
 }
 
-/** The filters `history` and `historyCsv` share, so the CSV is exactly what the table shows. */
-const historyFilter = z
+/**
+ * The filters `history` and the CSV export (`GET /export/history.csv`, `history-csv.ts`)
+ * share, so the CSV is exactly what the table shows.
+ */
+export const historyFilter = z
   .object({
     workspaceId: workspaceIdSchema,
     wallet: walletSchema.optional(),
@@ -259,59 +259,6 @@ export const usageRouter = {
         series: [...sums.values()].sort(
           (a, b) => a.start - b.start || a.wallet.localeCompare(b.wallet),
         ),
-      };
-    }),
-
-  /** The history with the same filters, as CSV (at most 10,000 rows, newest first). */
-  historyCsv: workspaceProcedure('read')
-    .input(historyFilter)
-    .query(async ({ ctx, input }) => {
-      const rows: LedgerEntry[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await ctx.store.history({ ...input, cursor, limit: 200 });
-        rows.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor && rows.length < CSV_MAX_ROWS);
-      const csv = stringify(
-        rows
-          .slice(0, CSV_MAX_ROWS)
-          .map((e) => [
-            new Date(e.createdAt).toISOString(),
-            e.wallet,
-            e.type,
-            e.amount,
-            e.balanceAfter,
-            e.heldAfter,
-            e.jobId ?? '',
-            e.orderId ?? '',
-            e.ruleVersion ?? '',
-            e.actor,
-            e.description,
-            e.lots.map((l) => `${l.lotId}:${l.amount}`).join(' '),
-          ]),
-        {
-          header: true,
-          columns: [
-            'time',
-            'wallet',
-            'type',
-            'amount',
-            'balance_after',
-            'held_after',
-            'job',
-            'order',
-            'rule_version',
-            'actor',
-            'description',
-            'lots',
-          ],
-        },
-      );
-      return {
-        filename: `credits-history-${input.workspaceId}.csv`,
-        rows: Math.min(rows.length, CSV_MAX_ROWS),
-        csv,
       };
     }),
 
