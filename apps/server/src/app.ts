@@ -102,6 +102,11 @@ export interface AppDeps {
    * is not served here (404). A separate port can serve it instead (`metricsApp`).
    */
   metricsToken?: string;
+  /**
+   * Development over plain http on a host other than localhost/127.0.0.1: the session cookie
+   * without `__Host-` and `Secure` (`INSECURE_DEV_COOKIES`; refused in production).
+   */
+  insecureDevCookies?: boolean;
   /** Optional bootstrap service key (all scopes) from the environment. */
   serviceKey?: string;
   holdTtlMs: number;
@@ -226,13 +231,14 @@ export function createApp(deps: AppDeps) {
     store: deps.store,
     clock: deps.clock,
     envServiceKey: deps.serviceKey,
+    insecureDevCookies: deps.insecureDevCookies,
   });
   const budget = deps.costBudget ?? {
     exports: new CostBudget({ perCaller: 1, total: 4 }),
     reads: new CostBudget({ perCaller: 2, total: 8 }),
   };
   app.use('/trpc/*', trpcBodyLimit);
-  app.use('/trpc/*', writeGuard());
+  app.use('/trpc/*', writeGuard(deps.insecureDevCookies));
   app.use('/trpc/*', auth);
   app.use('/trpc/*', expensiveProcedureGuard(budget.reads));
   // The CSV export: a streamed download outside tRPC (never batched), same callers and access.
@@ -256,9 +262,6 @@ export function createApp(deps: AppDeps) {
       // Long queries (rule documents) may come as POST; POSTs pass the JSON-only and CSRF guard.
       allowMethodOverride: true,
       createContext: ({ resHeaders }) => {
-        // Only for session cookies (sign-in/out): parsing the URL is not free.
-        const secure = () =>
-          new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
         return {
           store: deps.store,
           rules: deps.rules,
@@ -274,12 +277,18 @@ export function createApp(deps: AppDeps) {
             get clientIp() {
               return clientIp(c, deps.trustProxy ?? 0);
             },
+            get userAgent() {
+              return c.req.header('user-agent');
+            },
+            // Secure and __Host- always (browsers accept them on http://localhost and
+            // http://127.0.0.1 too), unless INSECURE_DEV_COOKIES says otherwise.
             setSession: (token: string, expiresAt: number) =>
               resHeaders.append(
                 'Set-Cookie',
-                sessionCookie(token, expiresAt, deps.clock(), secure()),
+                sessionCookie(token, expiresAt, deps.clock(), deps.insecureDevCookies),
               ),
-            clearSession: () => resHeaders.append('Set-Cookie', clearedSessionCookie(secure())),
+            clearSession: () =>
+              resHeaders.append('Set-Cookie', clearedSessionCookie(deps.insecureDevCookies)),
           },
           limiter,
           payments,

@@ -4,7 +4,22 @@ import { getCookie } from 'hono/cookie';
 import { sha256, type Caller } from '@credits/api';
 import type { Store } from '@credits/store';
 
-export const SESSION_COOKIE = 'cw_session';
+/**
+ * The session cookie: `__Host-` makes browsers accept it only with `Secure`, `Path=/` and no
+ * `Domain`, so no subdomain or plain-http page can set or overwrite it. Chromium accepts
+ * Secure cookies from http://localhost and http://127.0.0.1, so development on this machine
+ * uses it too.
+ */
+export const SESSION_COOKIE = '__Host-cw_session';
+/**
+ * The cookie when `INSECURE_DEV_COOKIES=true` (development over plain http on another host
+ * name, where browsers drop Secure cookies): no prefix, no `Secure`. Refused in production.
+ */
+export const INSECURE_DEV_SESSION_COOKIE = 'cw_session';
+
+/** The session cookie's name for this server. */
+export const sessionCookieName = (insecureDevCookies = false) =>
+  insecureDevCookies ? INSECURE_DEV_SESSION_COOKIE : SESSION_COOKIE;
 /** Cookie-authenticated writes must carry this header: a cross-site form or fetch cannot. */
 export const CSRF_HEADER = 'x-credits-csrf';
 
@@ -37,10 +52,12 @@ export function authMiddleware(deps: {
   store: Store;
   clock: () => number;
   envServiceKey?: string;
+  insecureDevCookies?: boolean;
 }): MiddlewareHandler<{
   Variables: AuthVariables;
 }> {
   const isEnvKey = envKeyMatcher(deps.envServiceKey);
+  const cookieName = sessionCookieName(deps.insecureDevCookies);
   return async (c, next) => {
     let caller: Caller | null = null;
     let viaCookie = false;
@@ -67,7 +84,7 @@ export function authMiddleware(deps: {
         }
       }
     } else {
-      const token = getCookie(c, SESSION_COOKIE);
+      const token = getCookie(c, cookieName);
       if (token) {
         const tokenHash = sha256(token);
         const user = await deps.store.accounts.sessionUser({ tokenHash, now: deps.clock() });
@@ -94,7 +111,10 @@ export function authMiddleware(deps: {
  * Writes to /trpc: JSON only (no form posts), and with a cookie session, the CSRF header
  * and a same-origin Origin when the browser sends one.
  */
-export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
+export function writeGuard(
+  insecureDevCookies = false,
+): MiddlewareHandler<{ Variables: AuthVariables }> {
+  const cookieName = sessionCookieName(insecureDevCookies);
   return async (c, next) => {
     if (c.req.method !== 'POST') return next();
     const type = c.req.header('content-type') ?? '';
@@ -109,7 +129,7 @@ export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
         415,
       );
     }
-    const hasCookie = Boolean(getCookie(c, SESSION_COOKIE));
+    const hasCookie = Boolean(getCookie(c, cookieName));
     // Only a Bearer token stops the cookie from authenticating (see authMiddleware), so any
     // other Authorization header leaves the cookie's CSRF rule in force.
     if (hasCookie && !BEARER.test(c.req.header('authorization') ?? '')) {
@@ -127,16 +147,17 @@ export function writeGuard(): MiddlewareHandler<{ Variables: AuthVariables }> {
   };
 }
 
+/** `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, Path=/, Secure (unless insecure dev). */
 export function sessionCookie(
   token: string,
   expiresAt: number,
   now: number,
-  secure: boolean,
+  insecureDevCookies = false,
 ): string {
   const maxAge = Math.max(0, Math.floor((expiresAt - now) / 1000));
-  return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure ? '; Secure' : ''}`;
+  return `${sessionCookieName(insecureDevCookies)}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${insecureDevCookies ? '' : '; Secure'}`;
 }
 
-export function clearedSessionCookie(secure: boolean): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${secure ? '; Secure' : ''}`;
+export function clearedSessionCookie(insecureDevCookies = false): string {
+  return `${sessionCookieName(insecureDevCookies)}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0${insecureDevCookies ? '' : '; Secure'}`;
 }

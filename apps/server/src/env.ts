@@ -48,6 +48,15 @@ const envSchema = z
     /** Serve `/metrics` on a port of its own (bound to METRICS_HOST) instead. */
     METRICS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
     METRICS_HOST: z.string().default('127.0.0.1'),
+    /**
+     * Development only, over plain http on a host name browsers do not treat as secure (not
+     * localhost or 127.0.0.1): the session cookie without `__Host-` and `Secure`. Refused
+     * with NODE_ENV=production.
+     */
+    INSECURE_DEV_COOKIES: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
     /** Where browsers and providers reach this server (checkout links, webhooks); default `http://HOST:PORT`. */
     /**
      * How many reverse proxies stand in front of the server, each appending to
@@ -65,6 +74,12 @@ const envSchema = z
       .optional(),
   })
   .superRefine((env, ctx) => {
+    if (env.INSECURE_DEV_COOKIES && env.NODE_ENV === 'production')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['INSECURE_DEV_COOKIES'],
+        message: 'INSECURE_DEV_COOKIES is for development only; unset it in production',
+      });
     if (env.PAYMENT_PROVIDER === 'stripe') {
       for (const key of ['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'] as const) {
         if (!env[key])

@@ -2,7 +2,14 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { RulesService, SCOPES, hashPassword, newApiKey, sha256 } from '@credits/api';
+import {
+  RulesService,
+  SCOPES,
+  hashPassword,
+  issuePasswordReset,
+  newApiKey,
+  sha256,
+} from '@credits/api';
 import { copyStore, openStore } from '@credits/store';
 import { parseEnv, DEV_SERVICE_KEY } from './env.js';
 import { createLogger } from './logger.js';
@@ -17,6 +24,8 @@ const USAGE = `credits <command>
   verify                  check every ledger invariant; exits 1 listing the wallets that break one
   keys create --name N --scopes a,b   mint a service key (scopes: wallets:read, usage:write, admin); shown once
   admin create --email E [--password P]  create a platform admin (password from --password or ADMIN_PASSWORD)
+  auth reset-link --email E   print a password reset link for the account (valid 30 minutes, once;
+                          for installations without mail: hand it to the person yourself)
   store copy --from URL --to URL      copy a whole installation (e.g. sqlite:./data/credits.db → postgres://…)
                           into an empty target in one transaction, then verify the target
   rules validate FILE     validate a rule document (exits 1 with the paths of its problems)
@@ -190,6 +199,24 @@ async function main(argv: string[]): Promise<number> {
           audit: { actor: 'cli', action: 'user.create_admin', target: '' },
         });
         console.log(`admin ${user.email} created (${user.id})`);
+        return 0;
+      });
+    }
+    case 'auth': {
+      if (sub !== 'reset-link' || !values.email) {
+        console.error('usage: auth reset-link --email EMAIL');
+        return 1;
+      }
+      const env = parseEnv();
+      const base = env.PUBLIC_URL ?? `http://${env.HOST}:${env.PORT}`;
+      return withStore(async (store) => {
+        const { token, expiresAt } = await issuePasswordReset({
+          store,
+          email: values.email!.toLowerCase(),
+          now: Date.now(),
+        });
+        console.log(`${base}/reset?token=${token}`);
+        console.error(`valid until ${new Date(expiresAt).toISOString()}, once`);
         return 0;
       });
     }

@@ -52,6 +52,7 @@ export async function startServer(
     serviceKey: env.serviceKey,
     holdTtlMs: env.HOLD_TTL_SEC * 1000,
     trustProxy: env.TRUST_PROXY,
+    insecureDevCookies: env.INSECURE_DEV_COOKIES,
     // With a metrics port, /metrics is served there only.
     metricsToken: env.METRICS_PORT === undefined ? env.METRICS_TOKEN : undefined,
     webDist: env.WEB_DIST,

@@ -84,7 +84,7 @@ for (const dialect of DIALECTS) {
       const r = await post('auth.signUp', { email, password: PASSWORD, name: label }, headers);
       expect(r.status, r.text).toBe(200);
       const setCookie = r.headers.get('set-cookie') ?? '';
-      const cookie = /^(cw_session=[^;]+)/.exec(setCookie)?.[1] ?? '';
+      const cookie = /^(__Host-cw_session=[^;]+)/.exec(setCookie)?.[1] ?? '';
       expect(cookie).not.toBe('');
       const data = r.body.result!.data as { user: { id: string }; workspace: { id: string } };
       return { email, cookie, setCookie, userId: data.user.id, workspaceId: data.workspace.id };
@@ -107,13 +107,14 @@ for (const dialect of DIALECTS) {
     });
 
     describe('sessions', () => {
-      it('sign-up sets an HttpOnly, SameSite=Lax, Path=/ cookie (not Secure over http) that reaches auth.me', async () => {
+      it('sign-up sets a __Host- cookie: HttpOnly, SameSite=Lax, Path=/, Secure even over http (issue 12), that reaches auth.me', async () => {
         const u = await signUp();
         const attrs = u.setCookie.split(';').map((a) => a.trim().toLowerCase());
         expect(attrs).toContain('httponly');
         expect(attrs).toContain('samesite=lax');
         expect(attrs).toContain('path=/');
-        expect(attrs).not.toContain('secure');
+        expect(attrs).toContain('secure');
+        expect(attrs.some((a) => a.startsWith('domain='))).toBe(false);
         expect(attrs.some((a) => a.startsWith('max-age=') && Number(a.slice(8)) > 0)).toBe(true);
 
         const me = await get('auth.me', undefined, { cookie: u.cookie });
@@ -129,16 +130,21 @@ for (const dialect of DIALECTS) {
         expect(me.text).not.toContain('passwordHash');
       });
 
-      it('behind HTTPS (x-forwarded-proto: https) the cookie is also Secure', async () => {
-        const u = await signUp('secure', { 'x-forwarded-proto': 'https' });
+      it('the request cannot turn Secure off (no x-forwarded-proto games)', async () => {
+        const u = await signUp('secure', { 'x-forwarded-proto': 'http' });
         expect(u.setCookie.split(';').map((a) => a.trim().toLowerCase())).toContain('secure');
+        // A cookie without the prefix (set by a subdomain or a plain-http page) is not a session.
+        const plain = await get('auth.me', undefined, {
+          cookie: u.cookie.replace('__Host-cw_session=', 'cw_session='),
+        });
+        expect(plain.status).toBe(401);
       });
 
       it('sign-out clears the cookie and revokes the session: the same cookie is then 401', async () => {
         const u = await signUp();
         const out = await post('auth.signOut', {}, browser(u.cookie));
         expect(out.status, out.text).toBe(200);
-        expect(out.headers.get('set-cookie')).toMatch(/^cw_session=;.*Max-Age=0/);
+        expect(out.headers.get('set-cookie')).toMatch(/^__Host-cw_session=;.*Max-Age=0.*Secure/);
 
         const me = await get('auth.me', undefined, { cookie: u.cookie });
         expect(me.status).toBe(401);
@@ -146,7 +152,7 @@ for (const dialect of DIALECTS) {
         const again = await post('auth.signOut', {}, browser(u.cookie));
         expect(again.status).toBe(401);
         // The token itself is dead in the store, not just forgotten by the browser.
-        const token = u.cookie.slice('cw_session='.length);
+        const token = u.cookie.slice('__Host-cw_session='.length);
         expect(
           await t.store.accounts.sessionUser({ tokenHash: sha256(token), now: t.clock.now() }),
         ).toBeNull();
@@ -169,7 +175,7 @@ for (const dialect of DIALECTS) {
         const right = await post('auth.signIn', { email: u.email, password: PASSWORD });
         expect(right.status).toBe(200);
         expect(right.headers.get('set-cookie')).toMatch(
-          /^cw_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax/,
+          /^__Host-cw_session=[^;]+; Path=\/; HttpOnly; SameSite=Lax/,
         );
         expect(right.text).not.toContain('scrypt');
       });
@@ -506,7 +512,7 @@ for (const dialect of DIALECTS) {
         expect(JSON.stringify(rows)).not.toContain(secret);
         expect(rows[0]!.key_hash).toBe(sha256(key));
         const sessions = await driver!.read.all<Record<string, unknown>>('SELECT * FROM sessions');
-        const token = owner.cookie.slice('cw_session='.length);
+        const token = owner.cookie.slice('__Host-cw_session='.length);
         expect(sessions.length).toBeGreaterThan(0);
         expect(JSON.stringify(sessions)).not.toContain(token);
         expect(

@@ -118,7 +118,7 @@ for (const dialect of DIALECTS) {
         workspaceName,
       });
       expect(res.status).toBe(200);
-      const cookie = /cw_session=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
+      const cookie = /__Host-cw_session=[^;]+/.exec(res.headers.get('set-cookie') ?? '')?.[0];
       expect(cookie).toBeDefined();
       return { cookie: cookie!, workspaceId: res.body.result!.data.workspace.id };
     }

@@ -21,6 +21,16 @@ export const routes: RouteRecordRaw[] = [
     meta: { public: true, title: 'Create account' },
   },
   {
+    path: '/reset',
+    component: () => import('./pages/ResetPassword.vue'),
+    meta: { public: true, title: 'Reset password' },
+  },
+  {
+    path: '/account/security',
+    component: () => import('./pages/AccountSecurity.vue'),
+    meta: { title: 'Account security' },
+  },
+  {
     path: '/billing',
     component: () => import('./pages/Billing.vue'),
     meta: { title: 'Billing & Usage' },

@@ -52,6 +52,8 @@ export interface HttpContext {
   setSession(token: string, expiresAt: number): void;
   clearSession(): void;
   clientIp: string;
+  /** The request's User-Agent (shown in the sessions list). */
+  userAgent?: string;
 }
 
 export interface Context {

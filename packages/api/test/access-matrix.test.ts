@@ -486,6 +486,15 @@ const INPUTS: Record<string, InputFactory> = {
   'auth.signIn': ({ fx }) => ({ email: fx.users.bystander.email, password: PASSWORD }),
   'auth.signOut': () => ({}),
   'auth.me': () => undefined,
+  'auth.sessions': () => undefined,
+  'auth.revokeSession': () => ({ id: 'no-such-session' }),
+  'auth.signOutEverywhere': () => ({}),
+  'auth.changePassword': () => ({
+    currentPassword: 'not the password',
+    newPassword: 'velvet-otter-canyon-42',
+  }),
+  'auth.resetPassword': () => ({ token: 'x'.repeat(43), newPassword: 'velvet-otter-canyon-42' }),
+  'auth.securityEvents': () => undefined,
 
   'workspaces.get': ({ workspaceId }) => ({ workspaceId }),
   'workspaces.members': ({ workspaceId }) => ({ workspaceId }),

@@ -127,7 +127,50 @@ export interface AccountStore {
     userId: string;
     now: number;
     expiresAt: number;
+    /** The browser's User-Agent, for the sessions list (at most 200 characters kept). */
+    userAgent?: string | null;
   }): Promise<void>;
+  /** A user's live sessions (not revoked, not expired), newest first. */
+  userSessions(input: { userId: string; now: number }): Promise<SessionRecord[]>;
+  /**
+   * Revoke a user's live sessions: all of them, all but `except`, or only `only`. Returns how
+   * many were revoked.
+   */
+  revokeUserSessions(input: {
+    userId: string;
+    now: number;
+    except?: string | null;
+    only?: string;
+  }): Promise<number>;
+  /**
+   * Set a user's password hash and revoke their other sessions (all but `keepSession`), with
+   * an audit row, in one transaction.
+   */
+  setPassword(input: {
+    userId: string;
+    passwordHash: string;
+    keepSession: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void>;
+  /** Store a reset token (hashed) for a user; their earlier unused ones stop working. */
+  createPasswordReset(input: {
+    tokenHash: string;
+    userId: string;
+    now: number;
+    expiresAt: number;
+  }): Promise<void>;
+  /**
+   * Use a reset token once: if it is unused and unexpired, mark it used, set the password,
+   * revoke every session and write an audit row, in one transaction. Null otherwise.
+   */
+  redeemPasswordReset(input: {
+    tokenHash: string;
+    passwordHash: string;
+    now: number;
+  }): Promise<User | null>;
+  /** Security audit rows about one user (`target = user:<id>`, action `auth.*`), newest first. */
+  securityEvents(input: { userId: string; limit: number }): Promise<AuditEntry[]>;
   /** The user of a live session: not revoked, not expired. */
   sessionUser(input: { tokenHash: string; now: number }): Promise<User | null>;
   revokeSession(input: { tokenHash: string; now: number }): Promise<boolean>;
@@ -190,4 +233,12 @@ export interface AccountStore {
     items: AuditEntry[];
     nextBeforeId: number | null;
   }>;
+}
+
+/** A live session as its owner sees it (the token itself is never stored). */
+export interface SessionRecord {
+  tokenHash: string;
+  createdAt: number;
+  expiresAt: number;
+  userAgent: string | null;
 }

@@ -7,6 +7,7 @@ import type {
   AuditEntry,
   AuditInput,
   Role,
+  SessionRecord,
   User,
   UserWithSecret,
   Workspace,
@@ -281,13 +282,174 @@ export class SqlAccountStore implements AccountStore {
     userId: string;
     now: number;
     expiresAt: number;
+    userAgent?: string | null;
   }): Promise<void> {
     return this.driver.write(async (tx) => {
       await tx.run(
-        `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-        [input.tokenHash, input.userId, input.now, input.expiresAt],
+        `INSERT INTO sessions (token_hash, user_id, created_at, expires_at, user_agent) VALUES (?, ?, ?, ?, ?)`,
+        [
+          input.tokenHash,
+          input.userId,
+          input.now,
+          input.expiresAt,
+          input.userAgent ? input.userAgent.slice(0, 200) : null,
+        ],
       );
     });
+  }
+
+  async userSessions(input: { userId: string; now: number }): Promise<SessionRecord[]> {
+    const rows = await this.driver.read.all<SessionRecord>(
+      `SELECT token_hash AS "tokenHash", created_at AS "createdAt", expires_at AS "expiresAt", user_agent AS "userAgent"
+       FROM sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+       ORDER BY created_at DESC, token_hash`,
+      [input.userId, input.now],
+    );
+    return rows.map((r) => ({
+      ...r,
+      createdAt: Number(r.createdAt),
+      expiresAt: Number(r.expiresAt),
+    }));
+  }
+
+  revokeUserSessions(input: {
+    userId: string;
+    now: number;
+    except?: string | null;
+    only?: string;
+  }): Promise<number> {
+    return this.driver.write(async (tx) => {
+      const r =
+        input.only !== undefined
+          ? await tx.run(
+              `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND token_hash = ? AND revoked_at IS NULL`,
+              [input.now, input.userId, input.only],
+            )
+          : await tx.run(
+              `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND token_hash <> ?`,
+              [input.now, input.userId, input.except ?? ''],
+            );
+      return r.changes;
+    });
+  }
+
+  setPassword(input: {
+    userId: string;
+    passwordHash: string;
+    keepSession: string | null;
+    now: number;
+    audit: AuditInput;
+  }): Promise<void> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(`UPDATE users SET password_hash = ? WHERE id = ?`, [
+        input.passwordHash,
+        input.userId,
+      ]);
+      if (r.changes !== 1) throw new CreditsError('NOT_FOUND', 'No such account.', {});
+      const revoked = await tx.run(
+        `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND token_hash <> ?`,
+        [input.now, input.userId, input.keepSession ?? ''],
+      );
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `user:${input.userId}`,
+          after: { otherSessionsRevoked: revoked.changes },
+        },
+        input.now,
+      );
+    });
+  }
+
+  createPasswordReset(input: {
+    tokenHash: string;
+    userId: string;
+    now: number;
+    expiresAt: number;
+  }): Promise<void> {
+    return this.driver.write(async (tx) => {
+      await tx.run(`UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL`, [
+        input.now,
+        input.userId,
+      ]);
+      await tx.run(
+        `INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+        [input.tokenHash, input.userId, input.now, input.expiresAt],
+      );
+      await writeAudit(
+        tx,
+        {
+          actor: 'system',
+          action: 'auth.password_reset_issued',
+          target: `user:${input.userId}`,
+          after: { expiresAt: input.expiresAt },
+        },
+        input.now,
+      );
+    });
+  }
+
+  redeemPasswordReset(input: {
+    tokenHash: string;
+    passwordHash: string;
+    now: number;
+  }): Promise<User | null> {
+    return this.driver.write(async (tx) => {
+      const row = await tx.get<{ userId: string }>(
+        `UPDATE password_resets SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+         RETURNING user_id AS "userId"`,
+        [input.now, input.tokenHash, input.now],
+      );
+      if (!row) return null;
+      await tx.run(`UPDATE users SET password_hash = ? WHERE id = ?`, [
+        input.passwordHash,
+        row.userId,
+      ]);
+      const revoked = await tx.run(
+        `UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`,
+        [input.now, row.userId],
+      );
+      await writeAudit(
+        tx,
+        {
+          actor: `user:${row.userId}`,
+          action: 'auth.password_reset',
+          target: `user:${row.userId}`,
+          after: { sessionsRevoked: revoked.changes },
+        },
+        input.now,
+      );
+      const user = await tx.get<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`, [
+        row.userId,
+      ]);
+      return user ? toUser(user) : null;
+    });
+  }
+
+  async securityEvents(input: { userId: string; limit: number }): Promise<AuditEntry[]> {
+    const rows = await this.driver.read.all<{
+      id: number;
+      actor: string;
+      action: string;
+      target: string;
+      workspaceId: string | null;
+      before: string | null;
+      after: string | null;
+      reason: string | null;
+      createdAt: number;
+    }>(
+      `SELECT id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before", after_state AS "after",
+        reason, created_at AS "createdAt" FROM audit_log WHERE target = ? AND action LIKE 'auth.%' ORDER BY id DESC LIMIT ?`,
+      [`user:${input.userId}`, input.limit],
+    );
+    return rows.map((r) => ({
+      ...r,
+      id: Number(r.id),
+      createdAt: Number(r.createdAt),
+      before: r.before === null ? null : (JSON.parse(r.before) as unknown),
+      after: r.after === null ? null : (JSON.parse(r.after) as unknown),
+    }));
   }
 
   /** The user of a live session: not revoked, not expired. */

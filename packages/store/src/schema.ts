@@ -268,6 +268,22 @@ CREATE TABLE rate_limits (
 CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at)
 `,
   },
+  {
+    version: 11,
+    name: 'sessions and password resets',
+    sql: `
+CREATE TABLE password_resets (
+  token_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id),
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT
+);
+CREATE INDEX password_resets_by_user ON password_resets (user_id);
+ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+CREATE INDEX audit_by_target ON audit_log (target, id)
+`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

@@ -35,9 +35,7 @@ export const LIMITS = {
   signInPerAddress: { limit: 30, windowMs: 15 * MINUTE },
   /** Accounts created from one client address. */
   signUpPerAddress: { limit: 5, windowMs: HOUR },
-  /** Reset links asked for one email. */
-  resetPerAccount: { limit: 3, windowMs: HOUR },
-  /** Reset links asked, and reset tokens tried, from one client address. */
+  /** Reset tokens tried from one client address. */
   resetPerAddress: { limit: 10, windowMs: HOUR },
 } as const;
 

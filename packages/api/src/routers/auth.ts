@@ -7,6 +7,10 @@ import { SESSION_TTL_MS, newSessionToken, sha256 } from '../auth/tokens.js';
 import { assertStrongPassword } from '../auth/password-strength.js';
 import { LOCKOUT, enforceLimit, failureKey, lockedUntil } from '../auth/rate-limit.js';
 import { provisionWorkspace } from '../provision.js';
+import { resetTokenHash } from '../auth/password-reset.js';
+
+/** A session's public id: derived from its stored hash, never the token or the hash itself. */
+const sessionId = (tokenHash: string) => sha256(`session-id:${tokenHash}`).slice(0, 22);
 
 const emailSchema = z
   .email()
@@ -21,7 +25,13 @@ async function startSession(ctx: Context, userId: string): Promise<void> {
   const token = newSessionToken();
   const now = ctx.now();
   const expiresAt = now + SESSION_TTL_MS;
-  await ctx.store.accounts.createSession({ tokenHash: sha256(token), userId, now, expiresAt });
+  await ctx.store.accounts.createSession({
+    tokenHash: sha256(token),
+    userId,
+    now,
+    expiresAt,
+    userAgent: ctx.http?.userAgent ?? null,
+  });
   ctx.http?.setSession(token, expiresAt);
 }
 
@@ -145,6 +155,136 @@ export const authRouter = {
     }
     ctx.http?.clearSession();
     return { ok: true as const };
+  }),
+
+  /** This person's live sessions (newest first); `current` marks the one asking. */
+  sessions: userProcedure.query(async ({ ctx }) => {
+    const sessions = await ctx.store.accounts.userSessions({
+      userId: ctx.user.userId,
+      now: ctx.now(),
+    });
+    return {
+      sessions: sessions.map((s) => ({
+        id: sessionId(s.tokenHash),
+        createdAt: s.createdAt,
+        expiresAt: s.expiresAt,
+        userAgent: s.userAgent,
+        current: s.tokenHash === ctx.user.sessionTokenHash,
+      })),
+    };
+  }),
+
+  /** Sign out one of this person's sessions (another device) by its id from `sessions`. */
+  revokeSession: userProcedure
+    .input(z.object({ id: z.string().min(1).max(64) }).strict())
+    .mutation(async ({ ctx, input }) => {
+      const now = ctx.now();
+      const sessions = await ctx.store.accounts.userSessions({ userId: ctx.user.userId, now });
+      const target = sessions.find((s) => sessionId(s.tokenHash) === input.id);
+      if (!target) throw new CreditsError('NOT_FOUND', 'No such session.', { id: input.id });
+      await ctx.store.accounts.revokeUserSessions({
+        userId: ctx.user.userId,
+        now,
+        only: target.tokenHash,
+      });
+      if (target.tokenHash === ctx.user.sessionTokenHash) ctx.http?.clearSession();
+      return { revoked: true as const };
+    }),
+
+  /** Sign out every session of this person, this one included. */
+  signOutEverywhere: userProcedure
+    .input(z.object({}).strict().optional())
+    .mutation(async ({ ctx }) => {
+      const now = ctx.now();
+      const revoked = await ctx.store.accounts.revokeUserSessions({
+        userId: ctx.user.userId,
+        now,
+      });
+      await ctx.store.accounts.audit({
+        actor: ctx.user.id,
+        action: 'auth.signed_out_everywhere',
+        target: `user:${ctx.user.userId}`,
+        after: { sessionsRevoked: revoked },
+        now,
+      });
+      ctx.http?.clearSession();
+      return { revoked };
+    }),
+
+  /**
+   * Change this person's password: the current one is checked (counted like a sign-in), the
+   * new one must be strong, and every other session is signed out.
+   */
+  changePassword: userProcedure
+    .input(
+      z
+        .object({ currentPassword: z.string().min(1).max(200), newPassword: passwordSchema })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const now = ctx.now();
+      await enforceLimit(ctx.limiter, 'signInPerAccount', ctx.user.email, now);
+      const user = await ctx.store.accounts.userByEmail(ctx.user.email);
+      if (!user || !(await verifyPassword(input.currentPassword, user.passwordHash)))
+        throw new CreditsError('VALIDATION', 'The current password is not right.', {
+          field: 'currentPassword',
+        });
+      await assertStrongPassword({
+        password: input.newPassword,
+        userInputs: [user.email, user.name],
+      });
+      await ctx.store.accounts.setPassword({
+        userId: user.id,
+        passwordHash: await hashPassword(input.newPassword),
+        keepSession: ctx.user.sessionTokenHash,
+        now,
+        audit: { actor: ctx.user.id, action: 'auth.password_changed', target: '' },
+      });
+      return { ok: true as const };
+    }),
+
+  /**
+   * Set a new password with a reset token (from `credits auth reset-link`): valid 30 minutes,
+   * once. Every session of the account is signed out and a new one starts here; the
+   * account's failed sign-ins are forgotten.
+   */
+  resetPassword: publicProcedure
+    .input(z.object({ token: z.string().min(20).max(200), newPassword: passwordSchema }).strict())
+    .mutation(async ({ ctx, input }) => {
+      const now = ctx.now();
+      await enforceLimit(ctx.limiter, 'resetPerAddress', clientIp(ctx), now);
+      await assertStrongPassword({ password: input.newPassword });
+      const user = await ctx.store.accounts.redeemPasswordReset({
+        tokenHash: resetTokenHash(input.token),
+        passwordHash: await hashPassword(input.newPassword),
+        now,
+      });
+      if (!user)
+        throw new CreditsError(
+          'VALIDATION',
+          'This reset link is not valid: it was used already, has expired, or a newer one was made.',
+          { field: 'token' },
+        );
+      if (ctx.limiter) await ctx.limiter.clear(failureKey(user.email));
+      await startSession(ctx, user.id);
+      return { user };
+    }),
+
+  /** Recent security events of this person's account (lockouts, password changes, resets). */
+  securityEvents: userProcedure.query(async ({ ctx }) => {
+    const events = await ctx.store.accounts.securityEvents({
+      userId: ctx.user.userId,
+      limit: 20,
+    });
+    return {
+      events: events.map((e) => ({
+        id: e.id,
+        action: e.action,
+        actor: e.actor,
+        reason: e.reason,
+        createdAt: e.createdAt,
+      })),
+    };
   }),
 
   /** The signed-in person and the workspaces they belong to. */
