@@ -19,7 +19,12 @@
  *  - charge_sqlite_fixed    `usage.charge` with a constant price (`FixedPriceRules`): the
  *                           store's share of the path;
  *  - charge_postgres_rules  `usage.charge`, full path, PostgreSQL in a schema of its own
- *                           (skipped with a line when unreachable);
+ *                           (skipped with a line when unreachable); when `pgbench` is
+ *                           installed, each round also runs `pgbench -N` (BENCH_CONNECTIONS
+ *                           clients, the slice's length) on a scratch database of its own
+ *                           (BENCH_PGBENCH_DB, default credits_pgbench_<run id>; created,
+ *                           `pgbench -i`, dropped at the end), and the charge is printed as a
+ *                           ratio to its transactions/s too (BENCH_PGBENCH=off skips it);
  *  - quotes                 quotes/s in-process, compiled fast path vs json-rules-engine
  *                           (`packages/rules/bench/quotes.ts`, when it exists).
  *
@@ -52,6 +57,7 @@ import {
   type LoadSummary,
   type StepContext,
 } from './load.js';
+import { preparePgbench, type PgbenchDatabase, type PgbenchRun } from './pgbench.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const SERVER_DIR = dirname(BENCH_DIR);
@@ -81,6 +87,7 @@ const PG_URL =
     : undefined) ??
   'postgres://postgres@127.0.0.1:5432/test';
 const PG_ENABLED = process.env.BENCH_PG !== 'off';
+const PGBENCH_ENABLED = process.env.BENCH_PGBENCH !== 'off';
 const SERVICE_KEY = randomBytes(24).toString('hex');
 const GRANT_PER_WALLET = 1_000_000_000;
 /** The whole run is bounded: a stuck phase cannot hang CI. */
@@ -90,8 +97,11 @@ const RUN_LIMIT_MS = Math.max(180_000, (2 * SECONDS + 1.5 * WARMUP_SECONDS) * 6_
 
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
+const scratchDatabases = new Set<PgbenchDatabase>();
 
 function cleanupNow(): void {
+  for (const db of scratchDatabases) db.drop();
+  scratchDatabases.clear();
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
@@ -348,6 +358,8 @@ interface Phase {
   noop: LoadSummary;
   /** spend ops/s ÷ paired no-op req/s. */
   ratio: number;
+  /** spend p99 ÷ the paired no-op slices' p99. */
+  p99Ratio: number;
 }
 
 const PHASE_IDS = [
@@ -374,6 +386,16 @@ const selected = (id: PhaseId) => ONLY.has(id);
 
 const phases: Phase[] = [];
 const noopSlices: LoadSlice[] = [];
+const pgbenchRuns: PgbenchRun[] = [];
+
+/** The pgbench rounds merged: transactions over time, latency weighted by transactions. */
+function pgbenchSummary(): { tps: number; latencyAvgMs: number } | null {
+  if (!pgbenchRuns.length) return null;
+  const seconds = pgbenchRuns.reduce((t, r) => t + r.seconds, 0);
+  const tx = pgbenchRuns.reduce((t, r) => t + r.tps * r.seconds, 0);
+  const latency = pgbenchRuns.reduce((t, r) => t + r.latencyAvgMs * r.tps * r.seconds, 0) / tx;
+  return { tps: tx / seconds, latencyAvgMs: latency };
+}
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtMs = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '—');
 const fmtCpu = (s: LoadSummary) =>
@@ -398,6 +420,8 @@ async function measure(input: {
   store: Phase['store'];
   pricing: Phase['pricing'];
   steps: LoadStep[];
+  /** Runs after each round's spend slice (pgbench beside the PostgreSQL charge). */
+  afterRound?: (sliceSeconds: number) => Promise<void>;
 }): Promise<Phase> {
   const run = (steps: LoadStep[], seconds: number) =>
     runLoad({
@@ -419,6 +443,7 @@ async function measure(input: {
   for (let round = 0; round < ROUNDS; round++) {
     noop.push(await run(NOOP, slice));
     spend.push(await run(input.steps, slice));
+    if (input.afterRound) await input.afterRound(slice);
   }
   noopSlices.push(...noop);
   const s = summarize(spend);
@@ -432,9 +457,12 @@ async function measure(input: {
     spend: s,
     noop: n,
     ratio: s.opsPerSec / n.opsPerSec,
+    p99Ratio: s.latencyMs.p99 / n.latencyMs.p99,
   };
   phases.push(phase);
-  console.log(`  ${input.label}: ${phase.ratio.toFixed(2)}× the no-op`);
+  console.log(
+    `  ${input.label}: ${phase.ratio.toFixed(2)}× the no-op, p99 ${phase.p99Ratio.toFixed(2)}× the no-op's p99`,
+  );
   console.log(describe(input.steps.length > 1 ? 'pairs' : 'spend', s));
   console.log(describe('no-op', n));
   if (s.firstFailure) console.log(`    first failure: ${s.firstFailure}`);
@@ -616,6 +644,25 @@ async function main(): Promise<void> {
       notes.push(line);
     } else {
       const label = 'postgres-rules';
+      let pgbench: PgbenchDatabase | null = null;
+      if (PGBENCH_ENABLED) {
+        const name = process.env.BENCH_PGBENCH_DB ?? `credits_pgbench_${RUN_ID}`;
+        try {
+          const prepared = await preparePgbench({ adminUrl: PG_URL, name });
+          if (typeof prepared === 'string') {
+            notes.push(`pgbench -N skipped: ${prepared}`);
+            console.log(`  pgbench -N skipped: ${prepared}`);
+          } else {
+            pgbench = prepared;
+            scratchDatabases.add(prepared);
+            console.log(`  pgbench -N on scratch database ${name} after each spend slice`);
+          }
+        } catch (err) {
+          const line = `pgbench -N skipped: ${err instanceof Error ? err.message : String(err)}`;
+          console.log(`  ${line}`);
+          notes.push(line);
+        }
+      }
       try {
         verifies[label] = await withServer(
           {
@@ -635,14 +682,34 @@ async function main(): Promise<void> {
               store: 'postgres',
               pricing: 'rules',
               steps: CHARGE,
+              afterRound: pgbench
+                ? async (seconds) => {
+                    pgbenchRuns.push(await pgbench.measure({ clients: CONNECTIONS, seconds }));
+                  }
+                : undefined,
             });
           },
         );
+        if (pgbenchRuns.length) {
+          const p = pgbenchSummary()!;
+          const charge = phases.find((x) => x.id === 'charge_postgres_rules');
+          console.log(
+            `    pgbench -N ${fmtInt(p.tps)} tx/s (${CONNECTIONS} clients, latency avg ${fmtMs(p.latencyAvgMs)} ms)` +
+              (charge
+                ? `; charge ÷ pgbench -N = ${(charge.spend.opsPerSec / p.tps).toFixed(2)}×`
+                : ''),
+          );
+        }
       } catch (err) {
         if (phases.some((p) => p.store === 'postgres')) throw err;
         const line = `PostgreSQL skipped: ${err instanceof Error ? err.message : String(err)}`;
         console.log(`  ${line}`);
         notes.push(line);
+      } finally {
+        if (pgbench) {
+          pgbench.drop();
+          scratchDatabases.delete(pgbench);
+        }
       }
     }
   }
@@ -677,9 +744,49 @@ async function main(): Promise<void> {
 
 // ------------------------------------------------------------------ summary
 
-const RATIO_TARGET = 0.5;
-const P99_TARGET_MS = 50;
+/** Targets per phase (issue 13): ops/s and p99, each as a ratio to the no-op of the same slices. */
+const TARGETS: Partial<Record<PhaseId, { ratio: number; p99Ratio?: number; pgbench?: number }>> = {
+  charge_sqlite_rules: { ratio: 0.6, p99Ratio: 1.5 },
+  pairs_sqlite_rules: { ratio: 0.35 },
+  charge_sqlite_fixed: { ratio: 0.6, p99Ratio: 1.5 },
+  charge_postgres_rules: { ratio: 0.4, pgbench: 0.5 },
+};
 const QUOTES_TARGET = 200_000;
+
+function checks(
+  p: Phase,
+  pgb: { tps: number } | null,
+): { label: string; value: string; ok: boolean }[] {
+  const t = TARGETS[p.id];
+  if (!t) return [];
+  const out = [{ label: `≥ ${t.ratio}×`, value: p.ratio.toFixed(2), ok: p.ratio >= t.ratio }];
+  if (t.p99Ratio !== undefined) {
+    out.push({
+      label: `p99 ≤ ${t.p99Ratio}×`,
+      value: p.p99Ratio.toFixed(2),
+      ok: p.p99Ratio <= t.p99Ratio,
+    });
+  }
+  if (t.pgbench !== undefined && pgb) {
+    const r = p.spend.opsPerSec / pgb.tps;
+    out.push({ label: `≥ ${t.pgbench}× pgbench -N`, value: r.toFixed(2), ok: r >= t.pgbench });
+  }
+  return out;
+}
+
+function meetsTargets(p: Phase, pgb: { tps: number } | null): boolean | null {
+  const c = checks(p, pgb);
+  return c.length ? c.every((x) => x.ok) : null;
+}
+
+function targetsCell(p: Phase, pgb: { tps: number } | null): string {
+  const c = checks(p, pgb).map((x) => `${x.label} ${x.ok ? 'PASS' : 'BELOW'}`);
+  if (p.requestsPerOp > 1) c.push(`${(p.ratio * p.requestsPerOp).toFixed(2)}× in req`);
+  if (p.id === 'charge_postgres_rules' && pgb) {
+    c.unshift(`${(p.spend.opsPerSec / pgb.tps).toFixed(2)}× pgbench`);
+  }
+  return c.join('; ');
+}
 
 function printSummary(input: {
   quotes: QuoteFigures | null;
@@ -695,8 +802,8 @@ function printSummary(input: {
     '× no-op',
     'p50 ms',
     'p99 ms',
-    `≥ ${RATIO_TARGET}× no-op`,
-    `p99 ≤ ${P99_TARGET_MS} ms`,
+    'p99 ÷ no-op p99',
+    'targets',
   ];
   const rows: string[][] = [];
   const baseline = noopSlices.length ? summarize(noopSlices) : null;
@@ -708,10 +815,11 @@ function printSummary(input: {
       '1.00',
       fmtMs(baseline.latencyMs.p50),
       fmtMs(baseline.latencyMs.p99),
-      '—',
-      '—',
+      '1.00',
+      '',
     ]);
   }
+  const pgb = pgbenchSummary();
   const json: Record<string, unknown> = {};
   for (const p of phases) {
     const pair = p.requestsPerOp > 1;
@@ -722,10 +830,8 @@ function printSummary(input: {
       p.ratio.toFixed(2),
       fmtMs(p.spend.latencyMs.p50),
       fmtMs(p.spend.latencyMs.p99),
-      pair
-        ? `info: ${(p.ratio * p.requestsPerOp).toFixed(2)}× in req`
-        : verdict(p.ratio >= RATIO_TARGET),
-      verdict(p.spend.latencyMs.p99 <= P99_TARGET_MS),
+      p.p99Ratio.toFixed(2),
+      targetsCell(p, pgb),
     ]);
     const figures = (s: LoadSummary) => ({
       perSec: Math.round(s.opsPerSec),
@@ -746,9 +852,26 @@ function printSummary(input: {
       ratioToNoop: Number(p.ratio.toFixed(3)),
       spend: figures(p.spend),
       noop: figures(p.noop),
-      meetsRatio: pair ? null : p.ratio >= RATIO_TARGET,
-      meetsP99: p.spend.latencyMs.p99 <= P99_TARGET_MS,
+      p99RatioToNoop: Number(p.p99Ratio.toFixed(3)),
+      ...(pair ? { ratioInRequests: Number((p.ratio * p.requestsPerOp).toFixed(3)) } : {}),
+      ...(p.id === 'charge_postgres_rules' && pgb
+        ? { ratioToPgbench: Number((p.spend.opsPerSec / pgb.tps).toFixed(3)) }
+        : {}),
+      targets: TARGETS[p.id] ?? null,
+      meetsTargets: meetsTargets(p, pgb),
     };
+  }
+  if (pgb) {
+    rows.push([
+      `pgbench -N, ${CONNECTIONS} clients (tx/s; same PostgreSQL)`,
+      fmtInt(pgb.tps),
+      '',
+      '',
+      '',
+      '',
+      '',
+      'reference',
+    ]);
   }
   if (input.quotes) {
     rows.push([
@@ -854,7 +977,12 @@ function printSummary(input: {
       ...input.quotes,
       meetsTarget: input.quotes.fastPerSec >= QUOTES_TARGET,
     },
-    targets: { spendOverNoop: RATIO_TARGET, p99Ms: P99_TARGET_MS, quotesPerSec: QUOTES_TARGET },
+    pgbench: pgb && {
+      clients: CONNECTIONS,
+      tps: Math.round(pgb.tps),
+      latencyAvgMs: Number(pgb.latencyAvgMs.toFixed(2)),
+    },
+    targets: { ...TARGETS, quotesPerSec: QUOTES_TARGET },
     verify: input.verifies,
     notes: input.notes,
   };
