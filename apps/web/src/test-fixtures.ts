@@ -29,7 +29,7 @@ export function makeWallet(overrides: Partial<WalletView> & Pick<WalletView, 'ki
       held: 0,
       status: 'active',
       actions: ['buy_video_credits', 'view_usage'],
-      lowThreshold: 50,
+      lowThreshold: 20,
     },
     audio_credits: {
       label: 'Audio Credits',
@@ -51,6 +51,7 @@ export function makeQuote(overrides: Partial<Quote> = {}): Quote {
     breakdown: [{ label: 'Standard Video, 720p: 5 s × 10', type: 'rate', credits: 50 }],
     ruleVersion: 1,
     trialApplies: false,
+    trialCredits: 0,
     balance: 200,
     usable: 200,
     sufficient: true,

@@ -1,4 +1,10 @@
-import { CreditsError, usableBalance, walletForJob, type WalletKind } from '@credits/domain';
+import {
+  CreditsError,
+  allocate,
+  usableBalance,
+  walletForJob,
+  type WalletKind,
+} from '@credits/domain';
 import type { Job, Priced, WorkspaceFacts } from '@credits/rules';
 import type { Lot, PricedJob, Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
@@ -143,4 +149,21 @@ export function toPricedJob(p: PricedForWorkspace, job: Job): PricedJob {
 /** The credits this job may draw on now. */
 export function usableFor(p: PricedForWorkspace, now: number): number {
   return usableBalance(p.lots, { now, restrictions: restrictionsOf(p.priced) });
+}
+
+/**
+ * How many of a quoted job's credits trial lots would pay if it were reserved now: the job
+ * drawn from the quote's lots in spend order (SPEC 3). 0 when the rules do not accept the
+ * job for the trial, when no usable trial credits are left, or when the wallet is short.
+ */
+export function trialShare(p: PricedForWorkspace, now: number): number {
+  if (!p.priced.trialApplies || p.priced.credits === 0) return 0;
+  const drawn = allocate({
+    lots: p.lots,
+    amount: p.priced.credits,
+    ctx: { now, restrictions: restrictionsOf(p.priced) },
+  });
+  if (!drawn.ok) return 0;
+  const trialLots = new Set(p.lots.filter((l) => l.source === 'trial').map((l) => l.id));
+  return drawn.allocations.reduce((s, a) => (trialLots.has(a.lotId) ? s + a.amount : s), 0);
 }

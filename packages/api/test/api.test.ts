@@ -98,11 +98,11 @@ for (const dialect of DIALECTS) {
           status: 'empty',
           actions: ['buy_image_credits', 'view_usage'],
         });
-        // 50 trial credits, at the low threshold of 50.
+        // 50 trial credits, above the low threshold of 20: a new trial is not "Low".
         expect(vid).toMatchObject({
           balance: 50,
           held: 0,
-          status: 'low',
+          status: 'active',
           actions: ['buy_video_credits', 'view_usage'],
         });
         expect(vid?.trial).toEqual({ remaining: 50, message: TRIAL_MESSAGE });
@@ -238,6 +238,54 @@ for (const dialect of DIALECTS) {
         });
         expect(hold).toMatchObject({ credits: 60, trialApplies: false, balance: 90, held: 60 });
         expect((await videoWallet()).trial).toEqual({ remaining: 50, message: TRIAL_MESSAGE });
+      });
+
+      it('trialApplies means the trial will pay: false once it is used up, false when it covers only part', async () => {
+        const ws = h.workspaceId;
+        expect(await h.api.usage.quote({ workspaceId: ws, job: video(5) })).toMatchObject({
+          trialApplies: true,
+          trialCredits: 50,
+        });
+        // A 4 s trial job leaves 10 trial credits: the next 4 s job (40) is only partly theirs.
+        const first = await h.api.usage.reserve({
+          workspaceId: ws,
+          job: video(4),
+          idempotencyKey: key(),
+        });
+        await h.api.usage.capture({ workspaceId: ws, holdId: first.holdId, idempotencyKey: key() });
+        expect(await h.api.usage.quote({ workspaceId: ws, job: video(4) })).toMatchObject({
+          credits: 40,
+          trialApplies: false,
+          trialCredits: 0,
+          usable: 10,
+          sufficient: false,
+        });
+        await h.grant('video_credits', 100);
+        expect(await h.api.usage.quote({ workspaceId: ws, job: video(4) })).toMatchObject({
+          credits: 40,
+          trialApplies: false,
+          trialCredits: 10,
+          sufficient: true,
+        });
+        // Trial used up: a 5 s Standard 720p video is a trial job by the rules, but the
+        // trial pays nothing now.
+        const second = await h.api.usage.reserve({
+          workspaceId: ws,
+          job: video(1),
+          idempotencyKey: key(),
+        });
+        await h.api.usage.capture({
+          workspaceId: ws,
+          holdId: second.holdId,
+          idempotencyKey: key(),
+        });
+        expect((await videoWallet()).trial).toBeUndefined();
+        expect(await h.api.usage.quote({ workspaceId: ws, job: video(5) })).toMatchObject({
+          credits: 50,
+          trialApplies: false,
+          trialCredits: 0,
+          sufficient: true,
+        });
       });
     });
 

@@ -59,7 +59,8 @@ export const DEFAULT_WALLET_CATALOG: Record<WalletKind, WalletCatalogEntry> = {
       'Standard Video, Premium Video, Reference Video, Character Swap Video, and Video Edit when available',
     jobKind: 'video',
     available: true,
-    lowThreshold: 50,
+    // Below the 50 free trial credits: a new workspace's trial is not "Low".
+    lowThreshold: 20,
   },
   audio_credits: {
     kind: 'audio_credits',

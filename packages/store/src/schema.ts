@@ -284,6 +284,13 @@ ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 CREATE INDEX audit_by_target ON audit_log (target, id)
 `,
   },
+  {
+    // Issue 15: a new trial workspace's 50 free video credits read "Low" at the old seeded
+    // threshold of 50. The seed is now 20; a catalog an admin has edited keeps its value.
+    version: 50,
+    name: 'video low threshold below the trial grant',
+    sql: `UPDATE wallet_catalog SET low_threshold = 20 WHERE kind = 'video_credits' AND low_threshold = 50`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

@@ -84,4 +84,45 @@ describe('EstimateSummary', () => {
     expect(w.text()).toContain('Not available on your plan.');
     expect(w.findAll('button')).toHaveLength(0);
   });
+
+  it('says when the trial pays only part, and nothing about the trial when it pays none', () => {
+    const part = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        quote: makeQuote({ credits: 40, trialApplies: false, trialCredits: 10 }),
+      },
+    });
+    expect(part.find('[data-testid="trial-applies"]').exists()).toBe(false);
+    expect(part.get('[data-testid="trial-part"]').text()).toBe('Trial credits pay 10');
+    const none = mount(EstimateSummary, {
+      props: { wallet: 'video_credits', quote: makeQuote({ trialApplies: false, usable: 0 }) },
+    });
+    expect(none.text()).not.toContain('Trial credits');
+  });
+
+  it('marks an estimate made for other inputs as pending: no trial claim, no shortfall', () => {
+    const w = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        quote: makeQuote({ trialApplies: true, sufficient: false, usable: 0 }),
+        pending: true,
+      },
+    });
+    expect(w.get('[data-testid="estimate"]').attributes('data-state')).toBe('pending');
+    expect(w.get('[data-testid="estimate"]').attributes('aria-busy')).toBe('true');
+    expect(w.get('[data-testid="estimate-pending"]').text()).toContain('Updating the estimate');
+    expect(w.find('[data-testid="trial-applies"]').exists()).toBe(false);
+    expect(w.find('[data-testid="insufficient"]').exists()).toBe(false);
+  });
+
+  it('shows no estimate at all for invalid inputs', () => {
+    const w = mount(EstimateSummary, {
+      props: { wallet: 'video_credits', quote: makeQuote(), invalid: true },
+    });
+    expect(w.get('[data-testid="estimate"]').attributes('data-state')).toBe('invalid');
+    expect(w.find('[data-testid="estimate-credits"]').exists()).toBe(false);
+    expect(w.get('[data-testid="estimate-invalid"]').text()).toBe(
+      'Fix the options to see what this costs.',
+    );
+  });
 });

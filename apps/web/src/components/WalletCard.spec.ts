@@ -81,4 +81,23 @@ describe('WalletCard', () => {
     const w = mount(WalletCard, { props: { wallet: makeWallet({ kind: 'ai_tokens' }) } });
     expect(w.find('[data-testid="cycle"]').exists()).toBe(false);
   });
+
+  it('after a grant, says the plan limit was used up and how much came from extra tokens', () => {
+    const wallet = makeWallet({
+      kind: 'ai_tokens',
+      cycle: { usedThisCycle: 28_340, planLimit: 20_000, resetsAt: Date.now() },
+    });
+    const cycle = mount(WalletCard, { props: { wallet } }).get('[data-testid="cycle"]');
+    expect(cycle.get('[data-testid="used-this-cycle"]').text()).toBe('28,340');
+    expect(cycle.text()).not.toContain('28,340 of 20,000');
+    expect(cycle.get('[data-testid="beyond-plan"]').text().replace(/\s+/g, ' ')).toBe(
+      'All 20,000 plan tokens used; 8,340 more came from granted or bought tokens.',
+    );
+    expect(cycle.get('[role="progressbar"]').attributes('aria-valuenow')).toBe('100');
+  });
+
+  it('says Coming Soon once on the Audio card (the badge), not again as its use', () => {
+    const w = mount(WalletCard, { props: { wallet: makeWallet({ kind: 'audio_credits' }) } });
+    expect(w.text().match(/Coming Soon/g)).toHaveLength(1);
+  });
 });

@@ -94,5 +94,12 @@ export function useSimulatedJob(workspaceId: Ref<string | null>, runMs = 1200) {
 
   const busy = () =>
     phase.value === 'reserving' || phase.value === 'running' || phase.value === 'settling';
-  return { phase, outcome, error, run, busy };
+  /** Forget a finished job's result (its message belongs to the inputs it ran with). */
+  function clearResult() {
+    if (busy()) return;
+    phase.value = 'idle';
+    outcome.value = null;
+    error.value = null;
+  }
+  return { phase, outcome, error, run, busy, clearResult };
 }

@@ -13,7 +13,7 @@ import {
   walletSchema,
   workspaceIdSchema,
 } from '../schemas.js';
-import { priceForWorkspace, toPricedJob, usableFor } from '../pricing.js';
+import { priceForWorkspace, toPricedJob, trialShare, usableFor } from '../pricing.js';
 import { requestHash } from '../request-hash.js';
 
 /** Time a money operation for metrics, whatever its outcome. */
@@ -89,12 +89,17 @@ export const usageRouter = {
         0,
       );
       const sufficient = usable >= p.priced.credits;
+      const trialCredits = trialShare(p, ctx.now());
       return {
         wallet: p.wallet,
         credits: p.priced.credits,
         breakdown: p.priced.breakdown,
         ruleVersion: p.priced.ruleVersion,
-        trialApplies: p.priced.trialApplies,
+        // The trial pays: the rules accept the job for the trial AND, drawn in spend order
+        // now, trial credits would pay all of it. False once the trial is used up.
+        trialApplies:
+          p.priced.trialApplies && p.priced.credits > 0 && trialCredits === p.priced.credits,
+        trialCredits,
         balance,
         usable,
         sufficient,
