@@ -21,7 +21,7 @@ import {
   type RowGroup,
   type TxExecutor,
 } from './executor.js';
-import { LOT_REMAINING, LedgerTx, type WalletRead } from './ledger-tx.js';
+import { LedgerTx, type WalletRead } from './ledger-tx.js';
 import { SqlAccountStore, writeAudit } from './accounts-store.js';
 import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
@@ -753,33 +753,38 @@ export class LedgerStore implements Store {
       throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
     }
     const drawn = (
-      await tx.all<{ lotId: string; amount: number; expiresAt: number | null }>(
-        `SELECT h.lot_id AS "lotId", h.amount, l.expires_at AS "expiresAt"
-         FROM hold_lots h JOIN lots l ON l.id = h.lot_id WHERE h.job_id = ? ORDER BY h.position`,
+      await tx.all<{ lotId: string; amount: number }>(
+        `SELECT lot_id AS "lotId", amount FROM hold_lots WHERE job_id = ? ORDER BY position`,
         [job.id],
       )
-    ).map((r) => ({
-      lotId: r.lotId,
-      amount: Number(r.amount),
-      expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
-    }));
+    ).map((r) => ({ lotId: r.lotId, amount: Number(r.amount) }));
     const total = drawn.reduce((sum, a) => sum + a.amount, 0);
     if (total !== job.held)
       throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
 
     const back = returnOrder({ allocations: drawn, amount: job.held - s.captured });
     const backBy = new Map(back.map((a) => [a.lotId, a.amount]));
-    const expiry = new Map(drawn.map((a) => [a.lotId, a.expiresAt]));
     const spent = drawn
       .map((a) => ({ lotId: a.lotId, amount: a.amount - (backBy.get(a.lotId) ?? 0) }))
       .filter((a) => a.amount > 0);
+    // Whether a returned part goes back to its lot or expires is decided by the lot's row as
+    // this write finds it, not by what anyone read before: the update matches only a lot that
+    // is still live (not expired by the sweeper or another process, not closed by a refund,
+    // which sets expired_at, and not past its time at this write's `now`). A part whose lot
+    // is dead expires here, so no credits are ever put back into a dead lot.
+    const landed = await Promise.all(
+      back.map((a) =>
+        tx.all<{ id: string }>(
+          `UPDATE lots SET remaining = remaining + ?
+           WHERE id = ? AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+           RETURNING id`,
+          [a.amount, a.lotId, s.now],
+        ),
+      ),
+    );
     const returned: Allocation[] = [];
     const expired: Allocation[] = [];
-    for (const a of back) {
-      const exp = expiry.get(a.lotId) ?? null;
-      if (exp !== null && exp <= s.now) expired.push(a);
-      else returned.push(a);
-    }
+    back.forEach((a, i) => (landed[i]!.length === 1 ? returned : expired).push(a));
     const sum = (xs: Allocation[]) => xs.reduce((t, a) => t + a.amount, 0);
     const ruleVersion = job.ruleVersion;
 
@@ -798,9 +803,6 @@ export class LedgerStore implements Store {
       });
     }
     if (returned.length > 0) {
-      for (const a of returned) {
-        tx.add(LOT_REMAINING, [a.lotId], [a.amount]);
-      }
       const reason =
         s.status === 'completed'
           ? 'Unused part of the hold returned'
@@ -1276,7 +1278,8 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
     (
       await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
         `SELECT workspace_id AS "workspaceId", wallet, SUM(granted) AS "granted",
-          SUM(remaining) AS "remaining", MIN(remaining) AS "minRemaining"
+          SUM(remaining) AS "remaining", MIN(remaining) AS "minRemaining",
+          SUM(CASE WHEN expired_at IS NULL THEN remaining ELSE 0 END) AS "live"
          FROM lots GROUP BY workspace_id, wallet`,
       )
     ).map((r) => [key(r.workspaceId, r.wallet), r]),
@@ -1314,6 +1317,9 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
     if (available !== n(lot?.remaining)) {
       bad('2 balance equals lots', `available ${available}, lots remaining ${n(lot?.remaining)}`);
     }
+    if (available !== n(lot?.live)) {
+      bad('2 balance equals live lots', `available ${available}, live lots ${n(lot?.live)}`);
+    }
     if (held !== n(holds.get(k)?.held)) {
       bad('5 held equals open holds', `held ${held}, open holds ${n(holds.get(k)?.held)}`);
     }
@@ -1343,6 +1349,29 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
       wallet: s.wallet,
       invariant: '5 a hold settles at most once',
       detail: `job ${s.jobId} leaves ${n(s.total)} held`,
+    });
+  }
+  // A lot that is over (expired, or closed by a refund of its order) holds nothing: credits
+  // left in one are counted in the wallet yet can never be spent or expire.
+  const stranded = await tx.all<{
+    workspaceId: string;
+    wallet: string;
+    lotId: string;
+    remaining: number;
+    refunded: number;
+  }>(
+    `SELECT l.workspace_id AS "workspaceId", l.wallet, l.id AS "lotId", l.remaining,
+       CASE WHEN o.status = 'refunded' THEN 1 ELSE 0 END AS "refunded"
+     FROM lots l LEFT JOIN orders o ON o.lot_id = l.id
+     WHERE l.remaining > 0 AND (l.expired_at IS NOT NULL OR o.status = 'refunded')
+     ORDER BY l.id LIMIT 100`,
+  );
+  for (const s of stranded) {
+    violations.push({
+      workspaceId: s.workspaceId,
+      wallet: s.wallet,
+      invariant: '7 no credits in a dead lot',
+      detail: `${n(s.refunded) ? 'refunded' : 'expired'} lot ${s.lotId} still holds ${n(s.remaining)}`,
     });
   }
   const unanswered = await tx.all<{ scope: string; key: string }>(
