@@ -1,0 +1,178 @@
+// @vitest-environment node
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import {
+  DEMO,
+  SKIP,
+  ensureBuilt,
+  launchBrowser,
+  newContext,
+  screenshots,
+  signIn,
+  startApp,
+  type RunningApp,
+} from './harness';
+
+const suite = SKIP ? describe.skip : describe;
+
+/**
+ * Issue 15: on a slow connection the Video Studio kept showing the previous inputs' estimate
+ * ("50 credits, Trial credits apply") with Generate clickable. Here every quote is delayed by
+ * a random 300–1,800 ms (so answers also arrive out of order) and a MutationObserver in the
+ * page records every moment Generate is enabled: the estimate shown must then be the one made
+ * for the inputs on screen, and its price must be what the API says for those inputs.
+ */
+suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
+  let app: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    app = await startApp();
+    browser = await launchBrowser();
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+  });
+
+  it('never enables Generate while the shown estimate belongs to other inputs', async () => {
+    const ctx = await newContext(browser, app.baseUrl);
+    const page = await ctx.newPage();
+    try {
+      await page.addInitScript(() => {
+        type Seen = {
+          enabled: { job: string; credits: string; trial: boolean }[];
+          violations: string[];
+          pendingDisabled: number;
+        };
+        const seen: Seen = { enabled: [], violations: [], pendingDisabled: 0 };
+        (window as unknown as { __seen: Seen }).__seen = seen;
+        const check = () => {
+          const root = document.querySelector('[data-testid="studio-estimate"]');
+          const button = document.querySelector<HTMLButtonElement>('[data-testid="generate"]');
+          if (!root || !button) return;
+          const job = root.getAttribute('data-job') ?? '';
+          const shownFor = root.getAttribute('data-estimate-for') ?? '';
+          const state =
+            document.querySelector('[data-testid="estimate"]')?.getAttribute('data-state') ?? '';
+          const credits =
+            document.querySelector('[data-testid="estimate-credits"]')?.textContent ?? '';
+          const trial = document.querySelector('[data-testid="trial-applies"]') !== null;
+          if (state !== 'current' && trial)
+            seen.violations.push(`"Trial credits apply" shown while ${state}: ${job}`);
+          if (button.disabled) {
+            if (state === 'pending') seen.pendingDisabled++;
+            return;
+          }
+          if (job === '' || shownFor !== job || state !== 'current' || credits === '')
+            seen.violations.push(
+              `Generate enabled: inputs ${job}, estimate for ${shownFor}, state ${state}, credits ${credits}`,
+            );
+          else seen.enabled.push({ job, credits, trial });
+        };
+        new MutationObserver(check).observe(document, {
+          subtree: true,
+          childList: true,
+          attributes: true,
+          characterData: true,
+        });
+      });
+
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      await page.goto('/studio/video');
+      const estimate = page.getByTestId('estimate');
+      await page.locator('[data-testid="estimate"][data-state="current"]').waitFor();
+      await expect(estimate.getByTestId('estimate-credits').textContent()).resolves.toBe('50');
+      // A finished job whose message must go once the inputs change.
+      await page.getByTestId('generate').click();
+      await page.getByTestId('job-completed').waitFor({ timeout: 20_000 });
+      await page.locator('[data-testid="estimate"][data-state="current"]').waitFor();
+
+      // From here every quote is slow, by a different amount each time.
+      let delayed = 0;
+      await page.route(
+        (u) => u.pathname.startsWith('/trpc/') && u.pathname.includes('usage.quote'),
+        async (route) => {
+          delayed++;
+          await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1500)));
+          await route.continue();
+        },
+      );
+
+      // An invalid length: no estimate, no old "Done", Generate disabled.
+      await page.getByLabel('Length (seconds)').fill('0');
+      await page.locator('[data-testid="estimate"][data-state="invalid"]').waitFor();
+      expect(await page.getByTestId('estimate-credits').count()).toBe(0);
+      expect(await page.getByTestId('job-completed').count()).toBe(0);
+      expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+      await screenshots(page, 'video-studio-invalid-length');
+
+      // The issue's case: Premium 4K 30 s while the 5 s Standard estimate is still on screen.
+      await page.getByLabel('Length (seconds)').fill('5');
+      await page.locator('[data-testid="estimate"][data-state="current"]').waitFor();
+      await page.getByLabel('Premium Video').check();
+      await page.getByLabel('4k').check();
+      await page.getByRole('button', { name: '30 s' }).click();
+      await page.locator('[data-testid="estimate"][data-state="pending"]').waitFor();
+      expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+      expect(await page.getByTestId('trial-applies').count()).toBe(0);
+      await screenshots(page, 'video-studio-estimate-pending');
+
+      // Quick changes, each answer slow and out of order, ending on an affordable job.
+      for (const step of ['Standard Video', '1080p', '10 s', '720p', '15 s', '10 s']) {
+        if (step.endsWith(' s')) await page.getByRole('button', { name: step }).click();
+        else await page.getByLabel(step).check();
+        await page.waitForTimeout(150 + Math.floor(Math.random() * 400));
+      }
+      await page.waitForFunction(
+        () => !(document.querySelector('[data-testid="generate"]') as HTMLButtonElement).disabled,
+        undefined,
+        { timeout: 20_000 },
+      );
+      await expect(page.getByTestId('estimate-credits').textContent()).resolves.toBe('100');
+      await screenshots(page, 'video-studio-estimate-current');
+
+      const seen = await page.evaluate(
+        () =>
+          (
+            window as unknown as {
+              __seen: {
+                enabled: { job: string; credits: string; trial: boolean }[];
+                violations: string[];
+                pendingDisabled: number;
+              };
+            }
+          ).__seen,
+      );
+      expect(seen.violations).toEqual([]);
+      expect(delayed).toBeGreaterThan(5);
+      expect(seen.pendingDisabled).toBeGreaterThan(0);
+      // Every estimate that Generate was enabled beside is the API's price for those inputs.
+      await page.unroute(() => true);
+      const distinct = new Map(seen.enabled.map((e) => [e.job, e]));
+      expect(distinct.size).toBeGreaterThanOrEqual(2);
+      for (const [job, shown] of distinct) {
+        const q = await page.evaluate(
+          async ({ job }) => {
+            const input = encodeURIComponent(
+              JSON.stringify({ workspaceId: 'demo', job: JSON.parse(job) as unknown }),
+            );
+            const r = await fetch(`/trpc/usage.quote?input=${input}`, {
+              credentials: 'include',
+              headers: { 'x-credits-csrf': '1' },
+            });
+            const body = (await r.json()) as { result?: { data: { credits: number } } };
+            if (!body.result) throw new Error(`quote failed: ${JSON.stringify(body)}`);
+            return body.result.data;
+          },
+          { job },
+        );
+        expect(shown.credits.replaceAll(',', '')).toBe(String(q.credits));
+      }
+    } finally {
+      await ctx.close();
+    }
+  });
+});
