@@ -43,6 +43,25 @@ function envKeyMatcher(expected: string | undefined) {
   return (presented: string) => timingSafeEqual(hash('sha256', presented, 'buffer'), want);
 }
 
+/** How often one process records a key's use (the store also writes at most once a minute). */
+const KEY_TOUCH_MS = 60_000;
+
+/**
+ * Record a key's last use without making every request a write: at most once a minute per key
+ * and process, in the background; a failed write costs nothing but the timestamp.
+ */
+function keyToucher(store: Store, clock: () => number): (keyId: string) => void {
+  const touched = new Map<string, number>();
+  return (keyId) => {
+    const now = clock();
+    const last = touched.get(keyId);
+    if (last !== undefined && now - last < KEY_TOUCH_MS) return;
+    if (touched.size >= 10_000) touched.clear();
+    touched.set(keyId, now);
+    store.accounts.touchApiKey({ id: keyId, now }).catch(() => touched.delete(keyId));
+  };
+}
+
 /**
  * Resolve the caller once per request: a bearer API key (hashed lookup; the optional
  * bootstrap key from the environment), else the session cookie. Procedures then check
@@ -58,6 +77,7 @@ export function authMiddleware(deps: {
 }> {
   const isEnvKey = envKeyMatcher(deps.envServiceKey);
   const cookieName = sessionCookieName(deps.insecureDevCookies);
+  const touch = keyToucher(deps.store, deps.clock);
   return async (c, next) => {
     let caller: Caller | null = null;
     let viaCookie = false;
@@ -71,6 +91,7 @@ export function authMiddleware(deps: {
         };
       } else {
         const key = await deps.store.accounts.apiKeyByHash(sha256(bearer));
+        if (key) touch(key.id);
         if (key?.kind === 'workspace' && key.workspaceId) {
           caller = {
             kind: 'workspace_key',

@@ -47,6 +47,20 @@ export const routes: RouteRecordRaw[] = [
     meta: { title: 'Video Studio' },
   },
   {
+    path: '/settings',
+    component: () => import('./pages/settings/SettingsLayout.vue'),
+    meta: { title: 'Workspace settings' },
+    children: [
+      { path: '', redirect: '/settings/keys' },
+      {
+        path: 'keys',
+        component: () => import('./pages/settings/ApiKeys.vue'),
+        meta: { title: 'API keys' },
+      },
+    ],
+  },
+  { path: '/keys', redirect: '/settings/keys' },
+  {
     path: '/admin',
     component: () => import('./pages/admin/AdminLayout.vue'),
     meta: { title: 'Admin' },

@@ -36,6 +36,15 @@ export interface ApiKeyRecord {
   createdBy: string;
   createdAt: number;
   revokedAt: number | null;
+  /** When the key last authenticated a request (kept to the minute), or null if never. */
+  lastUsedAt: number | null;
+}
+
+/** Credits spent by one key's finished jobs, per wallet. */
+export interface ApiKeySpend {
+  keyId: string;
+  wallet: string;
+  spent: number;
 }
 
 export interface AuditInput {
@@ -192,7 +201,7 @@ export interface AccountStore {
   /** Forget `key`'s count. */
   clearRateLimit(key: string): Promise<void>;
   createApiKey(
-    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & {
+    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt' | 'lastUsedAt'> & {
       keyHash: string;
       now: number;
       audit: AuditInput;
@@ -209,6 +218,10 @@ export interface AccountStore {
           kind: 'service';
         },
   ): Promise<ApiKeyRecord[]>;
+  /** Note that a live key was used at `now`; written at most once a minute per key. */
+  touchApiKey(input: { id: string; now: number }): Promise<void>;
+  /** What each of this workspace's keys has spent (captured or charged jobs), per wallet. */
+  apiKeySpend(input: { workspaceId: string }): Promise<ApiKeySpend[]>;
   /** Revoke a key; with `workspaceId`, only a key of that workspace. */
   revokeApiKey(input: {
     id: string;

@@ -4,6 +4,7 @@ import type { Driver, Executor, TxExecutor } from './executor.js';
 import type {
   AccountStore,
   ApiKeyRecord,
+  ApiKeySpend,
   AuditEntry,
   AuditInput,
   Role,
@@ -31,9 +32,12 @@ export async function writeAudit(tx: TxExecutor, a: AuditInput, now: number): Pr
   );
 }
 
+/** A key's last use is written at most this often (a busy key is not a write per request). */
+const KEY_TOUCH_MS = 60_000;
+
 const USER_COLUMNS = `id, email, name, is_admin AS "isAdmin", created_at AS "createdAt"`;
 const KEY_COLUMNS = `id, prefix, kind, workspace_id AS "workspaceId", scopes, name, created_by AS "createdBy",
-  created_at AS "createdAt", revoked_at AS "revokedAt"`;
+  created_at AS "createdAt", revoked_at AS "revokedAt", last_used_at AS "lastUsedAt"`;
 
 type UserRow = Omit<User, 'isAdmin'> & { isAdmin: number | boolean };
 function toUser(r: UserRow): User {
@@ -46,6 +50,7 @@ function toKey(r: KeyRow): ApiKeyRecord {
     scopes: JSON.parse(r.scopes) as string[],
     createdAt: Number(r.createdAt),
     revokedAt: r.revokedAt === null ? null : Number(r.revokedAt),
+    lastUsedAt: r.lastUsedAt === null ? null : Number(r.lastUsedAt),
   };
 }
 
@@ -530,7 +535,7 @@ export class SqlAccountStore implements AccountStore {
   // ---------------------------------------------------------------- API keys
 
   createApiKey(
-    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt'> & {
+    input: Omit<ApiKeyRecord, 'revokedAt' | 'createdAt' | 'lastUsedAt'> & {
       keyHash: string;
       now: number;
       audit: AuditInput;
@@ -562,6 +567,7 @@ export class SqlAccountStore implements AccountStore {
         createdBy: input.createdBy,
         createdAt: input.now,
         revokedAt: null,
+        lastUsedAt: null,
       };
       await writeAudit(
         tx,
@@ -597,6 +603,32 @@ export class SqlAccountStore implements AccountStore {
             `SELECT ${KEY_COLUMNS} FROM api_keys WHERE kind = 'service' ORDER BY created_at DESC, id`,
           );
     return rows.map(toKey);
+  }
+
+  /** Note that a live key was used at `now`; written at most once a minute per key. */
+  async touchApiKey(input: { id: string; now: number }): Promise<void> {
+    await this.driver.write(async (tx) => {
+      await tx.run(
+        `UPDATE api_keys SET last_used_at = ?
+          WHERE id = ? AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < ?)`,
+        [input.now, input.id, input.now - KEY_TOUCH_MS],
+      );
+    });
+  }
+
+  /** What each of this workspace's keys has spent (captured or charged jobs), per wallet. */
+  async apiKeySpend(input: { workspaceId: string }): Promise<ApiKeySpend[]> {
+    const rows = await this.driver.read.all<{ actor: string; wallet: string; spent: number }>(
+      `SELECT actor, wallet, SUM(COALESCE(captured, 0)) AS spent FROM jobs
+        WHERE workspace_id = ? AND status = 'completed' AND actor LIKE 'key:%'
+        GROUP BY actor, wallet ORDER BY actor, wallet`,
+      [input.workspaceId],
+    );
+    return rows.map((r) => ({
+      keyId: r.actor.slice('key:'.length),
+      wallet: r.wallet,
+      spent: Number(r.spent),
+    }));
   }
 
   /** Revoke a key; with `workspaceId`, only a key of that workspace. */

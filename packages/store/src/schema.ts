@@ -1,5 +1,6 @@
 import type { Dialect, Executor } from './executor.js';
 import { CONTROLS_MIGRATIONS } from './controls/schema.js';
+import { OWNER_MIGRATIONS } from './owner/schema.js';
 
 /**
  * Versioned migrations. One text per migration, written in the SQL that SQLite, PostgreSQL
@@ -300,13 +301,15 @@ const ID_COLUMN: Record<Dialect, string> = {
 
 /** The migrations, in order, written for one dialect. */
 export function migrationsFor(dialect: Dialect): { version: number; name: string; sql: string }[] {
-  return [...MIGRATIONS, ...CONTROLS_MIGRATIONS].map((m) => ({
-    ...m,
-    sql: (typeof m.sql === 'string' ? m.sql : m.sql[dialect]).replaceAll(
-      '{{id}}',
-      ID_COLUMN[dialect],
-    ),
-  }));
+  return [...MIGRATIONS, ...CONTROLS_MIGRATIONS, ...OWNER_MIGRATIONS]
+    .sort((a, b) => a.version - b.version)
+    .map((m) => ({
+      ...m,
+      sql: (typeof m.sql === 'string' ? m.sql : m.sql[dialect]).replaceAll(
+        '{{id}}',
+        ID_COLUMN[dialect],
+      ),
+    }));
 }
 
 /** Apply the migrations not yet recorded in `schema_migrations`, in order, inside `tx`. */

@@ -112,9 +112,21 @@ export const workspacesRouter = {
         return { key, record };
       }),
 
+    /** Every key of the workspace (revoked too), with its last use and what its jobs spent. */
     list: workspaceProcedure('owner')
       .input(z.object({ workspaceId: workspaceIdSchema }).strict())
-      .query(({ ctx, input }) => ctx.store.accounts.apiKeys({ workspaceId: input.workspaceId })),
+      .query(async ({ ctx, input }) => {
+        const [keys, spend] = await Promise.all([
+          ctx.store.accounts.apiKeys({ workspaceId: input.workspaceId }),
+          ctx.store.accounts.apiKeySpend({ workspaceId: input.workspaceId }),
+        ]);
+        return keys.map((k) => ({
+          ...k,
+          spend: spend
+            .filter((s) => s.keyId === k.id)
+            .map((s) => ({ wallet: s.wallet, spent: s.spent })),
+        }));
+      }),
 
     revoke: workspaceProcedure('owner')
       .input(z.object({ workspaceId: workspaceIdSchema, keyId: idSchema }).strict())

@@ -183,6 +183,8 @@ export const ACCOUNTS_METHODS = [
   'createApiKey',
   'apiKeyByHash',
   'apiKeys',
+  'touchApiKey',
+  'apiKeySpend',
   'revokeApiKey',
   'audit',
   'auditLog',
