@@ -420,9 +420,22 @@ for (const dialect of DIALECTS) {
           id: 'pi_test_1',
           object: 'payment_intent',
           amount: 1000,
+          amount_received: 1000,
           currency: 'usd',
           metadata: { orderId, workspaceId: ws, purpose: 'auto_top_up' },
         };
+        // A signed success for another amount or order is refused (security finding 7).
+        expect(
+          await deliver('payment_intent.succeeded', { ...paid, amount_received: 1 }, 'evt_pi_1'),
+        ).toMatchObject({ result: 'mismatch' });
+        expect(
+          await deliver(
+            'payment_intent.succeeded',
+            { ...paid, metadata: { ...paid.metadata, orderId: 'ord_other' } },
+            'evt_pi_other',
+          ),
+        ).toMatchObject({ result: 'mismatch' });
+        expect(await env.balance(ws)).toBe(before);
         expect(await deliver('payment_intent.succeeded', paid, 'evt_pi_paid')).toMatchObject({
           result: 'paid',
         });

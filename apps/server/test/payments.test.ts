@@ -137,8 +137,15 @@ for (const dialect of DIALECTS) {
       expect(res.status).toBe(200);
       const { orderId, checkoutUrl } = res.body.result!.data;
       const order = await t.store.billing.order({ orderId });
+      paidFacts.set(order!.providerSession!, {
+        amount: order!.priceCents,
+        currency: order!.currency,
+        reference: orderId,
+      });
       return { orderId, checkoutUrl, session: order!.providerSession! };
     }
+    /** What the provider reports as paid for each session checkout made: the order's own figures. */
+    const paidFacts = new Map<string, { amount: number; currency: string; reference: string }>();
 
     afterEach(async () => {
       if (!t) return;
@@ -169,8 +176,16 @@ for (const dialect of DIALECTS) {
         });
         return post(body, { [SANDBOX_SIGNATURE_HEADER]: signature });
       }
-      const event = (id: string, type: string, session: string) =>
-        JSON.stringify({ id, type, data: { session } });
+      /** A sandbox event as the provider sends it: a payment reports its order's figures. */
+      const event = (
+        id: string,
+        type: string,
+        session: string,
+        paid:
+          { amount?: number; currency?: string; reference?: string } | undefined = paidFacts.get(
+          session,
+        ),
+      ) => JSON.stringify({ id, type, data: { session, ...paid } });
 
       beforeEach(async () => {
         sandbox = createSandboxProvider({ secret: SANDBOX_SECRET });
@@ -384,6 +399,36 @@ for (const dialect of DIALECTS) {
             })
           ).items,
         ).toEqual([]);
+      });
+
+      it('a signed payment for another amount, currency or order is refused and audited, the order stays pending (security finding 7)', async () => {
+        const owner = await signUpOwner();
+        const { orderId, session } = await checkout(owner, 'video-200');
+        const other = await checkout(owner, 'image-100');
+        const real = paidFacts.get(session)!;
+        const before = await balances(t.store, owner.workspaceId);
+        const wrongs = [
+          { amount: 1, currency: 'jpy', reference: other.orderId },
+          { ...real, amount: real.amount + 1 },
+          { ...real, currency: 'eur' },
+          { ...real, reference: other.orderId },
+          {},
+        ];
+        for (const [i, paid] of wrongs.entries()) {
+          const res = await deliver(event(`evt_wrong_${i}`, 'checkout.paid', session, paid));
+          expect(await res.json()).toEqual({ received: true, result: 'mismatch', orderId });
+        }
+        expect(await balances(t.store, owner.workspaceId)).toEqual(before);
+        expect((await t.store.billing.order({ orderId }))!.status).toBe('pending');
+        expect(
+          (await t.store.accounts.auditLog({ action: 'payment.mismatch', limit: 10 })).items,
+        ).toHaveLength(wrongs.length);
+        expect(
+          await (await deliver(event('evt_right', 'checkout.paid', session))).json(),
+        ).toMatchObject({ result: 'paid', orderId });
+        expect((await balances(t.store, owner.workspaceId)).video_credits).toBe(
+          before.video_credits + 200,
+        );
       });
 
       it('answers 200 for an unknown session and an ignored type, 404 for another provider, 413 for a huge body', async () => {
@@ -676,6 +721,18 @@ for (const dialect of DIALECTS) {
         );
       });
 
+      /** A Checkout Session reports its order's amount, currency and id (tests override them). */
+      const stripeFacts = (session: unknown) => {
+        const paid = paidFacts.get(String(session));
+        return (
+          paid && {
+            amount_total: paid.amount,
+            currency: paid.currency,
+            client_reference_id: paid.reference,
+            metadata: { orderId: paid.reference },
+          }
+        );
+      };
       const stripeEvent = (id: string, type: string, object: Record<string, unknown>) =>
         JSON.stringify({
           id,
@@ -683,7 +740,13 @@ for (const dialect of DIALECTS) {
           type,
           api_version: '2025-01-01',
           created: 1,
-          data: { object: { object: 'checkout.session', ...object } },
+          data: {
+            object: {
+              object: 'checkout.session',
+              ...stripeFacts(object.id),
+              ...object,
+            },
+          },
         });
       async function deliver(
         payload: string,
@@ -786,6 +849,70 @@ for (const dialect of DIALECTS) {
         const after = await balances(t.store, owner.workspaceId);
         expect(after).toEqual({ ...before, video_credits: before.video_credits + 200 });
         expect((await t.store.billing.order({ orderId }))!.status).toBe('paid');
+      });
+
+      it("a signed event that is not the order's payment (amount, currency or order) is refused and audited; the real one still pays (security finding 7)", async () => {
+        const owner = await signUpOwner();
+        const { orderId, session } = await checkout(owner, 'image-500');
+        const other = await checkout(owner, 'image-100');
+        const order = (await t.store.billing.order({ orderId }))!;
+        const before = await balances(t.store, owner.workspaceId);
+        const answer = async (id: string, object: Record<string, unknown>) => {
+          const res = await deliver(
+            stripeEvent(id, 'checkout.session.completed', {
+              id: session,
+              payment_status: 'paid',
+              ...object,
+            }),
+          );
+          expect(res.status).toBe(200);
+          return (await res.json()) as { result: string; orderId: string | null };
+        };
+        // The issue's attack: 1 yen, for another order, on this order's session.
+        expect(
+          await answer('evt_attack', {
+            amount_total: 1,
+            currency: 'jpy',
+            client_reference_id: other.orderId,
+            metadata: { orderId: other.orderId },
+          }),
+        ).toEqual({ received: true, result: 'mismatch', orderId });
+        // Each figure wrong on its own is enough.
+        expect((await answer('evt_amount', { amount_total: order.priceCents - 1 })).result).toBe(
+          'mismatch',
+        );
+        expect((await answer('evt_currency', { currency: 'eur' })).result).toBe('mismatch');
+        expect((await answer('evt_ref', { client_reference_id: other.orderId })).result).toBe(
+          'mismatch',
+        );
+        expect((await answer('evt_meta', { metadata: { orderId: other.orderId } })).result).toBe(
+          'mismatch',
+        );
+        expect(
+          (
+            await answer('evt_none', {
+              amount_total: null,
+              currency: null,
+              client_reference_id: null,
+              metadata: {},
+            })
+          ).result,
+        ).toBe('mismatch');
+        expect(await balances(t.store, owner.workspaceId)).toEqual(before);
+        expect((await t.store.billing.order({ orderId }))!.status).toBe('pending');
+        const audited = await t.store.accounts.auditLog({ action: 'payment.mismatch', limit: 10 });
+        expect(audited.items).toHaveLength(6);
+        expect(audited.items.at(-1)).toMatchObject({
+          actor: 'payment:stripe',
+          target: `order:${orderId}`,
+          workspaceId: owner.workspaceId,
+        });
+        expect(audited.items.at(-1)!.reason).toContain('amount, currency, reference');
+        // The order's own payment (upper-case currency as some APIs write it) still pays, once.
+        expect((await answer('evt_real', { currency: 'USD' })).result).toBe('paid');
+        expect((await balances(t.store, owner.workspaceId)).image_credits).toBe(
+          before.image_credits + 500,
+        );
       });
 
       it('maps the other checkout events: unpaid completion waits, async success pays, async failure declines, expiry expires, others are ignored', async () => {

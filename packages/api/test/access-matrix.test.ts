@@ -18,7 +18,7 @@ import {
   type Context,
   type PaymentGateway,
 } from '../src/index.js';
-import { HOUR, T0, key } from './factory.js';
+import { HOUR, T0, key, paymentOf } from './factory.js';
 
 /**
  * The authorization matrix (issue 4, "Must show"): every procedure of `appRouter` × every kind
@@ -407,6 +407,7 @@ async function paidOrderIn(t: Target): Promise<string> {
     type: 'checkout.session.completed',
     session: `cs_${orderId}`,
     outcome: 'paid',
+    payment: await paymentOf(t.fx.store, orderId),
     now: t.fx.ctx.now(),
   });
   if (paid.result !== 'paid') throw new Error(`could not pay ${orderId}: ${paid.result}`);

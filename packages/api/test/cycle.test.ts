@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findPlan } from '@credits/domain';
 import type { LedgerEntry } from '@credits/store';
 import { DIALECTS } from '@credits/store/testing';
-import { HOUR, key } from './factory.js';
+import { HOUR, key, paymentOf } from './factory.js';
 import {
   DAY,
   ORDER_TTL_MS,
@@ -497,6 +497,7 @@ for (const dialect of DIALECTS) {
           type: 'paid',
           session: `cs_${paid.orderId}`,
           outcome: 'paid',
+          payment: await paymentOf(h.store, paid.orderId),
           now: t0,
         });
         h.clock.set(t0 + 23 * HOUR);
@@ -533,6 +534,7 @@ for (const dialect of DIALECTS) {
           type: 'paid',
           session: `cs_${old.orderId}`,
           outcome: 'paid',
+          payment: await paymentOf(h.store, old.orderId),
           now: h.clock.now(),
         });
         expect(late.result).toBe('already_settled');
@@ -740,6 +742,7 @@ for (const dialect of DIALECTS) {
           type: 'checkout.paid',
           session: `cs_${checkout.orderId}`,
           outcome: 'paid',
+          payment: await paymentOf(h.store, checkout.orderId),
           now: h.clock.now(),
         });
         expect(paid.result).toBe('paid');

@@ -187,3 +187,10 @@ export async function errorOf(
     message: shape.message,
   };
 }
+
+/** What a provider's `paid` event reports for an order: its own price, currency and id. */
+export async function paymentOf(store: Store, orderId: string) {
+  const order = await store.billing.order({ orderId });
+  if (!order) throw new Error(`no order ${orderId}`);
+  return { amount: order.priceCents, currency: order.currency, reference: order.id };
+}

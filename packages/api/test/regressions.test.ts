@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIALECTS } from '@credits/store/testing';
-import { HOUR, key } from './factory.js';
+import { HOUR, key, paymentOf } from './factory.js';
 import { isoDay, makeBillingApi, type BillingHarness } from './billing-harness.js';
 
 /** Bugs found in review, each pinned by a test that failed before its fix. */
@@ -104,6 +104,7 @@ for (const dialect of DIALECTS) {
         type: 'paid',
         session: order!.providerSession!,
         outcome: 'paid',
+        payment: await paymentOf(h.store, order!.id),
         now: h.clock.now() + HOUR,
       });
       const again = await h.api.billing.checkout(req);

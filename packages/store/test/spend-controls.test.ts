@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../src/types.js';
 import { DIALECTS, type TestStore } from './dialects.js';
-import { T0, grant, key, priced, workspace, write } from './fixtures.js';
+import { T0, grant, key, paymentOf, priced, workspace, write } from './fixtures.js';
 
 const HOUR = 3_600_000;
 const OWNER = { actor: 'user:usr_owner', action: 'test.change' };
@@ -49,6 +49,7 @@ async function settleOrder(store: Store, orderId: string, outcome: 'paid' | 'dec
     type: `payment.${outcome}`,
     session,
     outcome,
+    payment: await paymentOf(store, orderId),
     now: T0,
   });
   expect(applied.result).toBe(outcome);
@@ -401,6 +402,7 @@ for (const dialect of DIALECTS) {
         type: 'payment.paid',
         session,
         outcome: 'paid',
+        payment: await paymentOf(t.store, s.attempt.orderId),
         now: T0,
       });
       expect(await t.store.autoTopUp.unsettled({ limit: 10 })).toEqual([

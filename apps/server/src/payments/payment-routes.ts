@@ -155,6 +155,24 @@ export function paymentRoutes(deps: {
         case 'unknown_order':
           log.warn(fields, 'webhook for a session with no order');
           break;
+        case 'mismatch':
+          // Signed by the provider but not this order's payment (another amount, currency or
+          // order): no credits; audited as payment.mismatch for the admins to look into.
+          log.error(
+            {
+              ...fields,
+              workspaceId: order?.workspaceId,
+              expected: order && {
+                amount: order.priceCents,
+                currency: order.currency,
+                reference: order.id,
+              },
+              reported: event.payment,
+              wrong: applied.mismatch,
+            },
+            'payment event does not match its order: refused',
+          );
+          break;
       }
       // 200 for duplicates and unknown orders too: retrying would not change the answer.
       return c.json({ received: true, result, orderId: order?.id ?? null });
@@ -253,7 +271,7 @@ export function paymentRoutes(deps: {
 
       if (order.status === 'pending') {
         // Exactly what a real provider does: a signed event to the public webhook URL, over HTTP.
-        const rawBody = sandbox.eventBody({ session, type });
+        const rawBody = sandbox.eventBody({ session, type, order });
         const signature = sandbox.sign({ rawBody, timestamp: Math.floor(deps.clock() / 1000) });
         const failure = await postOwnWebhook({
           deliver,

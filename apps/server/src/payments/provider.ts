@@ -1,5 +1,5 @@
 import type { PaymentGateway } from '@credits/api';
-import type { Order, PaymentMethod } from '@credits/store';
+import type { Order, PaymentFacts, PaymentMethod } from '@credits/store';
 
 /** What a verified payment event does to its order. */
 export type PaymentOutcome = 'paid' | 'declined' | 'expired';
@@ -9,7 +9,17 @@ export type PaymentOutcome = 'paid' | 'declined' | 'expired';
  * has no use for) are acknowledged and never touch an order.
  */
 export type VerifiedPaymentEvent =
-  | { eventId: string; type: string; session: string; outcome: PaymentOutcome }
+  | {
+      eventId: string;
+      type: string;
+      session: string;
+      outcome: PaymentOutcome;
+      /**
+       * What the event says was paid (amount, currency, the order id it carries). A `paid`
+       * outcome is applied only when all three are the order's; null where the event says nothing.
+       */
+      payment: PaymentFacts | null;
+    }
   | { eventId: string; type: string; session: string | null; outcome: 'ignored'; note: string }
   | ({ eventId: string; type: string; outcome: 'method_saved' } & SavedMethodReport);
 

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import type { Order } from '@credits/store';
 import {
   WEBHOOK_TOLERANCE_MS,
   WebhookVerificationError,
@@ -39,6 +40,10 @@ const eventSchema = z.object({
   type: z.string().min(1).max(100),
   data: z.object({
     session: z.string().min(1).max(200),
+    // What was paid (checkout.paid, payment.succeeded): the order's price, currency and id.
+    amount: z.number().int().optional(),
+    currency: z.string().min(1).max(10).optional(),
+    reference: z.string().min(1).max(200).optional(),
     // payment_method.saved only
     workspaceId: z.string().min(1).max(100).optional(),
     createdBy: z.string().min(1).max(200).optional(),
@@ -51,11 +56,23 @@ const eventSchema = z.object({
   }),
 });
 
+/** The parts of an order a payment event reports back. */
+export type PaidOrder = Pick<Order, 'id' | 'priceCents' | 'currency'>;
+
+const paidFields = (order: PaidOrder) => ({
+  amount: order.priceCents,
+  currency: order.currency,
+  reference: order.id,
+});
+
 /** The built-in provider: a checkout page served by this server, paid or declined by a button. */
 export interface SandboxProvider extends PaymentProvider {
   readonly name: 'sandbox';
-  /** The JSON body of a sandbox event, with a fresh event id. */
-  eventBody(input: { session: string; type: SandboxEventType }): string;
+  /**
+   * The JSON body of a sandbox event, with a fresh event id; it reports the order's price,
+   * currency and id as what was paid.
+   */
+  eventBody(input: { session: string; type: SandboxEventType; order: PaidOrder }): string;
   /** The event that reports a card saved on the setup page, with a fresh event id and method. */
   methodSavedBody(input: {
     session: string;
@@ -208,8 +225,16 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
       const outcome = Object.hasOwn(SANDBOX_EVENT_TYPES, type)
         ? SANDBOX_EVENT_TYPES[type as SandboxEventType]
         : null;
+      const payment =
+        data.amount === undefined && data.currency === undefined && data.reference === undefined
+          ? null
+          : {
+              amount: data.amount ?? null,
+              currency: data.currency ?? null,
+              reference: data.reference ?? null,
+            };
       return outcome
-        ? { eventId: id, type, session: data.session, outcome }
+        ? { eventId: id, type, session: data.session, outcome, payment }
         : {
             eventId: id,
             type,
@@ -218,7 +243,7 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
             note: 'not a checkout outcome',
           };
     },
-    eventBody: ({ session, type }) => eventBody({ session, type }),
+    eventBody: ({ session, type, order }) => eventBody({ session, type, extra: paidFields(order) }),
     methodSavedBody: ({ session, workspaceId, createdBy, card }) =>
       eventBody({
         session,
@@ -252,11 +277,12 @@ export function createSandboxProvider(input: { secret?: string } = {}): SandboxP
       async createPayment() {
         return { session: `sbx_pi_${randomBytes(16).toString('hex')}` };
       },
-      async confirmPayment({ method, session, now, selfWebhook }) {
+      async confirmPayment({ order, method, session, now, selfWebhook }) {
         const declines = method.methodRef.endsWith('_0002');
         const rawBody = eventBody({
           session,
           type: declines ? 'payment.declined' : 'payment.succeeded',
+          extra: paidFields(order),
         });
         // The sandbox answers as a provider would: by a signed webhook, never by this call.
         await selfWebhook(rawBody, {

@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import { DEFAULT_WALLET_CATALOG } from '@credits/domain';
+import type { PaymentFacts } from '@credits/store';
 import {
   WEBHOOK_TOLERANCE_MS,
   WebhookVerificationError,
@@ -36,7 +37,41 @@ type MetadataObject = {
   customer?: unknown;
   payment_method?: unknown;
   metadata?: Record<string, unknown> | null;
+  // payment intents
+  amount_received?: unknown;
+  currency?: unknown;
 };
+
+type CheckoutSessionObject = {
+  id?: unknown;
+  payment_status?: unknown;
+  amount_total?: unknown;
+  currency?: unknown;
+  client_reference_id?: unknown;
+  metadata?: Record<string, unknown> | null;
+};
+
+/**
+ * What a Stripe object says was paid: the amount in minor units, the currency, and the order
+ * it names. The reference is the one order id the object carries (`client_reference_id` and
+ * `metadata.orderId` must agree where both are set), so an event naming another order, or
+ * two, never matches.
+ */
+function paymentFacts(o: {
+  amount: unknown;
+  currency: unknown;
+  reference?: unknown;
+  metadata?: Record<string, unknown> | null;
+}): PaymentFacts {
+  const named = [o.reference, o.metadata?.orderId].filter(
+    (r): r is string => typeof r === 'string' && r !== '',
+  );
+  return {
+    amount: typeof o.amount === 'number' && Number.isSafeInteger(o.amount) ? o.amount : null,
+    currency: typeof o.currency === 'string' ? o.currency : null,
+    reference: named.length > 0 && named.every((r) => r === named[0]) ? named[0]! : null,
+  };
+}
 
 /**
  * Stripe Checkout through the official `stripe` package. Sessions are created with the
@@ -216,20 +251,24 @@ export function createStripeProvider(input: {
           outcome: 'ignored',
           note: 'not a checkout outcome',
         };
-      const object = (
-        event.data as { object?: { id?: unknown; payment_status?: unknown } } | undefined
-      )?.object;
+      const object = (event.data as { object?: CheckoutSessionObject } | undefined)?.object;
       if (typeof object?.id !== 'string')
         throw new WebhookVerificationError(
           'PAYLOAD_INVALID',
           'The event carries no checkout session.',
         );
       const session = object.id;
+      const payment = paymentFacts({
+        amount: object.amount_total,
+        currency: object.currency,
+        reference: object.client_reference_id,
+        metadata: object.metadata,
+      });
       if (mapped !== 'completed')
-        return { eventId: event.id, type: event.type, session, outcome: mapped };
+        return { eventId: event.id, type: event.type, session, outcome: mapped, payment };
       // Completed with payment still on its way (a delayed method): the async events settle it.
       if (object.payment_status === 'paid')
-        return { eventId: event.id, type: event.type, session, outcome: 'paid' };
+        return { eventId: event.id, type: event.type, session, outcome: 'paid', payment };
       return {
         eventId: event.id,
         type: event.type,
@@ -273,5 +312,11 @@ function autoTopUpEvent(event: Stripe.Event): VerifiedPaymentEvent | null {
   const outcome = Object.hasOwn(PAYMENT_INTENT_EVENTS, event.type)
     ? PAYMENT_INTENT_EVENTS[event.type]
     : undefined;
-  return outcome ? { eventId: event.id, type: event.type, session: object.id, outcome } : null;
+  if (!outcome) return null;
+  const payment = paymentFacts({
+    amount: object.amount_received,
+    currency: object.currency,
+    metadata: meta,
+  });
+  return { eventId: event.id, type: event.type, session: object.id, outcome, payment };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CreditsError, allocate, type Pack, type WalletKind } from '@credits/domain';
 import { writeAudit } from '../accounts-store.js';
-import type { Order } from './types.js';
+import type { Order, PaymentEventResult, PaymentFacts } from './types.js';
 import { BillingPart, ORDER_COLUMNS, toOrder } from './part.js';
 
 /** Orders and payments, refunds of a paid order, and manual adjustments. */
@@ -123,11 +123,9 @@ export class OrderStore extends BillingPart {
     type: string;
     session: string;
     outcome: 'paid' | 'declined' | 'expired';
+    payment: PaymentFacts | null;
     now: number;
-  }): Promise<{
-    result: 'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired';
-    order: Order | null;
-  }> {
+  }): Promise<{ result: PaymentEventResult; order: Order | null; mismatch?: string[] }> {
     return this.driver.write(async (tx) => {
       const claimed = await tx.run(
         `INSERT INTO webhook_events (provider, event_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -146,6 +144,30 @@ export class OrderStore extends BillingPart {
         input.eventId,
       ]);
       if (order.status !== 'pending') return { result: 'already_settled' as const, order };
+      if (input.outcome === 'paid') {
+        const wrong = paymentMismatch(order, input.payment);
+        if (wrong.length > 0) {
+          // Signed, but not this order's payment: recorded for the admins, the order stays pending.
+          await writeAudit(
+            tx,
+            {
+              actor: `payment:${input.provider}`,
+              action: 'payment.mismatch',
+              target: `order:${order.id}`,
+              workspaceId: order.workspaceId,
+              before: {
+                amount: order.priceCents,
+                currency: order.currency,
+                reference: order.id,
+              },
+              after: { ...input.payment, eventId: input.eventId, type: input.type },
+              reason: `payment event ${input.eventId} does not match the order: ${wrong.join(', ')}`,
+            },
+            input.now,
+          );
+          return { result: 'mismatch' as const, order, mismatch: wrong };
+        }
+      }
       if (input.outcome !== 'paid') {
         await tx.run(
           `UPDATE orders SET status = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
@@ -387,4 +409,17 @@ export class OrderStore extends BillingPart {
       },
     );
   }
+}
+
+/**
+ * What a `paid` event gets wrong about its order: the amount (minor units), the currency and
+ * the order's id as the provider's reference must all be the order's own. Empty when it matches.
+ */
+export function paymentMismatch(order: Order, paid: PaymentFacts | null): string[] {
+  if (!paid) return ['amount', 'currency', 'reference'];
+  const wrong: string[] = [];
+  if (paid.amount !== order.priceCents) wrong.push('amount');
+  if (paid.currency?.toLowerCase() !== order.currency.toLowerCase()) wrong.push('currency');
+  if (paid.reference !== order.id) wrong.push('reference');
+  return wrong;
 }

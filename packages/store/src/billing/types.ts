@@ -108,7 +108,9 @@ export interface BillingStore {
   /**
    * Apply a verified payment event once: the event id is claimed first (a UNIQUE key, kept
    * for good), then a pending order becomes paid with a purchase lot in the pack's wallet
-   * (never another), or declined/expired with no credits. Returns what happened.
+   * (never another), or declined/expired with no credits. A `paid` event whose amount,
+   * currency or reference is not the order's is `mismatch`: audited (`payment.mismatch`),
+   * no credits, the order stays pending. Returns what happened.
    */
   applyPaymentEvent(input: {
     provider: string;
@@ -116,11 +118,10 @@ export interface BillingStore {
     type: string;
     session: string;
     outcome: 'paid' | 'declined' | 'expired';
+    /** What the event says was paid; a `paid` event must match the order (else `mismatch`). */
+    payment: PaymentFacts | null;
     now: number;
-  }): Promise<{
-    result: 'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired';
-    order: Order | null;
-  }>;
+  }): Promise<{ result: PaymentEventResult; order: Order | null; mismatch?: string[] }>;
   /** Pending orders older than `before` expire (no credits). */
   expireOrders(input: { before: number; now: number }): Promise<number>;
   /**
@@ -246,3 +247,16 @@ export interface BillingStore {
     }[]
   >;
 }
+
+/** What a payment event says was paid, as the provider reported it (null where it did not say). */
+export interface PaymentFacts {
+  /** In the currency's minor units (cents), as orders keep prices. */
+  amount: number | null;
+  currency: string | null;
+  /** The order id the provider carried for us (Stripe's `client_reference_id` or metadata). */
+  reference: string | null;
+}
+
+/** What applying one payment event did. */
+export type PaymentEventResult =
+  'duplicate' | 'unknown_order' | 'already_settled' | 'paid' | 'declined' | 'expired' | 'mismatch';
