@@ -52,7 +52,10 @@ suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
   });
 
   it('lists both devices, changes the password (the other device is signed out), then signs out everywhere', async () => {
-    await page.goto('/account/security');
+    // Reached from the header: the person's name links to their account security page.
+    await page.goto('/billing');
+    await page.getByTestId('account-link').click();
+    await page.waitForURL('**/account/security');
     await expect.poll(async () => page.getByTestId('sessions').locator('li').count()).toBe(2);
     await expect.poll(async () => page.getByText('This device').count()).toBe(1);
     await screenshots(page, 'account-security');
@@ -80,12 +83,14 @@ suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
     await signIn(page, DEMO.owner.email, NEW_PASSWORD);
   });
 
-  it('the reset page: without a link it says so; a made-up link is refused', async () => {
+  it('the reset page: reached from sign-in, without a link it says how to get one; a made-up link is refused', async () => {
     const anon = await newContext(browser, app.baseUrl);
     try {
       const p = await anon.newPage();
-      await p.goto('/reset');
-      await p.getByText('This page needs the link you were given.').waitFor();
+      await p.goto('/signin');
+      await p.getByRole('link', { name: 'Forgot your password?' }).click();
+      await p.waitForURL('**/reset');
+      await p.getByText('To reset a forgotten password you need a reset link.').waitFor();
       await p.goto('/reset?token=' + 'x'.repeat(43));
       await p.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD + '!');
       await p.getByLabel('New password again').fill(NEW_PASSWORD + '!');
