@@ -256,6 +256,7 @@ interface Failure {
   reason: string | null;
   errors: ValidationError[];
   message: string;
+  details: Record<string, unknown>;
 }
 
 /** How a call failed: tRPC code, the CreditsError reason and its validation errors. */
@@ -270,6 +271,7 @@ async function failure(call: Promise<unknown>): Promise<Failure> {
       reason: cause?.reason ?? null,
       errors: (cause?.details.errors as ValidationError[] | undefined) ?? [],
       message: e.message,
+      details: cause?.details ?? {},
     };
   }
   throw new Error('expected the call to fail, but it succeeded');
@@ -602,6 +604,32 @@ for (const dialect of DIALECTS) {
           reason: 'NOT_FOUND',
         });
         expect((await h.admin.versions()).items).toHaveLength(3);
+      });
+
+      it('a publish based on a version that is no longer live is refused: a rollback is never undone unseen', async () => {
+        const h = await open();
+        await h.admin.publish({ document: standard720pAt(20), reason: 'raise' });
+        // An editor opened on v2 with an edit; meanwhile someone rolls back to v1 (now v3).
+        const edit = standard720pAt(30);
+        expect((await h.admin.diff({ document: edit })).from).toBe(2);
+        await h.admin.rollback({ version: 1, reason: 'customers complained' });
+        const refused = await failure(
+          h.admin.publish({ document: edit, reason: 'from v2', baseVersion: 2 }),
+        );
+        expect(refused).toMatchObject({
+          code: 'BAD_REQUEST',
+          reason: 'VALIDATION',
+          details: { field: 'baseVersion', activeVersion: 3 },
+        });
+        expect((await h.admin.versions()).items).toHaveLength(3);
+        expect((await h.admin.active()).version).toBe(3);
+        // Compared with the live version it shows the differences, and then publishes.
+        const againstLive = await h.admin.diff({ document: edit });
+        expect(againstLive.from).toBe(3);
+        expect(againstLive.changes.length).toBeGreaterThan(0);
+        expect(
+          (await h.admin.publish({ document: edit, reason: 'seen v3', baseVersion: 3 })).version,
+        ).toBe(4);
       });
 
       it('diffs two versions, or a version and a draft, by JSON path', async () => {

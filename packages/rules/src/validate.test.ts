@@ -44,6 +44,23 @@ describe('validateRuleDocument: hostile documents', () => {
     expect(({} as any).polluted).toBeUndefined();
   });
 
+  it('reports every problem of a document with several: a refused key does not hide a bad price', () => {
+    const doc = seed();
+    doc.pricing.video[0].event.params.perUnit = -1;
+    doc.pricing.image[0].event.params.perUnit = -5;
+    const withKey = JSON.parse(
+      JSON.stringify(doc).replace('"schemaVersion":1', '"constructor":{"a":1},"schemaVersion":1'),
+    );
+    const r = validateRuleDocument(withKey);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => e.path)).toEqual([
+      'constructor',
+      'pricing.video[0].event.params.perUnit',
+      'pricing.image[0].event.params.perUnit',
+    ]);
+  });
+
   it('refuses __proto__, constructor and prototype keys deep inside', () => {
     const doc = seed();
     doc.pricing.video[2].event.params = JSON.parse(

@@ -40,6 +40,11 @@ function utf8Length(s: string): number {
   return n;
 }
 
+/** Preflight's two early stops (size, depth): nothing past them has been looked at. */
+function stoppedEarly(e: ValidationError): boolean {
+  return e.message === tooLarge().message || e.message.startsWith('nesting is deeper than');
+}
+
 const tooLarge = (): ValidationError => ({
   path: '',
   message: `document is larger than ${LIMITS.sizeBytesMax / 1024} KiB`,
@@ -237,7 +242,20 @@ export function validateRuleDocument(input: unknown): ValidationResult {
     }
   }
   const pre = preflight(value);
-  if (pre.length > 0) return { ok: false, errors: pre };
+  if (pre.length > 0) {
+    // Too large or too deep: the pass stopped there, and nothing else may look at the value.
+    if (pre.length === 1 && stoppedEarly(pre[0]!)) return { ok: false, errors: pre };
+    // Otherwise the whole value was walked and is bounded plain JSON: check the schema too, on
+    // a copy without the refused keys, so a document with several problems reports them all.
+    const rest = ruleDocumentSchema.safeParse(
+      JSON.parse(
+        JSON.stringify(value, (k: string, v: unknown) => (FORBIDDEN_KEYS.has(k) ? undefined : v)),
+      ),
+    );
+    const seen = new Set(pre.map((e) => e.path));
+    const more = rest.success ? [] : zodErrors(rest.error.issues).filter((e) => !seen.has(e.path));
+    return { ok: false, errors: [...pre, ...more].slice(0, LIMITS.errorsMax) };
+  }
   // Detach from the caller's objects: safe now that size, depth and keys are bounded.
   const copy: unknown = JSON.parse(JSON.stringify(value));
   const parsed = ruleDocumentSchema.safeParse(copy);

@@ -351,7 +351,20 @@ export const rulesRouter = {
    * (and nothing stored) unless it is valid and every example passes. Audited `rules.publish`.
    */
   publish: adminProcedure
-    .input(z.object({ document: documentSchema, reason: reasonTextSchema }).strict())
+    .input(
+      z
+        .object({
+          document: documentSchema,
+          reason: reasonTextSchema,
+          /**
+           * The live version the publisher reviewed the changes against. When another
+           * version went live since (a publish or a rollback), the publish is refused, so
+           * nobody undoes a rollback without having seen what it replaces.
+           */
+          baseVersion: versionSchema.optional(),
+        })
+        .strict(),
+    )
     .mutation(async ({ ctx, input }) => {
       const checked = checkRuleDocument(input.document);
       if (!checked.structural) throw rulesInvalid(checked.errors);
@@ -359,6 +372,13 @@ export const rulesRouter = {
         throw rulesInvalid(checked.validation.errors, 'The rule document cannot be published');
       }
       const before = await ctx.store.activeRules();
+      if (input.baseVersion !== undefined && before?.version !== input.baseVersion) {
+        throw new CreditsError(
+          'VALIDATION',
+          `Version ${before?.version ?? '(none)'} is live now, not version ${input.baseVersion}: compare your document with it before publishing.`,
+          { field: 'baseVersion', activeVersion: before?.version ?? null },
+        );
+      }
       const row = await ctx.store.publishRules({
         document: checked.doc,
         createdBy: ctx.caller.id,
