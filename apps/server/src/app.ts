@@ -30,6 +30,7 @@ import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './met
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
 import { exportRoutes } from './export-routes.js';
+import { httpApiRoutes } from './http-api/routes.js';
 
 /**
  * The client's address for per-client limits. Without a proxy (`trustProxyHops` 0) it is the
@@ -153,6 +154,7 @@ const trpcBodyLimit: MiddlewareHandler = async (c, next) => {
 
 /**
  * The HTTP surface: `/trpc` (access checked per procedure: sessions, API keys; see docs/api.md),
+ * the HTTP/JSON API `/api/v1` with `/openapi.json` and `/api/docs` (`http-api/`),
  * `/healthz`, `/readyz`, `/metrics`, the payment routes (`/webhooks/:provider`, the sandbox's
  * `/checkout/sandbox/:session`) when `payments` is given, and the built web app when there is one.
  *
@@ -253,6 +255,40 @@ export function createApp(deps: AppDeps) {
     }),
   );
   const services = deps.services ?? workspaceServices({ store: deps.store, clock: deps.clock });
+  /** One request's procedure context: `/trpc` and the HTTP API (`/api/v1`) build it alike. */
+  const procedureContext = (c: Context<{ Variables: AuthVariables }>, resHeaders: Headers) => {
+    return {
+      store: deps.store,
+      rules: deps.rules,
+      cycles: services.cycles,
+      workspaces: services.workspaces,
+      now: deps.clock,
+      caller: c.get('caller'),
+      config: { holdTtlMs: deps.holdTtlMs },
+      observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) =>
+        deps.metrics.operation(e),
+      http: {
+        // Read only when a procedure asks (sign-in): finding the socket address is not free.
+        get clientIp() {
+          return clientIp(c, deps.trustProxy ?? 0);
+        },
+        get userAgent() {
+          return c.req.header('user-agent');
+        },
+        // Secure and __Host- always (browsers accept them on http://localhost and
+        // http://127.0.0.1 too), unless INSECURE_DEV_COOKIES says otherwise.
+        setSession: (token: string, expiresAt: number) =>
+          resHeaders.append(
+            'Set-Cookie',
+            sessionCookie(token, expiresAt, deps.clock(), deps.insecureDevCookies),
+          ),
+        clearSession: () =>
+          resHeaders.append('Set-Cookie', clearedSessionCookie(deps.insecureDevCookies)),
+      },
+      limiter,
+      payments,
+    };
+  };
   app.all('/trpc/*', (c) =>
     fetchRequestHandler({
       endpoint: '/trpc',
@@ -261,39 +297,7 @@ export function createApp(deps: AppDeps) {
       maxBatchSize: 50,
       // Long queries (rule documents) may come as POST; POSTs pass the JSON-only and CSRF guard.
       allowMethodOverride: true,
-      createContext: ({ resHeaders }) => {
-        return {
-          store: deps.store,
-          rules: deps.rules,
-          cycles: services.cycles,
-          workspaces: services.workspaces,
-          now: deps.clock,
-          caller: c.get('caller'),
-          config: { holdTtlMs: deps.holdTtlMs },
-          observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) =>
-            deps.metrics.operation(e),
-          http: {
-            // Read only when a procedure asks (sign-in): finding the socket address is not free.
-            get clientIp() {
-              return clientIp(c, deps.trustProxy ?? 0);
-            },
-            get userAgent() {
-              return c.req.header('user-agent');
-            },
-            // Secure and __Host- always (browsers accept them on http://localhost and
-            // http://127.0.0.1 too), unless INSECURE_DEV_COOKIES says otherwise.
-            setSession: (token: string, expiresAt: number) =>
-              resHeaders.append(
-                'Set-Cookie',
-                sessionCookie(token, expiresAt, deps.clock(), deps.insecureDevCookies),
-              ),
-            clearSession: () =>
-              resHeaders.append('Set-Cookie', clearedSessionCookie(deps.insecureDevCookies)),
-          },
-          limiter,
-          payments,
-        };
-      },
+      createContext: ({ resHeaders }) => procedureContext(c, resHeaders),
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           deps.logger.error(
@@ -302,6 +306,19 @@ export function createApp(deps: AppDeps) {
           );
         }
       },
+    }),
+  );
+
+  // The same procedures for services in any language: JSON over HTTP, described by
+  // /openapi.json (reference page at /api/docs); same body limit, write guard and callers.
+  app.use('/api/v1/*', trpcBodyLimit);
+  app.use('/api/v1/*', writeGuard(deps.insecureDevCookies));
+  app.use('/api/v1/*', auth);
+  app.route(
+    '/',
+    httpApiRoutes({
+      createContext: (c) => procedureContext(c, new Headers()),
+      logger: deps.logger,
     }),
   );
 
