@@ -6,6 +6,17 @@ import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from 
 import { requestHash } from '../request-hash.js';
 import { loadWorkspace } from '../workspace-cache.js';
 
+/**
+ * Where the provider sends the browser back: the caller's page (a studio, say) or Billing,
+ * always with `order=<id>` so that page can say what happened to the order.
+ */
+export function withOrder(returnPath: string, orderId: string): string {
+  const [path, query = ''] = returnPath.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(query);
+  params.set('order', orderId);
+  return `${path}?${params.toString()}`;
+}
+
 export const billingRouter = {
   /** The packs on sale, for one wallet or all. */
   packs: workspaceProcedure('read')
@@ -63,7 +74,7 @@ export const billingRouter = {
         // race, the first stored session wins and both answer with it.
         const made = await ctx.payments.createSession({
           order,
-          returnUrl: input.returnPath ?? `/billing?order=${order.id}`,
+          returnUrl: withOrder(input.returnPath ?? '/billing', order.id),
         });
         checkoutUrl = (
           await ctx.store.billing.attachSession({

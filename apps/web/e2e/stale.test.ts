@@ -175,4 +175,38 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
       await ctx.close();
     }
   });
+
+  it('after paying, comes back to the studio the buyer came from, with the order and the new balance', async (t) => {
+    const ctx = await newContext(browser, app.baseUrl);
+    const page = await ctx.newPage();
+    try {
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      await page.goto('/studio/image');
+      await page.getByLabel('Number of images').fill('100');
+      const short = page.getByTestId('insufficient');
+      await short.waitFor();
+      await short.getByRole('button', { name: 'Buy Image Credits' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Buy Image Credits' });
+      await dialog.getByTestId('packs').locator('label').last().click();
+      await dialog.getByTestId('checkout').click();
+      const refused = dialog.getByRole('alert');
+      await Promise.race([
+        page.waitForURL((u) => !u.pathname.startsWith('/studio')),
+        refused.waitFor(),
+      ]);
+      if (page.url().includes('/studio'))
+        t.skip(`checkout is not available on this server: ${await refused.textContent()}`);
+      await page.getByRole('button', { name: /^Pay/ }).click();
+      await page.waitForURL((u) => u.pathname === '/studio/image' && u.searchParams.has('order'));
+      await page.getByTestId('order-paid').waitFor();
+      // The studio's balance includes the pack (500 seeded + the 500 pack).
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="image-balance"] strong')?.textContent === '1,000',
+      );
+      await screenshots(page, 'image-studio-after-paying');
+    } finally {
+      await ctx.close();
+    }
+  });
 });
