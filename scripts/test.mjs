@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import net from 'node:net';
 
 const args = process.argv.slice(2);
@@ -48,6 +48,7 @@ if (!existsSync(chromium)) {
   process.env.SKIP_BROWSER_TESTS = '1';
 }
 
+const started = performance.now();
 const result = spawnSync(
   'pnpm',
   [
@@ -62,6 +63,43 @@ const result = spawnSync(
   { stdio: 'inherit', env: process.env },
 );
 
+const wallMs = performance.now() - started;
+const seconds = (ms) =>
+  ms >= 60_000
+    ? `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`
+    : `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * How long each project took: the sum of its test files' durations (files run in parallel,
+ * so these add up to more than the wall time) and its file and test counts.
+ */
+function projectTimes(results) {
+  const root = process.cwd();
+  const names = new Map();
+  const projectOf = (file) => {
+    const rel = relative(root, file).split(sep);
+    const dir = rel.slice(0, 2).join(sep);
+    if (!names.has(dir)) {
+      try {
+        names.set(dir, JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')).name);
+      } catch {
+        names.set(dir, dir);
+      }
+    }
+    return names.get(dir);
+  };
+  const rows = new Map();
+  for (const file of results.testResults ?? []) {
+    const name = projectOf(file.name);
+    const row = rows.get(name) ?? { files: 0, tests: 0, ms: 0 };
+    row.files += 1;
+    row.tests += file.assertionResults?.length ?? 0;
+    row.ms += Math.max(0, (file.endTime ?? 0) - (file.startTime ?? 0));
+    rows.set(name, row);
+  }
+  return [...rows].sort((a, b) => b[1].ms - a[1].ms);
+}
+
 let summary = null;
 try {
   summary = JSON.parse(readFileSync(out, 'utf8'));
@@ -69,6 +107,17 @@ try {
   // vitest failed before writing results; its own output says why
 }
 console.log('');
+if (summary) {
+  const rows = projectTimes(summary);
+  const width = Math.max(...rows.map(([name]) => name.length), 7);
+  console.log('time per project (sum of its files; files run in parallel):');
+  for (const [name, row] of rows) {
+    console.log(
+      `  ${name.padEnd(width)}  ${String(row.files).padStart(3)} files  ${String(row.tests).padStart(5)} tests  ${seconds(row.ms).padStart(10)}`,
+    );
+  }
+}
+console.log(`wall time ${seconds(wallMs)}`);
 for (const s of skipped) console.log(`SKIPPED ${s}`);
 if (summary) {
   const skippedCount = (summary.numPendingTests ?? 0) + (summary.numTodoTests ?? 0);
