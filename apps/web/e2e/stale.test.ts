@@ -209,4 +209,87 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
       await ctx.close();
     }
   });
+
+  it('Usage: one job is one line, Recent usage names the wallet, filters say when they (not the data) are empty, the chart follows the dates', async () => {
+    const ctx = await newContext(browser, app.baseUrl);
+    const page = await ctx.newPage();
+    try {
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      // Billing's Recent usage has a Wallet column.
+      const recent = page.locator('section[aria-labelledby="recent-title"]');
+      await recent.getByTestId('history-table').waitFor();
+      await recent.getByRole('columnheader', { name: 'Wallet' }).waitFor();
+
+      // The first test generated one video (hold 50, spend 50): one line, 50 spent.
+      await page.goto('/usage?wallet=video_credits');
+      const table = page.getByTestId('history-table');
+      const job = table.locator('tr[data-job]').first();
+      await job.waitFor();
+      expect(await job.getAttribute('data-type')).toBe('spend');
+      expect((await job.getByTestId('row-amount').textContent())?.trim()).toMatch(/^-50\b/);
+      await job.getByText(/Hold history/).click();
+      expect(await job.locator('li').allTextContents()).toEqual([
+        expect.stringMatching(/^Hold -50 credits/),
+        expect.stringMatching(/^Spent -50 credits/),
+      ]);
+      expect(await table.locator('tr[data-type="hold"]').count()).toBe(0);
+      await screenshots(page, 'usage-job-folded');
+
+      // A filter that matches nothing says so.
+      await page.goto('/usage?wallet=video_credits&type=refund');
+      expect((await page.getByTestId('history-empty').textContent())?.trim()).toBe(
+        'No entries match these filters.',
+      );
+
+      // The chart follows the date filter.
+      await page.goto('/usage?wallet=video_credits&from=2026-01-01&to=2026-01-31');
+      await expect(page.getByTestId('chart-range').textContent()).resolves.toBe(
+        'Jan 1, 2026 – Jan 31, 2026',
+      );
+      await page.getByTestId('spend-chart').getByText('Video Credits spent: 0').waitFor();
+      await page.goto('/usage?wallet=video_credits');
+      await page.getByTestId('spend-chart').getByText('Video Credits spent: 50').waitFor();
+
+      // From after To: the filter is what is empty, everywhere on the page.
+      await page.goto('/usage?from=2026-03-10&to=2026-03-01');
+      await page.getByTestId('range-invalid').waitFor();
+      expect(await page.getByTestId('history-range-invalid').textContent()).toContain(
+        'From is after To',
+      );
+      expect(await page.getByTestId('chart-range-invalid').textContent()).toContain(
+        'From is after To',
+      );
+      expect(await page.getByText('No usage yet.').count()).toBe(0);
+      await screenshots(page, 'usage-from-after-to');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('with the server down, navigation still works and every error offers Try again', async () => {
+    const ctx = await newContext(browser, app.baseUrl);
+    const page = await ctx.newPage();
+    try {
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      await page.getByTestId('wallets').waitFor();
+      // Let the idle prefetch bring every page's code.
+      await page.waitForTimeout(3000);
+      await page.route('**/*', (route) => route.abort('connectionrefused'));
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      await nav.getByRole('link', { name: 'Usage', exact: true }).click();
+      await page.waitForURL('**/usage');
+      await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
+      await page.getByRole('button', { name: 'Try again' }).first().waitFor({ timeout: 20_000 });
+      await nav.getByRole('link', { name: 'Video Studio' }).click();
+      await page.waitForURL('**/studio/video');
+      await page.getByTestId('estimate-retry').waitFor({ timeout: 20_000 });
+      await screenshots(page, 'video-studio-server-down');
+      // Back up: Try again brings the estimate.
+      await page.unroute('**/*');
+      await page.getByTestId('estimate-retry').click();
+      await page.locator('[data-testid="estimate"][data-state="current"]').waitFor();
+    } finally {
+      await ctx.close();
+    }
+  });
 });

@@ -87,8 +87,13 @@ suite(
         await page.goto('/usage?wallet=video_credits');
         const table = page.getByTestId('history-table');
         await table.waitFor();
-        await table.locator('tr[data-type="hold"]').first().waitFor();
-        await table.locator('tr[data-type="spend"]').first().waitFor();
+        // One job, one line: Spent with its final amount, the hold folded inside.
+        const job = table.locator('tr[data-job][data-type="spend"]').first();
+        await job.waitFor();
+        expect(await job.getByTestId('row-amount').textContent()).toContain('-50');
+        await job.locator('[data-testid="job-steps"] li[data-type="hold"]').waitFor({
+          state: 'attached',
+        });
         await page.getByTestId('jobs-table').waitFor();
         await page.getByTestId('spend-chart').getByText('Video Credits spent: 50').waitFor();
         await screenshots(page, 'usage');

@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { ensureMe } from './composables/useSession';
+import { installNavRecovery } from './lib/nav-recovery';
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -124,6 +125,7 @@ export function createAppRouter() {
     return true;
   });
 
+  installNavRecovery(router, routes);
   router.afterEach((to) => {
     document.title = `${to.meta.title ?? 'Billing & Usage'} · CloudMySite`;
   });
