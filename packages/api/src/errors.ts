@@ -20,6 +20,7 @@ export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',
   VALIDATION: 'BAD_REQUEST',
+  SPEND_LIMIT_REACHED: 'PRECONDITION_FAILED',
 };
 
 /** A CreditsError as the TRPCError the client sees; anything else passes through. */

@@ -1,5 +1,15 @@
-import { CreditsError, cycleAt, headroom, type LimitScope, type WalletKind } from '@credits/domain';
-import type { SpendLimit, Workspace } from '@credits/store';
+import {
+  CreditsError,
+  checkLimits,
+  cycleAt,
+  headroom,
+  limitActionFor,
+  type LimitAction,
+  type LimitScope,
+  type LimitUsage,
+  type WalletKind,
+} from '@credits/domain';
+import type { Role, SpendLimit, Workspace } from '@credits/store';
 import type { Context } from './trpc.js';
 
 /** The actor id a job records for a member or a key (as the auth middleware names callers). */
@@ -145,4 +155,105 @@ export async function checkSubject(
       });
   }
   return subjectId;
+}
+
+/** What a refused caller is offered: owners (and admins) raise the limit, everyone else asks an owner. */
+export function limitAction(ctx: Context & { role?: Role | null }): LimitAction {
+  const admin =
+    ctx.caller?.kind === 'user'
+      ? ctx.caller.isAdmin
+      : ctx.caller?.kind === 'service' && ctx.caller.scopes.includes('admin');
+  return limitActionFor(ctx.role ?? null, admin);
+}
+
+/**
+ * Run a money operation; a SPEND_LIMIT_REACHED refusal from the store gains the action to
+ * offer this caller (the store knows the limit, not who is asking).
+ */
+export async function withLimitAction<T>(
+  ctx: Context & { role?: Role | null },
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CreditsError && e.reason === 'SPEND_LIMIT_REACHED') {
+      throw new CreditsError(e.reason, e.message, { ...e.details, action: limitAction(ctx) });
+    }
+    throw e;
+  }
+}
+
+/** A quote's word on limits: would one refuse this job now, and what then to offer. */
+export interface QuoteLimit {
+  wouldRefuse: boolean;
+  scope: LimitScope;
+  subjectId: string | null;
+  limit: number;
+  used: number;
+  held: number;
+  needed: number;
+  resetsAt: number;
+  action: LimitAction | null;
+}
+
+/**
+ * For a quote: check the job against every limit that applies to the caller (reads only).
+ * Null when no limit applies; otherwise the tightest one (the one that would refuse, or the
+ * one with the least room left).
+ */
+export async function quoteLimit(
+  ctx: Context & { role?: Role | null },
+  workspace: Workspace,
+  wallet: WalletKind,
+  needed: number,
+): Promise<QuoteLimit | null> {
+  const limits = await ctx.store.spendLimits.list({ workspaceId: workspace.id, wallet });
+  const actor = ctx.caller?.id;
+  const applicable = limits.filter(
+    (l) =>
+      l.scope === 'workspace' || (l.subjectId !== null && actorOf(l.scope, l.subjectId) === actor),
+  );
+  if (applicable.length === 0) return null;
+  const cycle = limitCycle(ctx, workspace);
+  const usage = await ctx.store.spendLimits.usageByActor({
+    workspaceId: workspace.id,
+    wallet,
+    since: cycle.start,
+  });
+  const withUsage: LimitUsage[] = applicable.map((l) => {
+    const counted =
+      l.scope === 'workspace'
+        ? usage
+        : usage.filter((a) => a.actor === actorOf(l.scope as 'member' | 'key', l.subjectId!));
+    return {
+      ...l,
+      used: counted.reduce((s, a) => s + a.used, 0),
+      held: counted.reduce((s, a) => s + a.held, 0),
+    };
+  });
+  const verdict = checkLimits({ limits: withUsage, needed });
+  if (!verdict.ok) {
+    return {
+      wouldRefuse: true,
+      ...verdict.refusal,
+      resetsAt: cycle.end,
+      action: limitAction(ctx),
+    };
+  }
+  const tightest = withUsage
+    .filter((l) => l.mode === 'hard')
+    .sort((a, b) => headroom(a) - headroom(b))[0];
+  const shown = tightest ?? withUsage[0]!;
+  return {
+    wouldRefuse: false,
+    scope: shown.scope,
+    subjectId: shown.subjectId,
+    limit: shown.amount,
+    used: shown.used,
+    held: shown.held,
+    needed,
+    resetsAt: cycle.end,
+    action: null,
+  };
 }

@@ -126,6 +126,71 @@ for (const dialect of DIALECTS) {
       expect(audit.items.every((a) => a.actor === `user:${users.owner}`)).toBe(true);
     });
 
+    it('a hard limit refuses reserve and charge with the numbers and the action for the caller; quotes say so first', async () => {
+      const ws = h.workspaceId;
+      await owner.spending.setLimit({
+        workspaceId: ws,
+        wallet: 'video_credits',
+        scope: 'workspace',
+        amount: 40,
+        mode: 'hard',
+      });
+      const q = await member.usage.quote({ workspaceId: ws, job: video5s });
+      expect(q.sufficient).toBe(true);
+      expect(q.spendLimit).toEqual({
+        wouldRefuse: true,
+        scope: 'workspace',
+        subjectId: null,
+        limit: 40,
+        used: 0,
+        held: 0,
+        needed: 50,
+        resetsAt: Date.UTC(2026, 1, 15),
+        action: 'ask_owner',
+      });
+      expect((await owner.usage.quote({ workspaceId: ws, job: video5s })).spendLimit?.action).toBe(
+        'raise_limit',
+      );
+      const refused = await errorOf(
+        member.usage.reserve({ workspaceId: ws, job: video5s, idempotencyKey: key() }),
+      );
+      expect(refused.code).toBe('PRECONDITION_FAILED');
+      expect(refused.reason).toBe('SPEND_LIMIT_REACHED');
+      expect(refused.details).toMatchObject({
+        wallet: 'video_credits',
+        scope: 'workspace',
+        limit: 40,
+        used: 0,
+        held: 0,
+        needed: 50,
+        resetsAt: Date.UTC(2026, 1, 15),
+        action: 'ask_owner',
+      });
+      const byOwner = await errorOf(
+        owner.usage.charge({ workspaceId: ws, job: video5s, idempotencyKey: key() }),
+      );
+      expect(byOwner.details).toMatchObject({ action: 'raise_limit', needed: 50 });
+      expect((await member.wallets.get({ workspaceId: ws, wallet: 'video_credits' })).held).toBe(0);
+      // The owner raises it: the same job goes through, and the quote no longer refuses.
+      await owner.spending.setLimit({
+        workspaceId: ws,
+        wallet: 'video_credits',
+        scope: 'workspace',
+        amount: 100,
+        mode: 'hard',
+      });
+      expect(
+        (await member.usage.quote({ workspaceId: ws, job: video5s })).spendLimit,
+      ).toMatchObject({
+        wouldRefuse: false,
+        limit: 100,
+        action: null,
+      });
+      await member.usage.reserve({ workspaceId: ws, job: video5s, idempotencyKey: key() });
+      const views = await member.spending.limits({ workspaceId: ws });
+      expect(views.limits[0]).toMatchObject({ held: 50, remaining: 50, alerted: [50] });
+    });
+
     it('members cannot set or remove limits; bad subjects and thresholds are refused with a reason', async () => {
       const ws = h.workspaceId;
       const base = {

@@ -19,6 +19,7 @@ export const REASONS = {
   UNAUTHORIZED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',
   VALIDATION: 'VALIDATION',
+  SPEND_LIMIT_REACHED: 'SPEND_LIMIT_REACHED',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

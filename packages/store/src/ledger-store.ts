@@ -26,6 +26,7 @@ import { SqlAccountStore, writeAudit } from './accounts-store.js';
 import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
 import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
+import { admitSpend, settleSpend, verifyCounters } from './controls/enforce.js';
 import { migrationsFor } from './schema.js';
 import type {
   AuditInput,
@@ -202,6 +203,9 @@ function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string |
  * claims its idempotency key first (a UNIQUE key in the database), locks the wallet, moves
  * lots, writes entries and stores its answer for replays.
  */
+/** What the spending limits check of a priced job (see controls/enforce.ts). */
+const limitJob = (p: PricedJob) => ({ wallet: p.wallet, credits: p.credits });
+
 export class LedgerStore implements Store {
   readonly accounts: SqlAccountStore;
   readonly billing: BillingStore;
@@ -599,6 +603,8 @@ export class LedgerStore implements Store {
       },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
+        // Spending limits (controls/enforce.ts): refuse, or count the hold, wallet locked.
+        await admitSpend(tx, { ...input, ...limitJob(priced), kind: 'hold' });
         const holdId = newId('hold');
         const expiresAt = input.now + input.ttlMs;
         // The hold's job goes in with the operation; its lots with the batch, after it.
@@ -752,6 +758,7 @@ export class LedgerStore implements Store {
     if (won.changes !== 1) {
       throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
     }
+    await settleSpend(tx, { ...job, captured: s.captured, now: s.now });
     const drawn = (
       await tx.all<{ lotId: string; amount: number }>(
         `SELECT lot_id AS "lotId", amount FROM hold_lots WHERE job_id = ? ORDER BY position`,
@@ -862,6 +869,7 @@ export class LedgerStore implements Store {
       },
       async (tx, read) => {
         const { w, allocations, remember } = await this.draw(tx, input, read);
+        await admitSpend(tx, { ...input, ...limitJob(priced), kind: 'spend' });
         const jobId = newId('job');
         tx.append(
           JOB_ROWS,
@@ -1416,6 +1424,7 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
       detail: c.cycleKey,
     });
   }
+  violations.push(...(await verifyCounters(tx)));
   return {
     ok: violations.length === 0,
     workspaces: workspaces.size,

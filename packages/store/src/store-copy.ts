@@ -32,6 +32,7 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
     table: 'spend_limit_alerts',
     orderBy: 'workspace_id, wallet, scope, subject_id, cycle_key, threshold',
   },
+  { table: 'spend_counters', orderBy: 'workspace_id, wallet, actor, bucket' },
   { table: 'payment_methods', orderBy: 'id' },
   { table: 'auto_top_up_consents', orderBy: 'id' },
   { table: 'auto_top_ups', orderBy: 'workspace_id, wallet' },

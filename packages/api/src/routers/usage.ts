@@ -15,6 +15,7 @@ import {
 } from '../schemas.js';
 import { priceForWorkspace, toPricedJob, trialShare, usableFor } from '../pricing.js';
 import { requestHash } from '../request-hash.js';
+import { quoteLimit, withLimitAction } from '../spend-limits.js';
 
 /** Time a money operation for metrics, whatever its outcome. */
 async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Promise<T> {
@@ -90,6 +91,8 @@ export const usageRouter = {
       );
       const sufficient = usable >= p.priced.credits;
       const trialCredits = trialShare(p, ctx.now());
+      // Would a spending limit refuse it (null when none applies to this caller)?
+      const spendLimit = await quoteLimit(ctx, p.workspace, p.wallet, p.priced.credits);
       return {
         wallet: p.wallet,
         credits: p.priced.credits,
@@ -104,6 +107,7 @@ export const usageRouter = {
         usable,
         sufficient,
         action: sufficient ? null : actionWhenShort(p.wallet),
+        spendLimit,
       };
     }),
 
@@ -115,11 +119,13 @@ export const usageRouter = {
     .mutation(({ ctx, input }) =>
       observed(ctx, 'reserve', async () => {
         const p = await priceForWorkspace(ctx, input);
-        return ctx.store.reserve({
-          ...writeBase(ctx, input, 'reserve'),
-          priced: toPricedJob(p, input.job),
-          ttlMs: input.ttlSec ? input.ttlSec * 1000 : ctx.config.holdTtlMs,
-        });
+        return withLimitAction(ctx, () =>
+          ctx.store.reserve({
+            ...writeBase(ctx, input, 'reserve'),
+            priced: toPricedJob(p, input.job),
+            ttlMs: input.ttlSec ? input.ttlSec * 1000 : ctx.config.holdTtlMs,
+          }),
+        );
       }),
     ),
 
@@ -204,10 +210,12 @@ export const usageRouter = {
     .mutation(({ ctx, input }) =>
       observed(ctx, 'charge', async () => {
         const p = await priceForWorkspace(ctx, input);
-        return ctx.store.charge({
-          ...writeBase(ctx, input, 'charge'),
-          priced: toPricedJob(p, input.job),
-        });
+        return withLimitAction(ctx, () =>
+          ctx.store.charge({
+            ...writeBase(ctx, input, 'charge'),
+            priced: toPricedJob(p, input.job),
+          }),
+        );
       }),
     ),
 

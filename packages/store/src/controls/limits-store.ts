@@ -1,6 +1,7 @@
 import { CreditsError, type LimitScope, type WalletKind } from '@credits/domain';
 import type { Driver } from '../executor.js';
 import { auditChange, notify } from './shared.js';
+import { rebuildCounters } from './enforce.js';
 import type { ActorUsage, LimitAlert, SpendLimit, SpendLimitsStore } from './types.js';
 
 /** The workspace's own limit is stored with subject '' (a key column cannot be NULL). */
@@ -83,6 +84,7 @@ export class SqlSpendLimits implements SpendLimitsStore {
         before: before ? toLimit(before) : null,
         after: limit,
       });
+      await rebuildCounters(tx, { ...input, lockRows: this.driver.lockRows });
       return limit;
     });
   }
@@ -104,6 +106,7 @@ export class SqlSpendLimits implements SpendLimitsStore {
         before: toLimit(before),
         after: null,
       });
+      await rebuildCounters(tx, { ...input, lockRows: this.driver.lockRows });
       return true;
     });
   }

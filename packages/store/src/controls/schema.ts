@@ -121,4 +121,23 @@ ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check CHECK (kind IN
 ${AUTO_TOP_UP_TABLES}`,
     },
   },
+  {
+    // What counts against spending limits, kept while a wallet has any: per actor, the
+    // credits of open holds (bucket 'held') and the credits spent in a cycle (bucket = the
+    // cycle's key). Written in the money operation's own transaction, after the wallet row is
+    // locked, so a limit check reads exact figures; rebuilt from jobs when a limit is set.
+    version: 32,
+    name: 'spend_counters',
+    sql: `
+CREATE TABLE spend_counters (
+  workspace_id TEXT NOT NULL,
+  wallet TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  bucket TEXT NOT NULL,
+  amount BIGINT NOT NULL CHECK (amount >= 0),
+  PRIMARY KEY (workspace_id, wallet, actor, bucket),
+  FOREIGN KEY (workspace_id, wallet) REFERENCES wallets(workspace_id, kind)
+)
+`,
+  },
 ];
