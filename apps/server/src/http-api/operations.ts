@@ -85,6 +85,28 @@ const quote = z
       .enum(WALLET_ACTIONS)
       .nullable()
       .meta({ description: 'When short: the button to offer' }),
+    spendLimit: z
+      .object({
+        wouldRefuse: z
+          .boolean()
+          .meta({ description: 'Reserve or charge would now fail with SPEND_LIMIT_REACHED' }),
+        scope: z.enum(['workspace', 'member', 'key']),
+        subjectId: z.string().nullable(),
+        limit: int,
+        used: int.meta({ description: 'Spent this cycle by the jobs the limit covers' }),
+        held: int.meta({ description: 'Held now by their open holds' }),
+        needed: int,
+        resetsAt: epochMs,
+        action: z
+          .enum(['raise_limit', 'ask_owner'])
+          .nullable()
+          .meta({ description: 'When it would refuse: owners raise the limit, others ask one' }),
+      })
+      .nullable()
+      .meta({
+        description:
+          'The spending limit that would refuse the job, else the tightest hard one; null when no limit applies to the caller',
+      }),
   })
   .meta({ id: 'Quote' });
 
@@ -270,11 +292,12 @@ export const OPERATIONS: readonly Operation[] = [
     rest: 'body',
     summary: 'Reserve: hold a job’s credits',
     description:
-      'Prices the job and moves its credits from available to held until capture, release or expiry (`ttlSec`, default one hour). All or nothing: INSUFFICIENT_CREDITS with needed, available and the action. Idempotent by `idempotencyKey`: the same key and body replay the first answer; another body is IDEMPOTENCY_CONFLICT.',
+      'Prices the job and moves its credits from available to held until capture, release or expiry (`ttlSec`, default one hour). All or nothing: INSUFFICIENT_CREDITS with needed, available and the action; SPEND_LIMIT_REACHED (limit, used, held, needed, resetsAt, action) when a hard spending limit has no room. Idempotent by `idempotencyKey`: the same key and body replay the first answer; another body is IDEMPOTENCY_CONFLICT.',
     response: hold,
     reasons: [
       'WORKSPACE_NOT_FOUND',
       'INSUFFICIENT_CREDITS',
+      'SPEND_LIMIT_REACHED',
       'COMING_SOON',
       'FEATURE_UNAVAILABLE',
       'IDEMPOTENCY_CONFLICT',
@@ -320,11 +343,12 @@ export const OPERATIONS: readonly Operation[] = [
     rest: 'body',
     summary: 'Charge: one-step debit for usage known afterwards (AI tokens)',
     description:
-      'Prices the job and spends its credits at once. All or nothing (INSUFFICIENT_CREDITS). Idempotent by `idempotencyKey`.',
+      'Prices the job and spends its credits at once. All or nothing (INSUFFICIENT_CREDITS, SPEND_LIMIT_REACHED). Idempotent by `idempotencyKey`.',
     response: charge,
     reasons: [
       'WORKSPACE_NOT_FOUND',
       'INSUFFICIENT_CREDITS',
+      'SPEND_LIMIT_REACHED',
       'COMING_SOON',
       'FEATURE_UNAVAILABLE',
       'IDEMPOTENCY_CONFLICT',
