@@ -492,6 +492,7 @@ for (const dialect of DIALECTS) {
             'createdBy',
             'id',
             'kind',
+            'lastUsedAt',
             'name',
             'prefix',
             'revokedAt',
