@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -6,7 +6,6 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import { secureHeaders } from 'hono/secure-headers';
-import { serveStatic } from '@hono/node-server/serve-static';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Logger } from 'pino';
 import { isIP } from 'node:net';
@@ -26,6 +25,7 @@ import {
   type AuthVariables,
 } from './auth-middleware.js';
 import type { Store } from '@credits/store';
+import { staticAssets } from './static-assets.js';
 import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './metrics.js';
 import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
 import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
@@ -337,9 +337,10 @@ export function createApp(deps: AppDeps) {
   }
 
   if (deps.webDist && existsSync(join(deps.webDist, 'index.html'))) {
-    const index = readFileSync(join(deps.webDist, 'index.html'), 'utf8');
-    app.use('/*', serveStatic({ root: deps.webDist }));
-    app.get('*', (c) => c.html(index));
+    // Compressed once at start, hashed files immutable, index.html revalidated (static-assets.ts).
+    const web = staticAssets(deps.webDist);
+    app.use('/*', web.files);
+    app.get('*', web.index);
   }
   return app;
 }

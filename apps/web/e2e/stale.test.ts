@@ -272,8 +272,8 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
     try {
       await signIn(page, DEMO.owner.email, DEMO.owner.password);
       await page.getByTestId('wallets').waitFor();
-      // Let the idle prefetch bring every page's code.
-      await page.waitForTimeout(3000);
+      // Let the idle prefetch (from 2.5 s after the first page) bring every page's code.
+      await page.waitForTimeout(7000);
       await page.route('**/*', (route) => route.abort('connectionrefused'));
       const nav = page.getByRole('navigation', { name: 'Main' });
       await nav.getByRole('link', { name: 'Usage', exact: true }).click();

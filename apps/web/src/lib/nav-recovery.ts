@@ -11,6 +11,9 @@ export const navFailure = ref<{ to: RouteLocationRaw; message: string } | null>(
 
 type Loader = () => Promise<unknown>;
 
+/** How long after the first navigation the other pages' code starts to come. */
+export const PREFETCH_DELAY_MS = 2500;
+
 function loaders(routes: readonly RouteRecordRaw[]): Loader[] {
   const out: Loader[] = [];
   for (const r of routes) {
@@ -49,8 +52,9 @@ export function installNavRecovery(router: Router, routes: readonly RouteRecordR
   router.afterEach((_to, _from, failure) => {
     if (!failure) navFailure.value = null;
   });
+  // After the first page has what it needs: the prefetch never competes with its load.
   void router.isReady().then(
-    () => prefetchPages(routes),
+    () => setTimeout(() => prefetchPages(routes), PREFETCH_DELAY_MS),
     () => undefined,
   );
 }
