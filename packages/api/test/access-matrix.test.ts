@@ -992,7 +992,11 @@ describe('the router declares access everywhere (default deny)', () => {
   });
 });
 
-for (const dialect of DIALECTS) {
+// Who may call what is decided above the store, so the matrix needs each kind of database
+// once (SQLite; PostgreSQL when TEST_DATABASE_URL is set), not SQLite again on its worker
+// thread: the worker's transport is covered by every other suite here, and on this file it
+// cost more than half of the whole run (the slowest file of `pnpm test`).
+for (const dialect of DIALECTS.filter((d) => d.name !== 'sqlite-worker')) {
   describe.skipIf(dialect.skip !== null)(`authorization matrix on ${dialect.name}`, () => {
     let fx: Fixture;
     const tally = newTally();
