@@ -56,6 +56,7 @@ export function makeQuote(overrides: Partial<Quote> = {}): Quote {
     usable: 200,
     sufficient: true,
     action: null,
+    spendLimit: null,
     ...overrides,
   };
 }
