@@ -27,7 +27,13 @@ import {
 import type { Store } from '@credits/store';
 import { staticAssets } from './static-assets.js';
 import { metricsGuard, trpcRouteLabel, UNKNOWN_ROUTE, type Metrics } from './metrics.js';
-import { paymentGateway, paymentRoutes, type PaymentsDeps } from './payments/index.js';
+import {
+  autoTopUpRunner,
+  autoTopUpTrigger,
+  paymentGateway,
+  paymentRoutes,
+  type PaymentsDeps,
+} from './payments/index.js';
 import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
 import { exportRoutes } from './export-routes.js';
 import { httpApiRoutes } from './http-api/routes.js';
@@ -176,6 +182,24 @@ export function createApp(deps: AppDeps) {
       })
     : undefined;
 
+  // Auto top-up: a spend that takes a wallet below its threshold starts one purchase.
+  const topUp =
+    deps.payments?.autoTopUp ??
+    (deps.payments?.provider.offSession
+      ? autoTopUpTrigger({
+          store: deps.store,
+          logger: deps.logger,
+          runner: autoTopUpRunner({
+            store: deps.store,
+            provider: deps.payments.provider,
+            publicUrl: deps.payments.publicUrl,
+            deliver: deps.payments.deliver,
+            clock: deps.clock,
+            logger: deps.logger,
+          }),
+        })
+      : undefined);
+
   // Route patterns the app registered (known once every route is added): the only values,
   // with procedure names, a request's `route` label may take.
   let routePatterns: ReadonlySet<string> | null = null;
@@ -287,6 +311,7 @@ export function createApp(deps: AppDeps) {
       },
       limiter,
       payments,
+      afterSpend: topUp?.afterSpend,
     };
   };
   app.all('/trpc/*', (c) =>

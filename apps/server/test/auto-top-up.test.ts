@@ -8,11 +8,14 @@ import { DIALECTS, type DialectFixture } from '@credits/store/testing';
 import {
   STRIPE_SIGNATURE_HEADER,
   autoTopUpRunner,
+  autoTopUpTrigger,
   createSandboxProvider,
   createStripeProvider,
   reconcileAutoTopUps,
+  type AutoTopUpRunner,
   type PaymentProvider,
 } from '../src/payments/index.js';
+import type { Store } from '@credits/store';
 import { makeTestApp, type TestApp } from './test-app.js';
 
 const PUBLIC_URL = 'http://credits.test';
@@ -28,9 +31,17 @@ async function appWith(dialect: DialectFixture, provider: PaymentProvider) {
     posted.push({ url, body: await req.clone().text(), headers: req.headers });
     return ref.t!.app.fetch(req);
   };
+  const made: { runner?: AutoTopUpRunner } = {};
+  const trigger = autoTopUpTrigger({
+    store: {
+      autoTopUp: { settings: (i: { workspaceId: string }) => ref.t!.store.autoTopUp.settings(i) },
+    } as unknown as Store,
+    runner: { run: (i) => made.runner!.run(i) },
+    logger: pino({ level: 'silent' }),
+  });
   const t = await makeTestApp({
     dialect,
-    payments: { provider, publicUrl: () => PUBLIC_URL, deliver },
+    payments: { provider, publicUrl: () => PUBLIC_URL, deliver, autoTopUp: trigger },
   });
   ref.t = t;
   const runner = autoTopUpRunner({
@@ -41,6 +52,7 @@ async function appWith(dialect: DialectFixture, provider: PaymentProvider) {
     clock: t.clock.now,
     logger: pino({ level: 'silent' }),
   });
+  made.runner = runner;
   /** A procedure over HTTP with the service key (an admin: passes the owner checks). */
   const call = async <T = unknown>(path: string, input: unknown): Promise<T> => {
     const type = (
@@ -82,7 +94,35 @@ async function appWith(dialect: DialectFixture, provider: PaymentProvider) {
   };
   const balance = async (workspaceId: string, wallet: WalletKind = 'video_credits') =>
     (await t.store.wallets(workspaceId)).find((w) => w.kind === wallet)!.available;
-  return { t, runner, call, workspace, enable, balance, posted };
+  /** Set the wallet's available balance to exactly `target` (a grant or a negative adjustment). */
+  const setBalance = async (workspaceId: string, target: number) => {
+    const now = await balance(workspaceId);
+    const base = {
+      workspaceId,
+      wallet: 'video_credits' as const,
+      actor: 'test',
+      now: t.clock.now(),
+    };
+    const ids = { idempotencyKey: key(), requestHash: 'h' };
+    if (now < target)
+      await t.store.grant({
+        ...base,
+        ...ids,
+        amount: target - now,
+        source: 'adjustment',
+        description: 'Test: balance set',
+      });
+    else if (now > target)
+      await t.store.billing.adjust({ ...base, ...ids, amount: target - now, reason: 'Test' });
+  };
+  /** A 1-second Standard video at 720p: 10 credits, charged through the API. */
+  const charge = (workspaceId: string) =>
+    call('usage.charge', {
+      workspaceId,
+      job: { kind: 'video', type: 'standard', durationSec: 1, resolution: '720p' },
+      idempotencyKey: key(),
+    });
+  return { t, runner, trigger, call, workspace, enable, balance, setBalance, charge, posted };
 }
 
 /** Hidden fields and actions of a sandbox page's forms. */
@@ -183,6 +223,76 @@ for (const dialect of DIALECTS) {
         spentCents: 1000,
         inFlight: false,
       });
+    });
+
+    it('spends: 200 concurrent charges crossing the threshold start exactly one purchase, credited by the webhook', async () => {
+      env = await appWith(dialect, createSandboxProvider({ secret: 'sandbox-secret-0123456789' }));
+      const ws = await env.workspace();
+      await saveSandboxCard(ws, '4242');
+      await env.enable(ws, 100_000);
+      // 2,040 credits, 200 charges of 10 at once: the balance falls below 50 exactly once.
+      await env.setBalance(ws, 2040);
+      const started = performance.now();
+      await Promise.all(Array.from({ length: 200 }, () => env!.charge(ws)));
+      await env.trigger.idle();
+      const ms = performance.now() - started;
+      const attempts = await env.t.store.autoTopUp.attempts({ workspaceId: ws, limit: 10 });
+      expect(attempts).toHaveLength(1);
+      expect(attempts[0]).toMatchObject({ status: 'paid', priceCents: 1000 });
+      expect(await env.balance(ws)).toBe(40 + 200);
+      const purchases = await env.t.store.history({
+        workspaceId: ws,
+        types: ['purchase'],
+        limit: 10,
+      });
+      expect(purchases.items).toHaveLength(1);
+      console.log(
+        `auto top-up trigger on ${dialect.name}: 200 concurrent charges → ${attempts.length} purchase in ${ms.toFixed(0)} ms`,
+      );
+      // Further spends above the threshold start nothing; the next crossing buys again.
+      await env.setBalance(ws, 65); // 65 → 55 (above), then 55 → 45 (a new crossing)
+      await env.charge(ws);
+      await env.trigger.idle();
+      expect(await env.t.store.autoTopUp.attempts({ workspaceId: ws, limit: 10 })).toHaveLength(1);
+      await env.charge(ws);
+      await env.trigger.idle();
+      expect(await env.t.store.autoTopUp.attempts({ workspaceId: ws, limit: 10 })).toHaveLength(2);
+    });
+
+    it('spends: a month with the threshold crossed 50 times never spends above the cap; declines turn it off once', async () => {
+      env = await appWith(dialect, createSandboxProvider({ secret: 'sandbox-secret-0123456789' }));
+      const ws = await env.workspace();
+      await saveSandboxCard(ws, '4242');
+      await env.enable(ws, 3500);
+      for (let i = 0; i < 50; i += 1) {
+        env.t.clock.advance(12 * 3_600_000);
+        await env.setBalance(ws, 55);
+        await env.charge(ws); // 55 → 45: a crossing
+        await env.trigger.idle();
+      }
+      const attempts = await env.t.store.autoTopUp.attempts({ workspaceId: ws, limit: 100 });
+      const paid = attempts.filter((a) => a.status === 'paid');
+      const spentCents = paid.reduce((s, a) => s + a.priceCents, 0);
+      console.log(
+        `auto top-up month via spends on ${dialect.name}: 50 crossings → ${paid.length} purchases, $${spentCents / 100} of a $35 cap`,
+      );
+      expect(spentCents).toBeLessThanOrEqual(3500);
+      expect(paid).toHaveLength(3);
+      expect(attempts).toHaveLength(3);
+
+      // A declining card: three crossings decline, the fourth finds it off; one notification.
+      const other = await env.workspace();
+      await saveSandboxCard(other, '0002');
+      await env.enable(other, 100_000);
+      for (let i = 0; i < 4; i += 1) {
+        await env.setBalance(other, 55);
+        await env.charge(other);
+        await env.trigger.idle();
+      }
+      const declined = await env.t.store.autoTopUp.attempts({ workspaceId: other, limit: 10 });
+      expect(declined.map((a) => a.status)).toEqual(['declined', 'declined', 'declined']);
+      const notes = await env.t.store.billing.notifications({ workspaceId: other, limit: 20 });
+      expect(notes.filter((n) => n.kind === 'auto_top_up_off')).toHaveLength(1);
     });
 
     it('sandbox: only a setup link the server made can save a card', async () => {

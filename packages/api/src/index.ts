@@ -15,6 +15,7 @@ export {
   type HttpContext,
   type Meta,
   type Scope,
+  type SpendEvent,
 } from './trpc.js';
 export { hashPassword, verifyPassword } from './auth/password.js';
 export { newApiKey, sha256, SESSION_TTL_MS } from './auth/tokens.js';

@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError, z } from 'zod';
-import { CreditsError, type Reason } from '@credits/domain';
+import { CreditsError, type Reason, type WalletKind } from '@credits/domain';
 import type { Order, Role, Store } from '@credits/store';
 import type { RulesService } from './rules-service.js';
 import type { CycleService } from './cycle.js';
@@ -74,6 +74,21 @@ export interface Context {
   payments?: PaymentGateway;
   /** Observes money movements (metrics); optional. */
   observe?: (event: { op: string; ok: boolean; reason?: string; ms: number }) => void;
+  /**
+   * Told after each reserve or charge that committed (not awaited; must not throw): the
+   * server's auto top-up trigger decides from it whether the balance crossed a threshold.
+   */
+  afterSpend?: (event: SpendEvent) => void;
+}
+
+/** A committed reserve or charge: what it took, and the wallet's available balance after. */
+export interface SpendEvent {
+  workspaceId: string;
+  wallet: WalletKind;
+  /** The hold's or the job's id: names the crossing it may have made. */
+  jobId: string;
+  credits: number;
+  balance: number;
 }
 
 /** Every procedure declares who may call it; a test fails on any that does not. */

@@ -106,6 +106,58 @@ export function autoTopUpRunner(deps: {
 export type AutoTopUpRunner = ReturnType<typeof autoTopUpRunner>;
 
 /**
+ * Starts auto top-up purchases from spends: after each committed reserve or charge (the API's
+ * `afterSpend`), when the wallet's available balance went from at or above the threshold to
+ * below it, one run for that crossing, named by the job that made it. Balances of one wallet
+ * move one operation at a time, so of any number of concurrent jobs exactly one makes a
+ * crossing; `begin` then decides the rest (on, within the cap, one pending per wallet, one per
+ * crossing). Runs happen after the spend is answered; failures are logged, never thrown.
+ */
+export function autoTopUpTrigger(deps: { store: Store; runner: AutoTopUpRunner; logger: Logger }) {
+  const inflight = new Set<Promise<unknown>>();
+  const log = deps.logger.child({ component: 'auto-top-up' });
+
+  async function consider(e: {
+    workspaceId: string;
+    wallet: WalletKind;
+    jobId: string;
+    credits: number;
+    balance: number;
+  }): Promise<AutoTopUpRun | null> {
+    const setting = (await deps.store.autoTopUp.settings({ workspaceId: e.workspaceId })).find(
+      (s) => s.wallet === e.wallet && s.enabled,
+    );
+    if (!setting) return null;
+    const threshold = setting.consent.threshold;
+    if (!(e.balance < threshold && e.balance + e.credits >= threshold)) return null;
+    return deps.runner.run({
+      workspaceId: e.workspaceId,
+      wallet: e.wallet,
+      crossingKey: `${e.wallet}:${e.jobId}`,
+    });
+  }
+
+  return {
+    /** For `afterSpend`: returns at once; the run goes on in the background. */
+    afterSpend: (e: Parameters<typeof consider>[0]): void => {
+      if (e.credits <= 0) return;
+      const run = consider(e).catch((err: unknown) => {
+        log.error({ err, workspaceId: e.workspaceId, wallet: e.wallet }, 'auto top-up not started');
+        return null;
+      });
+      inflight.add(run);
+      void run.finally(() => inflight.delete(run));
+    },
+    /** Resolves once every run started so far has finished (tests, shutdown). */
+    async idle(): Promise<void> {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+export type AutoTopUpTrigger = ReturnType<typeof autoTopUpTrigger>;
+
+/**
  * Settle attempts whose order settled without them (the process stopped between the webhook
  * and the settlement, or the order expired unpaid). Each settles once; returns how many.
  */

@@ -26,9 +26,11 @@ export { createStripeProvider, STRIPE_SIGNATURE_HEADER } from './stripe-provider
 export { paymentRoutes, WEBHOOK_BODY_LIMIT_BYTES, type PaymentsDeps } from './payment-routes.js';
 export {
   autoTopUpRunner,
+  autoTopUpTrigger,
   reconcileAutoTopUps,
   type AutoTopUpRun,
   type AutoTopUpRunner,
+  type AutoTopUpTrigger,
 } from './auto-top-up.js';
 
 /**

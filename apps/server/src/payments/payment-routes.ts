@@ -1,3 +1,4 @@
+import type { AutoTopUpTrigger } from './auto-top-up.js';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
@@ -32,6 +33,11 @@ export interface PaymentsDeps {
   publicUrl: () => string;
   /** How the sandbox page sends its webhook: global `fetch` unless given (tests route it to `app.request`). */
   deliver?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * What starts auto top-up purchases after spends. Absent, the app makes one over the
+   * provider (when it can charge a saved method off-session); tests pass their own to await it.
+   */
+  autoTopUp?: AutoTopUpTrigger;
 }
 
 function isSandbox(provider: PaymentProvider): provider is SandboxProvider {

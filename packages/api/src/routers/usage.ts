@@ -1,6 +1,6 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
-import { CreditsError, actionWhenShort } from '@credits/domain';
+import { CreditsError, actionWhenShort, type WalletKind } from '@credits/domain';
 import { workspaceProcedure, type Context } from '../trpc.js';
 import {
   cursorSchema,
@@ -32,6 +32,25 @@ async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Prom
       ms: performance.now() - started,
     });
     throw e;
+  }
+}
+
+/** Tell the server's auto top-up trigger (if any) about a committed spend; never fails the call. */
+function spent(
+  ctx: Context,
+  workspaceId: string,
+  r: { wallet: WalletKind; jobId: string; credits: number; balance: number },
+): void {
+  try {
+    ctx.afterSpend?.({
+      workspaceId,
+      wallet: r.wallet,
+      jobId: r.jobId,
+      credits: r.credits,
+      balance: r.balance,
+    });
+  } catch {
+    // The trigger logs its own failures; a spend that committed is answered regardless.
   }
 }
 
@@ -119,13 +138,15 @@ export const usageRouter = {
     .mutation(({ ctx, input }) =>
       observed(ctx, 'reserve', async () => {
         const p = await priceForWorkspace(ctx, input);
-        return withLimitAction(ctx, () =>
+        const held = await withLimitAction(ctx, () =>
           ctx.store.reserve({
             ...writeBase(ctx, input, 'reserve'),
             priced: toPricedJob(p, input.job),
             ttlMs: input.ttlSec ? input.ttlSec * 1000 : ctx.config.holdTtlMs,
           }),
         );
+        spent(ctx, input.workspaceId, { ...held, jobId: held.holdId });
+        return held;
       }),
     ),
 
@@ -210,12 +231,14 @@ export const usageRouter = {
     .mutation(({ ctx, input }) =>
       observed(ctx, 'charge', async () => {
         const p = await priceForWorkspace(ctx, input);
-        return withLimitAction(ctx, () =>
+        const charged = await withLimitAction(ctx, () =>
           ctx.store.charge({
             ...writeBase(ctx, input, 'charge'),
             priced: toPricedJob(p, input.job),
           }),
         );
+        spent(ctx, input.workspaceId, charged);
+        return charged;
       }),
     ),
 
