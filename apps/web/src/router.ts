@@ -5,6 +5,8 @@ import { installNavRecovery } from './lib/nav-recovery';
 declare module 'vue-router' {
   interface RouteMeta {
     public?: boolean;
+    /** Shown signed in or out, in the bare layout (an invitation's page). */
+    open?: boolean;
     title?: string;
   }
 }
@@ -25,6 +27,11 @@ export const routes: RouteRecordRaw[] = [
     path: '/reset',
     component: () => import('./pages/ResetPassword.vue'),
     meta: { public: true, title: 'Reset password' },
+  },
+  {
+    path: '/invite/:token',
+    component: () => import('./pages/AcceptInvitation.vue'),
+    meta: { public: true, open: true, title: 'Invitation' },
   },
   {
     path: '/account/security',
@@ -52,7 +59,12 @@ export const routes: RouteRecordRaw[] = [
     component: () => import('./pages/settings/SettingsLayout.vue'),
     meta: { title: 'Workspace settings' },
     children: [
-      { path: '', redirect: '/settings/keys' },
+      { path: '', redirect: '/settings/members' },
+      {
+        path: 'members',
+        component: () => import('./pages/settings/Members.vue'),
+        meta: { title: 'Members' },
+      },
       {
         path: 'keys',
         component: () => import('./pages/settings/ApiKeys.vue'),
@@ -61,6 +73,7 @@ export const routes: RouteRecordRaw[] = [
     ],
   },
   { path: '/keys', redirect: '/settings/keys' },
+  { path: '/members', redirect: '/settings/members' },
   {
     path: '/admin',
     component: () => import('./pages/admin/AdminLayout.vue'),
@@ -116,6 +129,7 @@ export function createAppRouter() {
       // The server is unreachable: let the page show its own error state.
       return true;
     }
+    if (to.meta.open) return true;
     if (to.meta.public) return me ? '/billing' : true;
     if (!me)
       return {

@@ -10,6 +10,7 @@ import { billingRouter } from './routers/billing.js';
 import { notificationsRouter } from './routers/notifications.js';
 import { spendingRouter } from './routers/spending.js';
 import { autoTopUpRouter } from './routers/auto-top-up.js';
+import { invitationsRouter } from './routers/invitations.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
@@ -22,6 +23,7 @@ export const appRouter = createTRPCRouter({
   admin: adminRouter,
   spending: spendingRouter,
   autoTopUp: autoTopUpRouter,
+  invitations: invitationsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -33,7 +33,7 @@ import { HOUR, T0, key, paymentOf } from './factory.js';
  * - non-admin calls to admin procedures accepted;
  * - anonymous calls to non-public procedures accepted;
  * - refused calls that changed state (a content snapshot of both workspaces: wallets, ledger,
- *   jobs, lots, members, keys, orders, notifications, plan; the service keys, the audit log
+ *   jobs, lots, members, keys, invitations, orders, notifications, plan; the service keys, the audit log
  *   head, plans, packs, catalogue, rule versions and draft, everyone's memberships; and the
  *   store's write counter: a refused call must not even open a write transaction).
  *
@@ -444,6 +444,16 @@ async function notificationIn(t: Target): Promise<number> {
   return latest.id;
 }
 
+/** An open invitation in the objects' workspace (made by the setup caller before the snapshot). */
+async function invitationIn(t: Target): Promise<string> {
+  if (t.objectsOf === null) return missing('inv');
+  const made = await t.fx.setup.invitations.create({
+    workspaceId: t.objectsOf,
+    email: `invitee-${randomUUID()}@example.com`,
+  });
+  return made.invitation.id;
+}
+
 /** A saved payment method in a workspace (as the provider's webhook would save it). */
 async function methodIn(fx: Fixture, workspaceId: string): Promise<void> {
   await fx.store.autoTopUp.savePaymentMethod({
@@ -515,6 +525,17 @@ const INPUTS: Record<string, InputFactory> = {
     });
     return { workspaceId: t.workspaceId, userId: bystander.id };
   },
+  'workspaces.setRole': async (t) => {
+    if (t.objectsOf === null)
+      return { workspaceId: t.workspaceId, userId: missing('usr'), role: 'owner' };
+    const bystander = t.fx.users.bystander;
+    await t.fx.setup.workspaces.addMember({
+      workspaceId: t.objectsOf,
+      email: bystander.email,
+      role: 'member',
+    });
+    return { workspaceId: t.workspaceId, userId: bystander.id, role: 'owner' };
+  },
   'workspaces.keys.create': ({ workspaceId }) => ({ workspaceId, name: 'matrix key' }),
   'workspaces.keys.list': ({ workspaceId }) => ({ workspaceId }),
   'workspaces.keys.revoke': async (t) => {
@@ -525,6 +546,23 @@ const INPUTS: Record<string, InputFactory> = {
     });
     return { workspaceId: t.workspaceId, keyId: made.record.id };
   },
+
+  'invitations.list': ({ workspaceId }) => ({ workspaceId }),
+  'invitations.create': ({ workspaceId }) => ({
+    workspaceId,
+    email: `invitee-${randomUUID()}@example.com`,
+  }),
+  // An open invitation in the objects' workspace, named through the workspace under test.
+  'invitations.resend': async (t) => ({
+    workspaceId: t.workspaceId,
+    invitationId: await invitationIn(t),
+  }),
+  'invitations.revoke': async (t) => ({
+    workspaceId: t.workspaceId,
+    invitationId: await invitationIn(t),
+  }),
+  'invitations.preview': () => ({ token: 'x'.repeat(43) }),
+  'invitations.accept': () => ({ token: 'x'.repeat(43) }),
 
   'wallets.list': ({ workspaceId }) => ({ workspaceId }),
   'wallets.get': ({ workspaceId }) => ({ workspaceId, wallet: 'video_credits' }),
@@ -733,6 +771,7 @@ async function stateOf(fx: Fixture) {
       spendLimits,
       autoTopUps,
       paymentMethod,
+      invitations,
     ] = await Promise.all([
       store.getWorkspace(workspaceId),
       store.wallets(workspaceId),
@@ -747,6 +786,7 @@ async function stateOf(fx: Fixture) {
       store.spendLimits.list({ workspaceId }),
       store.autoTopUp.settings({ workspaceId }),
       store.autoTopUp.paymentMethod({ workspaceId, provider: SANDBOX.provider }),
+      store.accounts.invitations(workspaceId),
     ]);
     // Newest first: anything added shows at the top.
     return {
@@ -763,6 +803,7 @@ async function stateOf(fx: Fixture) {
       spendLimits,
       autoTopUps,
       paymentMethod,
+      invitations,
     };
   };
   const labels = Object.keys(fx.users) as (keyof Fixture['users'])[];

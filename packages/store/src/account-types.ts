@@ -40,6 +40,22 @@ export interface ApiKeyRecord {
   lastUsedAt: number | null;
 }
 
+/** An invitation to join a workspace (its link's token is kept only as a hash). */
+export interface InvitationRecord {
+  id: string;
+  workspaceId: string;
+  email: string;
+  role: Role;
+  createdBy: string;
+  createdAt: number;
+  expiresAt: number;
+  /** How many links were issued for it (1, then +1 per resend; each resend voids the last). */
+  sentCount: number;
+  acceptedAt: number | null;
+  acceptedBy: string | null;
+  revokedAt: number | null;
+}
+
 /** Credits spent by one key's finished jobs, per wallet. */
 export interface ApiKeySpend {
   keyId: string;
@@ -222,6 +238,50 @@ export interface AccountStore {
   touchApiKey(input: { id: string; now: number }): Promise<void>;
   /** What each of this workspace's keys has spent (captured or charged jobs), per wallet. */
   apiKeySpend(input: { workspaceId: string }): Promise<ApiKeySpend[]>;
+  /**
+   * Record an invitation; an earlier live invitation of the same email to the same workspace
+   * is revoked (one live link per person). Audited.
+   */
+  createInvitation(
+    input: Omit<InvitationRecord, 'acceptedAt' | 'acceptedBy' | 'revokedAt' | 'sentCount'> & {
+      tokenHash: string;
+      now: number;
+      audit: AuditInput;
+    },
+  ): Promise<InvitationRecord>;
+  /** The workspace's invitations, newest first (at most 100). */
+  invitations(workspaceId: string): Promise<InvitationRecord[]>;
+  /** An invitation by its link's token hash, with the workspace's name. */
+  invitationByToken(
+    tokenHash: string,
+  ): Promise<(InvitationRecord & { workspaceName: string; invitedBy: string | null }) | null>;
+  /** A new link for a live invitation (the old one stops working); null if not live. Audited. */
+  reissueInvitation(input: {
+    id: string;
+    workspaceId: string;
+    tokenHash: string;
+    expiresAt: number;
+    now: number;
+    audit: AuditInput;
+  }): Promise<InvitationRecord | null>;
+  /** Revoke a live invitation of this workspace. Audited. */
+  revokeInvitation(input: {
+    id: string;
+    workspaceId: string;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean>;
+  /**
+   * Claim a live invitation addressed to `email` (once: a conditional update) and make the
+   * user a member with its role, in one transaction (an existing owner stays owner). Null when
+   * the link is used, revoked, expired, superseded or for another email. Audited.
+   */
+  acceptInvitation(input: {
+    tokenHash: string;
+    userId: string;
+    email: string;
+    now: number;
+  }): Promise<{ workspaceId: string; role: Role } | null>;
   /** Revoke a key; with `workspaceId`, only a key of that workspace. */
   revokeApiKey(input: {
     id: string;

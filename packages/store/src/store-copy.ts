@@ -16,6 +16,7 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
   { table: 'memberships', orderBy: 'workspace_id, user_id' },
   { table: 'sessions', orderBy: 'token_hash' },
   { table: 'api_keys', orderBy: 'id' },
+  { table: 'invitations', orderBy: 'id' },
   { table: 'lots', orderBy: 'id' },
   { table: 'jobs', orderBy: 'id' },
   { table: 'hold_lots', orderBy: 'job_id, lot_id' },

@@ -57,6 +57,38 @@ export const workspacesRouter = {
       return { userId: user.id, role: input.role };
     }),
 
+  /** Owners change a member's role; the last owner cannot step down (FORBIDDEN). */
+  setRole: workspaceProcedure('owner')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          userId: idSchema,
+          role: z.enum(['owner', 'member']),
+        })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const members = await ctx.store.accounts.members(input.workspaceId);
+      const member = members.find((m) => m.userId === input.userId);
+      if (!member) throw new CreditsError('NOT_FOUND', 'No such member in this workspace.', {});
+      if (member.role === input.role) return { userId: input.userId, role: input.role };
+      await ctx.store.accounts.addMember({
+        workspaceId: input.workspaceId,
+        userId: input.userId,
+        role: input.role,
+        now: ctx.now(),
+        audit: {
+          actor: ctx.caller.id,
+          action: 'workspace.member.role',
+          target: `user:${input.userId}`,
+          workspaceId: input.workspaceId,
+          before: { role: member.role },
+        },
+      });
+      return { userId: input.userId, role: input.role };
+    }),
+
   removeMember: workspaceProcedure('owner')
     .input(z.object({ workspaceId: workspaceIdSchema, userId: idSchema }).strict())
     .mutation(async ({ ctx, input }) => ({
