@@ -57,6 +57,16 @@ export function nextAttemptAfter(input: { attempts: number; now: number }): numb
   return wait === undefined ? null : input.now + wait;
 }
 
+/**
+ * What the delivery log says about an attempt that got no answer: `timed out`, or `could not
+ * connect` for everything else — a refused non-public address, a name that does not resolve,
+ * a refused or reset connection alike, so the log is no probe of the server's network.
+ */
+export function describeFailure(e: unknown): string {
+  const name = (e as { name?: string } | null)?.name;
+  return name === 'TimeoutError' || name === 'AbortError' ? 'timed out' : 'could not connect';
+}
+
 /** Refuses the server's own network at connect time (see webhook-fetch.ts). */
 const defaultSend: FetchLike = webhookFetch();
 
@@ -123,6 +133,9 @@ export async function deliverDueAlerts(input: {
     });
     report.attempted += 1;
     let ok = false;
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    const started = performance.now();
     try {
       const res = await send(n.url, {
         method: 'POST',
@@ -136,16 +149,26 @@ export async function deliverDueAlerts(input: {
         redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
+      statusCode = res.status;
       ok = res.status >= 200 && res.status < 300;
+      if (!ok) error = res.status >= 300 && res.status < 400 ? 'redirect refused' : null;
       // Free the connection; the receiver's answer is not read.
       await res.body?.cancel().catch(() => undefined);
-    } catch {
+    } catch (e) {
       ok = false;
+      error = describeFailure(e);
     }
+    const durationMs = performance.now() - started;
     const nextAttemptAt = ok
       ? null
       : nextAttemptAfter({ attempts: n.attempts + 1, now: input.now });
-    await input.store.billing.recordDelivery({ id: n.id, ok, now: input.now, nextAttemptAt });
+    await input.store.billing.recordDelivery({
+      id: n.id,
+      ok,
+      now: input.now,
+      nextAttemptAt,
+      log: { workspaceId: n.workspaceId, url: n.url, statusCode, error, durationMs },
+    });
     if (ok) report.delivered += 1;
     else if (nextAttemptAt === null) report.failed += 1;
     else report.retrying += 1;

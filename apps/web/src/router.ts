@@ -66,6 +66,11 @@ export const routes: RouteRecordRaw[] = [
         meta: { title: 'Members' },
       },
       {
+        path: 'notifications',
+        component: () => import('./pages/settings/NotificationSettings.vue'),
+        meta: { title: 'Notifications' },
+      },
+      {
         path: 'keys',
         component: () => import('./pages/settings/ApiKeys.vue'),
         meta: { title: 'API keys' },

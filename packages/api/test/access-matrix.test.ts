@@ -525,16 +525,24 @@ const INPUTS: Record<string, InputFactory> = {
     });
     return { workspaceId: t.workspaceId, userId: bystander.id };
   },
+  // A fresh member of the objects' workspace each time (made an owner when a call is accepted,
+  // so it must not be the bystander that other cases demote and remove).
   'workspaces.setRole': async (t) => {
     if (t.objectsOf === null)
       return { workspaceId: t.workspaceId, userId: missing('usr'), role: 'owner' };
-    const bystander = t.fx.users.bystander;
+    const fresh = await t.fx.store.accounts.createUser({
+      email: `role-${randomUUID()}@example.com`,
+      name: 'Matrix role change',
+      passwordHash: 'x',
+      isAdmin: false,
+      now: t.fx.ctx.now(),
+    });
     await t.fx.setup.workspaces.addMember({
       workspaceId: t.objectsOf,
-      email: bystander.email,
+      email: fresh.email,
       role: 'member',
     });
-    return { workspaceId: t.workspaceId, userId: bystander.id, role: 'owner' };
+    return { workspaceId: t.workspaceId, userId: fresh.id, role: 'owner' };
   },
   'workspaces.keys.create': ({ workspaceId }) => ({ workspaceId, name: 'matrix key' }),
   'workspaces.keys.list': ({ workspaceId }) => ({ workspaceId }),
@@ -610,6 +618,24 @@ const INPUTS: Record<string, InputFactory> = {
     workspaceId,
     url: 'https://hooks.example/matrix',
   }),
+  'notifications.webhook': ({ workspaceId }) => ({ workspaceId }),
+  // A webhook is set in the objects' workspace, so an accepted call would rotate or queue.
+  'notifications.rotateWebhookSecret': async (t) => {
+    if (t.objectsOf !== null)
+      await t.fx.setup.notifications.setWebhook({
+        workspaceId: t.objectsOf,
+        url: 'https://hooks.example/matrix',
+      });
+    return { workspaceId: t.workspaceId };
+  },
+  'notifications.resend': async (t) => {
+    if (t.objectsOf !== null)
+      await t.fx.setup.notifications.setWebhook({
+        workspaceId: t.objectsOf,
+        url: 'https://hooks.example/matrix',
+      });
+    return { workspaceId: t.workspaceId, notificationId: await notificationIn(t) };
+  },
 
   'spending.limits': ({ workspaceId }) => ({ workspaceId }),
   'spending.setLimit': ({ workspaceId }) => ({

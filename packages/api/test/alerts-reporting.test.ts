@@ -274,6 +274,63 @@ for (const dialect of DIALECTS) {
       const deliver = (fetch: FetchLike, extra: { limit?: number; timeoutMs?: number } = {}) =>
         deliverDueAlerts({ store: h.store, now: h.clock.now(), fetch, ...extra });
 
+      it('logs every attempt with its status code; Resend sends again now; a rotated secret signs from then on; a refill resolves the alert', async () => {
+        const { notification } = await pendingLow();
+        const receiver = fakeReceiver([503, 'network-error', 200]);
+        await deliver(receiver.fetch);
+        let hook = await h.api.notifications.webhook({ workspaceId: ws });
+        expect(hook).toMatchObject({ url: HOOK_URL, hasSecret: true });
+        expect(hook.deliveries).toHaveLength(1);
+        expect(hook.deliveries[0]).toMatchObject({
+          notificationId: notification.id,
+          url: HOOK_URL,
+          ok: false,
+          statusCode: 503,
+          error: null,
+          message: 'Image Credits are low: 20 left.',
+        });
+        // Resend: due now (not in 30 s), with a fresh set of retries.
+        expect(
+          await h.api.notifications.resend({ workspaceId: ws, notificationId: notification.id }),
+        ).toEqual({ queued: true });
+        expect((await notes())[0]).toMatchObject({ delivery: 'pending', attempts: 0 });
+        await deliver(receiver.fetch);
+        // A rotated secret signs the next attempt; the old one no longer verifies.
+        const { secret } = await h.api.notifications.rotateWebhookSecret({ workspaceId: ws });
+        await h.api.notifications.resend({ workspaceId: ws, notificationId: notification.id });
+        await deliver(receiver.fetch);
+        const last = receiver.calls.at(-1)!;
+        expect(
+          verifySignature({
+            header: last.headers[ALERT_SIGNATURE_HEADER],
+            body: last.body,
+            secret,
+          }),
+        ).toBe(Math.floor(h.clock.now() / 1000));
+        hook = await h.api.notifications.webhook({ workspaceId: ws });
+        expect(hook.deliveries.map((d) => [d.ok, d.statusCode, d.error])).toEqual([
+          [true, 200, null],
+          [false, null, 'could not connect'],
+          [false, 503, null],
+        ]);
+        // Another workspace's alert, or none set: refused.
+        expect(
+          (await errorOf(h.api.notifications.resend({ workspaceId: ws, notificationId: 999_999 })))
+            ?.reason,
+        ).toBe('NOT_FOUND');
+
+        // The alert holds while the wallet stays low, and resolves once it is refilled.
+        let [n] = await h.api.notifications.list({ workspaceId: ws, limit: 5 });
+        expect(n).toMatchObject({ id: notification.id, resolved: false });
+        await topUp(100);
+        [n] = await h.api.notifications.list({ workspaceId: ws, limit: 5 });
+        expect(n).toMatchObject({ id: notification.id, resolved: true });
+        await h.api.notifications.setWebhook({ workspaceId: ws, url: null });
+        expect(
+          (await errorOf(h.api.notifications.rotateWebhookSecret({ workspaceId: ws })))?.reason,
+        ).toBe('NOT_FOUND');
+      });
+
       it('signs each delivery, retries a 500 with backoff, stops after the success, never sends twice', async () => {
         const { secret, notification } = await pendingLow();
         const created = h.clock.now();

@@ -27,6 +27,7 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
   { table: 'orders', orderBy: 'id' },
   { table: 'webhook_events', orderBy: 'provider, event_id' },
   { table: 'notifications', orderBy: 'id' },
+  { table: 'webhook_deliveries', orderBy: 'id' },
   { table: 'audit_log', orderBy: 'id' },
   { table: 'spend_limits', orderBy: 'workspace_id, wallet, scope, subject_id' },
   {
@@ -41,7 +42,7 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
 ];
 
 /** Tables whose integer ids PostgreSQL generates: their sequences move past copied ids. */
-const IDENTITY_TABLES = ['ledger_entries', 'audit_log', 'notifications'];
+const IDENTITY_TABLES = ['ledger_entries', 'audit_log', 'notifications', 'webhook_deliveries'];
 
 const PAGE = 500;
 

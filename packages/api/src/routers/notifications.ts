@@ -3,11 +3,43 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { workspaceProcedure } from '../trpc.js';
 import { workspaceIdSchema } from '../schemas.js';
-import { CreditsError } from '@credits/domain';
+import { CreditsError, walletStatus } from '@credits/domain';
+import type { Notification } from '@credits/store';
+import type { Context } from '../trpc.js';
 import { isPublicWebhookUrl } from '../webhook-url.js';
 
+/**
+ * Whether each low or empty alert still holds: it is resolved once a newer low or empty alert
+ * of the same wallet replaced it, or once the wallet's balance is no longer low (for `low`)
+ * or no longer empty (for `empty`). Other kinds (spend controls) are records, never resolved.
+ */
+async function withResolution(ctx: Context, workspaceId: string, items: Notification[]) {
+  const balances = new Map(
+    (await ctx.store.wallets(workspaceId)).map((w) => [w.kind, w.available] as const),
+  );
+  const catalog = new Map(ctx.store.catalogSnapshot().map((c) => [c.kind, c] as const));
+  const newest = new Map<string, number>();
+  for (const n of items)
+    if (n.kind === 'low' || n.kind === 'empty')
+      newest.set(n.wallet, Math.max(newest.get(n.wallet) ?? 0, n.id));
+  return items.map((n) => {
+    if (n.kind !== 'low' && n.kind !== 'empty') return { ...n, resolved: false };
+    const entry = catalog.get(n.wallet);
+    const status = walletStatus({
+      balance: balances.get(n.wallet) ?? 0,
+      lowThreshold: entry?.lowThreshold ?? 0,
+      available: entry?.available ?? true,
+    });
+    const stillHolds = n.kind === 'empty' ? status === 'empty' : status === 'low';
+    return { ...n, resolved: newest.get(n.wallet) !== n.id || !stillHolds };
+  });
+}
+
 export const notificationsRouter = {
-  /** Low and empty alerts, newest first. */
+  /**
+   * Alerts, newest first, each with `resolved` (a low or empty alert whose wallet has been
+   * refilled, or that a newer alert replaced).
+   */
   list: workspaceProcedure('read')
     .input(
       z
@@ -18,7 +50,9 @@ export const notificationsRouter = {
         })
         .strict(),
     )
-    .query(({ ctx, input }) => ctx.store.billing.notifications(input)),
+    .query(async ({ ctx, input }) =>
+      withResolution(ctx, input.workspaceId, await ctx.store.billing.notifications(input)),
+    ),
 
   markRead: workspaceProcedure('read')
     .input(
@@ -66,5 +100,66 @@ export const notificationsRouter = {
         audit: { actor: ctx.caller.id, action: 'workspace.alert_webhook.set', target: '' },
       });
       return { url: input.url, secret };
+    }),
+
+  /** The webhook's address (never its secret) and the delivery log, newest first. */
+  webhook: workspaceProcedure('owner')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          limit: z.number().int().min(1).max(200).default(50),
+        })
+        .strict(),
+    )
+    .query(async ({ ctx, input }) => {
+      const [hook, deliveries] = await Promise.all([
+        ctx.store.billing.alertWebhook(input.workspaceId),
+        ctx.store.billing.webhookDeliveries(input),
+      ]);
+      return { ...hook, deliveries };
+    }),
+
+  /** A new signing secret, returned once, here; the old one stops signing at once. */
+  rotateWebhookSecret: workspaceProcedure('owner')
+    .input(z.object({ workspaceId: workspaceIdSchema }).strict())
+    .mutation(async ({ ctx, input }) => {
+      const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+      const rotated = await ctx.store.billing.rotateAlertWebhookSecret({
+        workspaceId: input.workspaceId,
+        secret,
+        now: ctx.now(),
+        audit: {
+          actor: ctx.caller.id,
+          action: 'workspace.alert_webhook.rotate_secret',
+          target: '',
+        },
+      });
+      if (!rotated)
+        throw new CreditsError('NOT_FOUND', 'No alert webhook is set for this workspace.', {});
+      return { secret };
+    }),
+
+  /** Post one alert's webhook again now, with a fresh set of retries. */
+  resend: workspaceProcedure('owner')
+    .input(
+      z
+        .object({ workspaceId: workspaceIdSchema, notificationId: z.number().int().positive() })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const queued = await ctx.store.billing.resendNotification({
+        workspaceId: input.workspaceId,
+        id: input.notificationId,
+        now: ctx.now(),
+        audit: { actor: ctx.caller.id, action: 'notification.resend', target: '' },
+      });
+      if (!queued)
+        throw new CreditsError(
+          'NOT_FOUND',
+          'No such alert in this workspace, or no alert webhook is set.',
+          {},
+        );
+      return { queued };
     }),
 } satisfies TRPCRouterRecord;

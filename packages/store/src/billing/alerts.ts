@@ -1,7 +1,7 @@
 import { CreditsError } from '@credits/domain';
 import { writeAudit } from '../accounts-store.js';
 import type { AuditInput } from '../account-types.js';
-import type { Notification } from './types.js';
+import type { Notification, WebhookDelivery } from './types.js';
 import { BillingPart, NOTIFICATION_COLUMNS, num } from './part.js';
 
 /** Low/empty notifications and the delivery of their signed webhooks. */
@@ -105,8 +105,30 @@ export class AlertStore extends BillingPart {
     ok: boolean;
     now: number;
     nextAttemptAt: number | null;
+    log?: {
+      workspaceId: string;
+      url: string;
+      statusCode: number | null;
+      error: string | null;
+      durationMs: number;
+    };
   }): Promise<void> {
     return this.driver.write(async (tx) => {
+      if (input.log)
+        await tx.run(
+          `INSERT INTO webhook_deliveries (workspace_id, notification_id, url, ok, status_code, error, duration_ms, attempted_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            input.log.workspaceId,
+            input.id,
+            input.log.url,
+            input.ok ? 1 : 0,
+            input.log.statusCode,
+            input.log.error === null ? null : input.log.error.slice(0, 300),
+            Math.max(0, Math.round(input.log.durationMs)),
+            input.now,
+          ],
+        );
       await tx.run(
         `UPDATE notifications SET attempts = attempts + 1, delivery = ?, next_attempt_at = ? WHERE id = ? AND delivery = 'pending'`,
         [
@@ -115,6 +137,94 @@ export class AlertStore extends BillingPart {
           input.id,
         ],
       );
+    });
+  }
+
+  // ---------------------------------------------------------------- webhook settings and log
+
+  async alertWebhook(workspaceId: string): Promise<{ url: string | null; hasSecret: boolean }> {
+    const row = await this.driver.read.get<{ url: string | null; secret: string | null }>(
+      `SELECT alert_webhook_url AS "url", alert_webhook_secret AS "secret" FROM workspaces WHERE id = ?`,
+      [workspaceId],
+    );
+    return { url: row?.url ?? null, hasSecret: !!row?.secret };
+  }
+
+  rotateAlertWebhookSecret(input: {
+    workspaceId: string;
+    secret: string;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(
+        `UPDATE workspaces SET alert_webhook_secret = ? WHERE id = ? AND alert_webhook_url IS NOT NULL`,
+        [input.secret, input.workspaceId],
+      );
+      if (r.changes !== 1) return false;
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `workspace:${input.workspaceId}`,
+          workspaceId: input.workspaceId,
+        },
+        input.now,
+      );
+      return true;
+    });
+  }
+
+  async webhookDeliveries(input: {
+    workspaceId: string;
+    limit: number;
+  }): Promise<WebhookDelivery[]> {
+    const rows = await this.driver.read.all<
+      Omit<WebhookDelivery, 'ok' | 'message'> & { ok: number | boolean; message: string | null }
+    >(
+      `SELECT d.id, d.notification_id AS "notificationId", d.url, d.ok, d.status_code AS "statusCode",
+              d.error, d.duration_ms AS "durationMs", d.attempted_at AS "attemptedAt", n.message
+         FROM webhook_deliveries d LEFT JOIN notifications n ON n.id = d.notification_id
+        WHERE d.workspace_id = ? ORDER BY d.id DESC LIMIT ?`,
+      [input.workspaceId, input.limit],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      notificationId: Number(r.notificationId),
+      url: r.url,
+      ok: Boolean(Number(r.ok)),
+      statusCode: r.statusCode === null ? null : Number(r.statusCode),
+      error: r.error,
+      durationMs: Number(r.durationMs),
+      attemptedAt: Number(r.attemptedAt),
+      message: r.message ?? '',
+    }));
+  }
+
+  resendNotification(input: {
+    workspaceId: string;
+    id: number;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean> {
+    return this.driver.write(async (tx) => {
+      const r = await tx.run(
+        `UPDATE notifications SET delivery = 'pending', attempts = 0, next_attempt_at = ?
+          WHERE id = ? AND workspace_id = ?
+            AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = notifications.workspace_id AND w.alert_webhook_url IS NOT NULL)`,
+        [input.now, input.id, input.workspaceId],
+      );
+      if (r.changes !== 1) return false;
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `notification:${input.id}`,
+          workspaceId: input.workspaceId,
+        },
+        input.now,
+      );
+      return true;
     });
   }
 }

@@ -43,6 +43,21 @@ export interface Notification {
   attempts: number;
 }
 
+/** One attempt to post an alert webhook, as the owner's delivery log shows it. */
+export interface WebhookDelivery {
+  id: number;
+  notificationId: number;
+  url: string;
+  ok: boolean;
+  /** The receiver's HTTP status; null when no answer came (refused address, timeout, network). */
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+  attemptedAt: number;
+  /** The alert it carried. */
+  message: string;
+}
+
 /** Plans, packs, catalog, orders, refunds, adjustments, notifications, cycles. */
 export interface BillingStore {
   /** Insert the seeded plans, packs and catalog where missing; edits made since stay. */
@@ -191,12 +206,41 @@ export interface BillingStore {
    * so a sender that dies mid-delivery is retried once the lease has run out.
    */
   claimDelivery(input: { id: number; now: number; leaseUntil: number }): Promise<boolean>;
+  /** Record an attempt's outcome; with `log`, also a row of the delivery log (same write). */
   recordDelivery(input: {
     id: number;
     ok: boolean;
     now: number;
     nextAttemptAt: number | null;
+    log?: {
+      workspaceId: string;
+      url: string;
+      statusCode: number | null;
+      error: string | null;
+      durationMs: number;
+    };
   }): Promise<void>;
+  /** Where the workspace's alerts are posted (null: nowhere), and whether a secret is set. */
+  alertWebhook(workspaceId: string): Promise<{ url: string | null; hasSecret: boolean }>;
+  /** A new signing secret for a set webhook (false when none is set). Audited. */
+  rotateAlertWebhookSecret(input: {
+    workspaceId: string;
+    secret: string;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean>;
+  /** The delivery log, newest first. */
+  webhookDeliveries(input: { workspaceId: string; limit: number }): Promise<WebhookDelivery[]>;
+  /**
+   * Send a notification's webhook again, now, with a fresh set of retries (false when the
+   * notification is not this workspace's or no webhook is set). Audited.
+   */
+  resendNotification(input: {
+    workspaceId: string;
+    id: number;
+    now: number;
+    audit: AuditInput;
+  }): Promise<boolean>;
   /**
    * An admin's plan change, in one transaction under one idempotency key: a downgrade (a
    * smaller allowance) waits for the next reset; anything else applies now, and the AI

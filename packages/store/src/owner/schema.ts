@@ -36,4 +36,22 @@ CREATE TABLE invitations (
 CREATE INDEX invitations_by_workspace ON invitations (workspace_id, created_at)
 `,
   },
+  {
+    version: 22,
+    name: 'webhook delivery log',
+    sql: `
+CREATE TABLE webhook_deliveries (
+  id {{id}},
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  notification_id BIGINT NOT NULL,
+  url TEXT NOT NULL,
+  ok INTEGER NOT NULL,
+  status_code INTEGER,
+  error TEXT,
+  duration_ms INTEGER NOT NULL,
+  attempted_at BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_by_workspace ON webhook_deliveries (workspace_id, id)
+`,
+  },
 ];
