@@ -42,6 +42,9 @@ if (!pg) {
   skipped.push(`PostgreSQL suites: ${pg} is not reachable`);
   delete process.env.TEST_DATABASE_URL;
 }
+if (spawnSync('python3', ['--version']).status !== 0) {
+  skipped.push('the Python worker example (apps/server/test/python-example.test.ts): no python3');
+}
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 if (!existsSync(chromium)) {
   skipped.push(`browser tests: no Chromium at ${chromium} (apt-get install chromium)`);
