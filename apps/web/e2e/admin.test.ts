@@ -120,6 +120,17 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
         () => document.querySelector('[data-testid="estimate-credits"]')?.textContent === '10',
       );
       await screenshots(owner, 'image-studio-after-publish');
+
+      // The wallet card's "what it buys" is priced by the rules just published (10 a hero image).
+      await owner.goto('/billing');
+      const image = owner.locator('[data-wallet="image_credits"]');
+      await image.getByTestId('buys').waitFor();
+      const balance = Number(
+        ((await image.getByTestId('balance').textContent()) ?? '').replaceAll(',', ''),
+      );
+      expect(await image.getByTestId('buys').textContent()).toBe(
+        `At today's prices: about ${Math.floor(balance / 10)} hero images.`,
+      );
     } finally {
       await ownerCtx.close();
     }

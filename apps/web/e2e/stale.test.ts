@@ -215,6 +215,21 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
     const page = await ctx.newPage();
     try {
       await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      // Each wallet card says what its balance buys, at the seeded prices (8 a hero image,
+      // 50 a five-second Standard video at 720p).
+      for (const [kind, each, words] of [
+        ['image_credits', 8, 'hero images'],
+        ['video_credits', 50, 'five-second Standard videos at 720p'],
+      ] as const) {
+        const card = page.locator(`[data-wallet="${kind}"]`);
+        await card.getByTestId('buys').waitFor();
+        const balance = Number(
+          ((await card.getByTestId('balance').textContent()) ?? '').replaceAll(',', ''),
+        );
+        expect(await card.getByTestId('buys').textContent()).toBe(
+          `At today's prices: about ${Math.floor(balance / each)} ${words}.`,
+        );
+      }
       // Billing's Recent usage has a Wallet column.
       const recent = page.locator('section[aria-labelledby="recent-title"]');
       await recent.getByTestId('history-table').waitFor();

@@ -7,7 +7,7 @@ import {
   type WalletKind,
   type WalletStatus,
 } from '@credits/domain';
-import { trialGrant, type RuleDocument } from '@credits/rules';
+import { trialGrant, type Job, type Pricer, type RuleDocument } from '@credits/rules';
 import type { Lot, WalletBalance } from '@credits/store';
 
 export const TRIAL_MESSAGE_FALLBACK = 'Free trial includes one 5-second Standard Video at 720p.';
@@ -25,6 +25,37 @@ export interface WalletView {
   trial?: { remaining: number; message: string };
   /** AI Tokens only: this billing cycle. */
   cycle?: { usedThisCycle: number; planLimit: number; resetsAt: number };
+  /**
+   * Image and video: what the balance buys at today's prices — a reference job (one Standard
+   * hero image; a 5-second Standard video at 720p) priced by the active rules for this
+   * workspace, and how many of it the balance covers. Absent when the rules do not offer it.
+   */
+  buys?: { job: Job; each: number; count: number; ruleVersion: number };
+}
+
+/** The job each wallet's "what your balance buys" line is counted in. */
+export const REFERENCE_JOBS: Partial<Record<WalletKind, Job>> = {
+  image_credits: { kind: 'image', type: 'hero', count: 1, quality: 'standard' },
+  video_credits: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' },
+};
+
+/** How many reference jobs `available` buys under `pricer` (null when not offered or free). */
+export function balanceBuys(input: {
+  kind: WalletKind;
+  available: number;
+  pricer: Pricer;
+  facts: { plan: string; features: readonly string[]; trialRemaining: number };
+}): WalletView['buys'] | null {
+  const job = REFERENCE_JOBS[input.kind];
+  if (!job) return null;
+  const priced = input.pricer.price(job, input.facts);
+  if (!priced.ok || priced.credits <= 0) return null;
+  return {
+    job,
+    each: priced.credits,
+    count: Math.floor(input.available / priced.credits),
+    ruleVersion: priced.ruleVersion,
+  };
 }
 
 export function walletView(input: {

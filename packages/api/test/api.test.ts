@@ -174,6 +174,28 @@ for (const dialect of DIALECTS) {
         expect((await videoWallet()).trial).toBeUndefined();
       });
 
+      it("says what each balance buys at today's prices, priced by the active rules", async () => {
+        let { wallets } = await h.api.wallets.list({ workspaceId: h.workspaceId });
+        const byKind = (k: string) => wallets.find((w) => w.kind === k)!;
+        // 50 trial credits: one 5-second Standard video at 720p (50 each); no image credits.
+        expect(byKind('video_credits').buys).toEqual({
+          job: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' },
+          each: 50,
+          count: 1,
+          ruleVersion: 1,
+        });
+        expect(byKind('image_credits').buys).toMatchObject({ each: 8, count: 0 });
+        expect(byKind('ai_tokens').buys).toBeUndefined();
+        expect(byKind('audio_credits').buys).toBeUndefined();
+        await h.grant('image_credits', 500);
+        ({ wallets } = await h.api.wallets.list({ workspaceId: h.workspaceId }));
+        expect(byKind('image_credits').buys).toMatchObject({
+          job: { kind: 'image', type: 'hero', count: 1, quality: 'standard' },
+          each: 8,
+          count: 62,
+        });
+      });
+
       it('refuses an unknown workspace', async () => {
         const e = await errorOf(h.api.wallets.list({ workspaceId: 'ws_nope' }));
         expect(e).toMatchObject({ code: 'NOT_FOUND', reason: 'WORKSPACE_NOT_FOUND' });

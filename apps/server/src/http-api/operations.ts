@@ -63,6 +63,10 @@ const walletView = z
       .object({ usedThisCycle: int, planLimit: int, resetsAt: epochMs })
       .optional()
       .meta({ description: 'AI Tokens only: this billing cycle.' }),
+    buys: z.object({ job: jobSchema, each: int, count: int, ruleVersion: int }).optional().meta({
+      description:
+        'Image and Video Credits: a reference job priced by the active rules (each) and how many the balance buys (count).',
+    }),
   })
   .meta({ id: 'Wallet' });
 

@@ -100,4 +100,52 @@ describe('WalletCard', () => {
     const w = mount(WalletCard, { props: { wallet: makeWallet({ kind: 'audio_credits' }) } });
     expect(w.text().match(/Coming Soon/g)).toHaveLength(1);
   });
+
+  it("says what the balance buys, in the API's numbers", () => {
+    const image = makeWallet({
+      kind: 'image_credits',
+      balance: 500,
+      buys: {
+        job: { kind: 'image', type: 'hero', count: 1, quality: 'standard' },
+        each: 8,
+        count: 62,
+        ruleVersion: 1,
+      },
+    });
+    expect(
+      mount(WalletCard, { props: { wallet: image } })
+        .get('[data-testid="buys"]')
+        .text(),
+    ).toBe("At today's prices: about 62 hero images.");
+    const video = makeWallet({
+      kind: 'video_credits',
+      balance: 200,
+      buys: {
+        job: { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' },
+        each: 50,
+        count: 4,
+        ruleVersion: 3,
+      },
+    });
+    expect(
+      mount(WalletCard, { props: { wallet: video } })
+        .get('[data-testid="buys"]')
+        .text(),
+    ).toBe("At today's prices: about 4 five-second Standard videos at 720p.");
+    const short = makeWallet({
+      kind: 'video_credits',
+      balance: 20,
+      buys: { ...video.buys!, count: 0 },
+    });
+    expect(
+      mount(WalletCard, { props: { wallet: short } })
+        .get('[data-testid="buys"]')
+        .text(),
+    ).toBe('Not enough for one five-second Standard video at 720p (50 credits).');
+    expect(
+      mount(WalletCard, { props: { wallet: makeWallet({ kind: 'ai_tokens' }) } })
+        .find('[data-testid="buys"]')
+        .exists(),
+    ).toBe(false);
+  });
 });

@@ -55,6 +55,54 @@ export const VIDEO_TYPE_LABELS = {
   edit: 'Video Edit',
 } as const;
 
+const NUMBER_WORDS = [
+  'zero',
+  'one',
+  'two',
+  'three',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'eight',
+  'nine',
+  'ten',
+];
+/** Short names for images in a sentence ("62 hero images"). */
+const IMAGE_NOUNS: Record<string, [string, string]> = {
+  hero: ['hero image', 'hero images'],
+  product: ['product visual', 'product visuals'],
+  social: ['social graphic', 'social graphics'],
+  banner: ['banner', 'banners'],
+  background: ['background', 'backgrounds'],
+  icon: ['icon', 'icons'],
+  logo: ['logo concept', 'logo concepts'],
+  brand_mark: ['brand mark', 'brand marks'],
+};
+
+/**
+ * A job in words, singular or plural: "five-second Standard video at 720p",
+ * "hero images". Only the words: every number in it comes from the job the API sent.
+ */
+export function jobInWords(
+  job:
+    | { kind: 'video'; type: string; durationSec: number; resolution: string }
+    | { kind: 'image'; type: string; count: number }
+    | { kind: string },
+  plural: boolean,
+): string {
+  if (job.kind === 'video' && 'durationSec' in job) {
+    const secs = NUMBER_WORDS[job.durationSec] ?? String(job.durationSec);
+    const type = (VIDEO_TYPE_LABELS as Record<string, string>)[job.type] ?? job.type;
+    return `${secs}-second ${type.replace(/ Video$/, '')} video${plural ? 's' : ''} at ${job.resolution}`;
+  }
+  if (job.kind === 'image' && 'type' in job) {
+    const [one, many] = IMAGE_NOUNS[job.type] ?? ['image', 'images'];
+    return plural ? many : one;
+  }
+  return plural ? 'jobs' : 'job';
+}
+
 export const IMAGE_TYPE_LABELS = {
   hero: 'Website hero image',
   product: 'Product visual',

@@ -5,7 +5,7 @@ import { workspaceProcedure } from '../trpc.js';
 import type { Context } from '../trpc.js';
 import { walletSchema, workspaceIdSchema } from '../schemas.js';
 import { loadWorkspace } from '../workspace-cache.js';
-import { sortWallets, walletView, type WalletView } from '../wallet-view.js';
+import { balanceBuys, sortWallets, walletView, type WalletView } from '../wallet-view.js';
 
 /** Balances as of now: lots past expiry are expired first (once), so no stale credit shows. */
 export async function listWallets(ctx: Context, workspaceId: string): Promise<WalletView[]> {
@@ -24,9 +24,13 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
     ctx.store.billing.cycleUsage({ workspaceId, cycleKey: cycle.key, since: cycle.start }),
   ]);
   const catalog = ctx.store.catalogSnapshot();
+  const trialRemaining = videoLots
+    .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
+    .reduce((s, l) => s + l.remaining, 0);
+  const facts = { plan: cycle.plan, features: ws.features, trialRemaining };
   return sortWallets(
-    balances.map((balance) =>
-      walletView({
+    balances.map((balance) => {
+      const view = walletView({
         balance,
         catalog: catalog.find((c) => c.kind === balance.kind)!,
         cycle: {
@@ -38,8 +42,16 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
         rules: rules.document,
         plan: cycle.plan,
         now,
-      }),
-    ),
+      });
+      if (view.status === 'coming_soon') return view;
+      const buys = balanceBuys({
+        kind: balance.kind,
+        available: balance.available,
+        pricer: rules.pricer,
+        facts,
+      });
+      return buys ? { ...view, buys } : view;
+    }),
   );
 }
 
