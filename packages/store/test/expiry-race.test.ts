@@ -9,7 +9,7 @@ import { SqliteDriver } from '../src/sqlite/sqlite-driver.js';
 import { PostgresDriver } from '../src/postgres/postgres-driver.js';
 import { WorkerStore } from '../src/worker/worker-store.js';
 import type { Store } from '../src/types.js';
-import { T0, grant, key, priced, workspace, write } from './fixtures.js';
+import { T0, grant, key, paymentOf, priced, workspace, write } from './fixtures.js';
 
 /**
  * Issue 11: a hold released while another process (another connection to the same database)
@@ -120,6 +120,7 @@ async function paidOrder(store: Store, workspaceId: string, now: number) {
     type: 'paid',
     session,
     outcome: 'paid',
+    payment: await paymentOf(store, order.id),
     now,
   });
   expect(paid.result).toBe('paid');
