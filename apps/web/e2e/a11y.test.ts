@@ -142,7 +142,9 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
         ready: (p) => p.getByTestId('estimate-credits').waitFor(),
       },
       { path: '/account/security', name: 'account-security', ready: heading },
-      { path: '/settings', name: 'settings', ready: heading },
+      { path: '/settings/members', name: 'settings-members', ready: heading },
+      { path: '/settings/notifications', name: 'settings-notifications', ready: heading },
+      { path: '/settings/keys', name: 'settings-keys', ready: heading },
       { path: '/no-such-page', name: 'not-found', ready: heading },
     ]);
     expect(findings).toEqual([]);
