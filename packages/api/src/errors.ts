@@ -21,6 +21,8 @@ export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   FORBIDDEN: 'FORBIDDEN',
   VALIDATION: 'BAD_REQUEST',
   SPEND_LIMIT_REACHED: 'PRECONDITION_FAILED',
+  REFUND_EXCEEDS_COST: 'BAD_REQUEST',
+  JOB_NOT_REFUNDABLE: 'CONFLICT',
 };
 
 /** A CreditsError as the TRPCError the client sees; anything else passes through. */

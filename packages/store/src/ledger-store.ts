@@ -27,6 +27,12 @@ import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
 import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
 import { admitSpend, settleSpend, verifyCounters } from './controls/enforce.js';
+import {
+  refundJobBody,
+  verifyRefunds,
+  type RefundJobInput,
+  type RefundJobResult,
+} from './controls/refunds.js';
 import { migrationsFor } from './schema.js';
 import type {
   AuditInput,
@@ -909,6 +915,20 @@ export class LedgerStore implements Store {
     );
   }
 
+  /** Refund part or all of a finished job (controls/refunds.ts). */
+  refundJob(input: RefundJobInput): Promise<RefundJobResult> {
+    return this.idempotent(
+      {
+        scope: input.workspaceId,
+        key: input.idempotencyKey,
+        operation: 'refund_job',
+        requestHash: input.requestHash,
+        now: input.now,
+      },
+      (tx) => refundJobBody(tx, this.ltx(tx), input),
+    );
+  }
+
   async expireHolds(input: { now: number; limit?: number }): Promise<number> {
     const due = await this.driver.read.all<{ id: string; workspaceId: string }>(
       `SELECT id, workspace_id AS "workspaceId" FROM jobs
@@ -1424,7 +1444,7 @@ async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
       detail: c.cycleKey,
     });
   }
-  violations.push(...(await verifyCounters(tx)));
+  violations.push(...(await verifyCounters(tx)), ...(await verifyRefunds(tx)));
   return {
     ok: violations.length === 0,
     workspaces: workspaces.size,

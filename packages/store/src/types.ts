@@ -1,3 +1,4 @@
+import type { RefundJobInput, RefundJobResult } from './controls/refunds.js';
 import type { WalletCatalogEntry } from '@credits/domain';
 import type { Allocation, EntryType, JobStatus, LotSource, WalletKind } from '@credits/domain';
 import type { AccountStore, AuditInput, Workspace } from './account-types.js';
@@ -258,6 +259,8 @@ export interface Store {
   capture(input: CaptureInput): Promise<SettleResult>;
   release(input: ReleaseInput): Promise<SettleResult>;
   charge(input: ChargeInput): Promise<ChargeResult>;
+  /** Refund part or all of a captured or charged job, back to the lots that paid. */
+  refundJob(input: RefundJobInput): Promise<RefundJobResult>;
   /** Settle holds past their TTL; returns how many it expired. */
   expireHolds(input: { now: number; limit?: number }): Promise<number>;
   /** Turn the remainder of lots past expiry into `expire` entries, once each. */
@@ -304,3 +307,5 @@ export interface Store {
   /** Check SPEC 13's invariants over every wallet. */
   verify(): Promise<VerifyReport>;
 }
+
+export type { RefundJobInput, RefundJobResult } from './controls/refunds.js';

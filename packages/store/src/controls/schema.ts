@@ -140,4 +140,12 @@ CREATE TABLE spend_counters (
 )
 `,
   },
+  {
+    // Refunds of finished jobs: how much of a job's cost has been refunded so far. A refund
+    // moves it with a conditional UPDATE (refunded + credits <= captured), so the database
+    // itself keeps a job's refunds within what it cost.
+    version: 33,
+    name: 'job_refunds',
+    sql: `ALTER TABLE jobs ADD COLUMN refunded BIGINT NOT NULL DEFAULT 0`,
+  },
 ];

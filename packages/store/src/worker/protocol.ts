@@ -137,6 +137,7 @@ export const STORE_METHODS = [
   'capture',
   'release',
   'charge',
+  'refundJob',
   'expireHolds',
   'expireLots',
   'pruneIdempotencyKeys',
