@@ -1,5 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { RulesService, workspaceServices } from '@credits/api';
+import { isCreditsError } from '@credits/domain';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics, metricsApp } from './metrics.js';
@@ -15,6 +16,33 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** How long start-up keeps retrying a store that cannot be reached. */
+export const STARTUP_RETRY_MS = 60_000;
+
+/**
+ * Run a start-up step again while the store answers STORE_UNAVAILABLE (a lost connection, a
+ * database restarting), with backoff, for up to {@link STARTUP_RETRY_MS}; other errors end
+ * the start at once.
+ */
+export async function untilStoreAnswers<T>(
+  logger: Logger,
+  step: string,
+  run: () => Promise<T>,
+  limitMs = STARTUP_RETRY_MS,
+): Promise<T> {
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!isCreditsError(err) || err.reason !== 'STORE_UNAVAILABLE') throw err;
+      if (Date.now() - started > limitMs) throw err;
+      logger.warn({ err, step, attempt }, 'start-up step failed on the store; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
 /** Open the store, migrate, seed the rules, listen; SIGTERM drains and closes. */
 export async function startServer(
   env: Env & { serviceKey: string | undefined },
@@ -25,6 +53,15 @@ export async function startServer(
   const store = await openServingStore({
     url: env.DATABASE_URL,
     thread: env.STORE_THREAD,
+    postgres: {
+      max: env.PG_POOL_MAX,
+      lockTimeoutMs: env.PG_LOCK_TIMEOUT_MS,
+      statementTimeoutMs: env.PG_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: env.PG_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      // The pool drops the connection and opens another when needed; one request at most
+      // fails (STORE_UNAVAILABLE), never the process.
+      onConnectionError: (err) => logger.warn({ err }, 'database connection lost'),
+    },
     // The store's thread died: nothing more can be written. Exit, so a supervisor restarts
     // the process (every acknowledged write is committed; callers retry with their keys).
     onFailure: (err) => {
@@ -32,10 +69,12 @@ export async function startServer(
       process.exit(1);
     },
   });
-  await store.migrate();
   const rules = new RulesService(store, { refreshMs: env.RULES_REFRESH_MS, clock });
-  await rules.seed(clock());
-  await rules.current();
+  // A database that drops a connection or is not up yet delays the start, never ends it
+  // (each step is idempotent across processes; see untilStoreAnswers).
+  await untilStoreAnswers(logger, 'migrate', () => store.migrate());
+  await untilStoreAnswers(logger, 'seed rules', () => rules.seed(clock()));
+  await untilStoreAnswers(logger, 'load rules', () => rules.current());
   const services = workspaceServices({ store, clock });
   const metrics = createMetrics(store);
   let ready = true;

@@ -23,6 +23,8 @@ export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   SPEND_LIMIT_REACHED: 'PRECONDITION_FAILED',
   REFUND_EXCEEDS_COST: 'BAD_REQUEST',
   JOB_NOT_REFUNDABLE: 'CONFLICT',
+  STORE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  STORAGE_FULL: 'SERVICE_UNAVAILABLE',
 };
 
 /** A CreditsError as the TRPCError the client sees; anything else passes through. */

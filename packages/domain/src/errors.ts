@@ -22,6 +22,10 @@ export const REASONS = {
   SPEND_LIMIT_REACHED: 'SPEND_LIMIT_REACHED',
   REFUND_EXCEEDS_COST: 'REFUND_EXCEEDS_COST',
   JOB_NOT_REFUNDABLE: 'JOB_NOT_REFUNDABLE',
+  /** The database could not be reached or did not answer in time; retry with the same key. */
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /** The disk under the store is full; retry with the same key once space is freed. */
+  STORAGE_FULL: 'STORAGE_FULL',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -512,4 +512,6 @@ export interface DriverStats {
    * committing (with its fsync).
    */
   writerMs?: { open: number; operations: number; steps: number; flush: number; commit: number };
+  /** PostgreSQL: connections found broken so far (each cost at most one request). */
+  connectionErrors?: number;
 }

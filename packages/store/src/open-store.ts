@@ -1,4 +1,5 @@
 import { LedgerStore } from './ledger-store.js';
+import type { PostgresOptions } from './postgres/postgres-driver.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SqliteDriver } from './sqlite/sqlite-driver.js';
@@ -17,10 +18,14 @@ export async function openStore(opts: {
   url: string;
   maxBatch?: number;
   schema?: string;
+  /** PostgreSQL only: pool size, timeouts, a listener for connection failures. */
+  postgres?: Omit<PostgresOptions, 'url' | 'schema'>;
 }): Promise<LedgerStore> {
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     const { PostgresDriver } = await import('./postgres/postgres-driver.js');
-    return new LedgerStore(await PostgresDriver.open({ url: opts.url, schema: opts.schema }));
+    return new LedgerStore(
+      await PostgresDriver.open({ ...opts.postgres, url: opts.url, schema: opts.schema }),
+    );
   }
   const filename = opts.url.replace(/^sqlite:/, '');
   return new LedgerStore(await SqliteDriver.open({ filename, maxBatch: opts.maxBatch }));
@@ -36,6 +41,7 @@ export async function openServingStore(opts: {
   url: string;
   maxBatch?: number;
   thread?: 'worker' | 'main';
+  postgres?: Omit<PostgresOptions, 'url' | 'schema'>;
   /** The worker stopped unexpectedly (every later call fails). */
   onFailure?: (err: Error) => void;
 }): Promise<Store> {
