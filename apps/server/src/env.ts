@@ -27,8 +27,8 @@ const envSchema = z
      * statement (`statement_timeout`), or a transaction sits idle (`idle_in_transaction_session_timeout`),
      * in ms; past it the request fails with STORE_UNAVAILABLE (503, retry with the same key). 0 turns one off.
      */
-    PG_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).default(5000),
-    PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(15_000),
+    PG_LOCK_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+    PG_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
     HOLD_TTL_SEC: z.coerce.number().int().min(10).max(86_400).default(3600),
     SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),

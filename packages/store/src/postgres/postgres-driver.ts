@@ -78,9 +78,7 @@ export function isConnectionError(err: unknown): boolean {
     return true;
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code))
     return true;
-  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Connection ended/i.test(
-    err.message,
-  );
+  return /Connection terminated|connection error|not queryable|Connection ended/i.test(err.message);
 }
 
 /** The statement waited too long: a row lock past `lock_timeout` or a statement past `statement_timeout`. */
@@ -122,13 +120,16 @@ export interface PostgresOptions {
   max?: number;
   /** Schema to use (created if missing); tests give each run its own. */
   schema?: string;
-  /** `statement_timeout` of every connection, ms (default 15 000; 0 turns it off). */
+  /** `statement_timeout` of every connection, ms (default 30 000; 0 turns it off). */
   statementTimeoutMs?: number;
-  /** `lock_timeout`: longest wait for a row lock, ms (default 5 000; 0 turns it off). */
+  /** `lock_timeout`: longest wait for a row lock, ms (default 10 000; 0 turns it off). */
   lockTimeoutMs?: number;
   /** `idle_in_transaction_session_timeout`, ms (default 30 000; 0 turns it off). */
   idleInTransactionTimeoutMs?: number;
-  /** Longest wait for a new connection, ms (default 5 000). */
+  /**
+   * Longest wait for a connection from the pool, ms, including the wait for a free one
+   * under load (default 0: no limit; a database that is down refuses at once).
+   */
   connectTimeoutMs?: number;
   /** Told of every connection-level failure (the pool heals by itself; for logs). */
   onConnectionError?: (err: Error) => void;
@@ -198,10 +199,10 @@ export class PostgresDriver implements Driver {
     const pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.max ?? 16,
-      statement_timeout: opts.statementTimeoutMs ?? 15_000,
-      lock_timeout: opts.lockTimeoutMs ?? 5_000,
+      statement_timeout: opts.statementTimeoutMs ?? 30_000,
+      lock_timeout: opts.lockTimeoutMs ?? 10_000,
       idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs ?? 30_000,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 0,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     });
     const driver = new PostgresDriver(pool, opts.onConnectionError);
@@ -223,6 +224,9 @@ export class PostgresDriver implements Driver {
       try {
         return await this.pool.connect();
       } catch (err) {
+        // Waited for a free connection past `connectTimeoutMs`: the pool is saturated.
+        if (err instanceof Error && /timeout exceeded when trying to connect/.test(err.message))
+          throw storeUnavailable(err, 'timeout');
         if (!isConnectionError(err)) throw err;
         this.connectionLost(err as Error);
         if (attempt >= CONNECTION_RETRIES) throw storeUnavailable(err, 'connection');
