@@ -31,7 +31,8 @@ export const DEMO_USERS = [
 /**
  * The demo workspace: Pro plan (the free video trial, Video Edit), credits in every wallet,
  * an owner, a member and a platform admin. Every write has a fixed idempotency key or checks
- * first, so seeding twice changes nothing.
+ * first (and again after losing a race), so seeding twice, or from several processes at the
+ * same instant, changes nothing and fails none of them.
  */
 export async function seedDemo(input: { store: Store; rules: RulesService; now: number }) {
   const caller = createCaller({
@@ -73,36 +74,43 @@ export async function seedDemo(input: { store: Store; rules: RulesService; now: 
     });
   }
   for (const u of DEMO_USERS) {
+    // Several processes may seed at the same instant: whoever loses a race to create the
+    // user or the membership finds the winner's row and goes on (check, act, check again).
     let user = await input.store.accounts.userByEmail(u.email);
     if (!user) {
-      await input.store.accounts.createUser({
-        email: u.email,
-        name: u.name,
-        passwordHash: await hashPassword(u.password),
-        isAdmin: u.isAdmin,
-        now: input.now,
-        audit: { actor: 'system:seed', action: 'user.create', target: '' },
-      });
+      await input.store.accounts
+        .createUser({
+          email: u.email,
+          name: u.name,
+          passwordHash: await hashPassword(u.password),
+          isAdmin: u.isAdmin,
+          now: input.now,
+          audit: { actor: 'system:seed', action: 'user.create', target: '' },
+        })
+        .catch(async (err: unknown) => {
+          if (!(await input.store.accounts.userByEmail(u.email))) throw err;
+        });
       user = await input.store.accounts.userByEmail(u.email);
     }
-    if (
-      user &&
-      u.role &&
-      (await input.store.accounts.role({ workspaceId: DEMO_WORKSPACE_ID, userId: user.id })) ===
-        null
-    ) {
-      await input.store.accounts.addMember({
-        workspaceId: DEMO_WORKSPACE_ID,
-        userId: user.id,
-        role: u.role,
-        now: input.now,
-        audit: {
-          actor: 'system:seed',
-          action: 'workspace.member.add',
-          target: `user:${user.id}`,
+    const role = () =>
+      input.store.accounts.role({ workspaceId: DEMO_WORKSPACE_ID, userId: user!.id });
+    if (user && u.role && (await role()) === null) {
+      await input.store.accounts
+        .addMember({
           workspaceId: DEMO_WORKSPACE_ID,
-        },
-      });
+          userId: user.id,
+          role: u.role,
+          now: input.now,
+          audit: {
+            actor: 'system:seed',
+            action: 'workspace.member.add',
+            target: `user:${user.id}`,
+            workspaceId: DEMO_WORKSPACE_ID,
+          },
+        })
+        .catch(async (err: unknown) => {
+          if ((await role()) === null) throw err;
+        });
     }
   }
   return created.workspace;

@@ -29,6 +29,8 @@ export interface ServerOptions {
   logFile: string;
   /** Extra environment for the child (e.g. HOLD_TTL_SEC, SWEEP_INTERVAL_MS); applied last. */
   env?: Record<string, string>;
+  /** Extra arguments after `serve` (e.g. `--seed-demo`). */
+  args?: string[];
 }
 
 export interface ExitStatus {
@@ -86,21 +88,25 @@ export async function startServer(
     const log = openSync(opts.logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, ['--import', TSX_LOADER, 'src/main.ts', 'serve'], {
-        cwd: SERVER_DIR,
-        detached: false,
-        stdio: ['ignore', log, log],
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          DATABASE_URL: opts.databaseUrl,
-          PORT: String(port),
-          HOST,
-          LOG_LEVEL: 'warn',
-          CREDITS_SERVICE_KEY: opts.serviceKey,
-          ...opts.env,
+      child = spawn(
+        process.execPath,
+        ['--import', TSX_LOADER, 'src/main.ts', 'serve', ...(opts.args ?? [])],
+        {
+          cwd: SERVER_DIR,
+          detached: false,
+          stdio: ['ignore', log, log],
+          env: {
+            ...process.env,
+            NODE_ENV: 'test',
+            DATABASE_URL: opts.databaseUrl,
+            PORT: String(port),
+            HOST,
+            LOG_LEVEL: 'warn',
+            CREDITS_SERVICE_KEY: opts.serviceKey,
+            ...opts.env,
+          },
         },
-      });
+      );
     } finally {
       closeSync(log);
     }
