@@ -93,7 +93,13 @@ export interface SpendEvent {
 
 /** Every procedure declares who may call it; a test fails on any that does not. */
 export type Access =
-  'public' | 'user' | 'workspace:read' | 'workspace:use' | 'workspace:owner' | 'admin';
+  | 'public'
+  | 'user'
+  | 'workspace:read'
+  | 'workspace:use'
+  | 'workspace:owner'
+  | 'workspace:service'
+  | 'admin';
 export interface Meta {
   access: Access;
 }
@@ -230,3 +236,23 @@ export function workspaceProcedure(need: Need) {
 
 /** What every workspace procedure's input has (the rest is the procedure's own schema). */
 const workspaceInput = z.object({ workspaceId: workspaceIdSchema });
+
+/**
+ * A procedure on one workspace for the platform's own services: platform admins, and service
+ * keys with `usage:write` (refunds of finished jobs, SPEC 15). Members, owners and workspace
+ * keys are refused.
+ */
+export const serviceWorkspaceProcedure = base
+  .meta({ access: 'workspace:service' })
+  .use(async ({ ctx, getRawInput, next }) => {
+    if (!ctx.caller) refuse('UNAUTHORIZED', 'Sign in, or send a bearer API key.');
+    const parsed = workspaceInput.safeParse(await getRawInput());
+    if (!parsed.success)
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid input', cause: parsed.error });
+    const caller = ctx.caller;
+    const ok =
+      isAdmin(caller) || (caller.kind === 'service' && caller.scopes.includes('usage:write'));
+    if (!ok)
+      refuse('FORBIDDEN', 'Only platform admins and service keys with usage:write may do this.');
+    return next({ ctx: { caller, role: null } });
+  });

@@ -49,6 +49,7 @@ const KNOWN_ACCESS = [
   'workspace:read',
   'workspace:use',
   'workspace:owner',
+  'workspace:service',
   'admin',
 ] as const;
 type KnownAccess = (typeof KNOWN_ACCESS)[number];
@@ -133,6 +134,11 @@ function expectedOutcome(
       return p.user ? 'allowed' : 'FORBIDDEN';
     case 'admin':
       return p.admin ? 'allowed' : 'FORBIDDEN';
+    case 'workspace:service':
+      // Platform admins, and service keys (no tenant) that may use the workspace.
+      return p.admin || (p.tenant === null && !p.user && p.rights[NAMED[target]] === 'use')
+        ? 'allowed'
+        : 'FORBIDDEN';
     case 'workspace:read':
     case 'workspace:use':
     case 'workspace:owner': {
@@ -595,6 +601,13 @@ const INPUTS: Record<string, InputFactory> = {
     workspaceId,
     job: { kind: 'ai', tokens: 100 },
     idempotencyKey: key('charge'),
+  }),
+  'usage.refund': ({ workspaceId }) => ({
+    workspaceId,
+    jobId: 'job_matrix',
+    credits: 1,
+    reason: 'Access matrix',
+    idempotencyKey: key('refund'),
   }),
   'usage.history': ({ workspaceId }) => ({ workspaceId, limit: 10 }),
   'usage.jobs': ({ workspaceId }) => ({ workspaceId, limit: 10 }),

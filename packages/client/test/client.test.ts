@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createCreditsClient, reasonOf, runWithCredits, type CreditsClient } from '../src/index.js';
+import {
+  createCreditsClient,
+  reasonOf,
+  refundFailedJob,
+  runWithCredits,
+  type CreditsClient,
+} from '../src/index.js';
 // The server app is the client's counterpart; its test harness serves it without a port.
 import { DIALECTS, listen, makeTestApp, type TestApp } from '../../../apps/server/test/test-app.js';
 
@@ -188,6 +194,42 @@ for (const dialect of DIALECTS) {
       expect(reasonOf(error)).toBe('INSUFFICIENT_CREDITS');
       expect(reasonOf(new Error('plain'))).toBeNull();
       expect(reasonOf('nope')).toBeNull();
+    });
+
+    it('refundFailedJob: the job failed after it finished; a retry refunds once, never above the cost', async () => {
+      const before = await videoWallet();
+      const { hold } = await runWithCredits(
+        client,
+        { workspaceId, job: video(10), idempotencyKey: 'render-7' },
+        async () => ({ value: 'done' }),
+      );
+      const input = {
+        workspaceId,
+        jobId: hold.holdId,
+        reason: 'Render came out black',
+        idempotencyKey: 'render-7',
+      };
+      const first = await refundFailedJob(client, { ...input, credits: 40 });
+      expect(first).toMatchObject({ refunded: 40, cost: 100, totalRefunded: 40 });
+      expect(await refundFailedJob(client, { ...input, credits: 40 })).toEqual(first);
+      const rest = await refundFailedJob(client, { ...input, idempotencyKey: 'render-7b' });
+      expect(rest).toMatchObject({ refunded: 60, totalRefunded: 100 });
+      expect((await videoWallet()).balance).toBe(before.balance);
+      try {
+        await refundFailedJob(client, { ...input, idempotencyKey: 'render-7c', credits: 1 });
+        expect.unreachable();
+      } catch (e) {
+        expect(reasonOf(e)).toBe('REFUND_EXCEEDS_COST');
+      }
+      const history = await client.usage.history.query({
+        workspaceId,
+        types: ['refund'],
+        limit: 10,
+      });
+      expect(history.items.map((e) => [e.amount, e.jobId])).toEqual([
+        [60, hold.holdId],
+        [40, hold.holdId],
+      ]);
     });
 
     it('a wrong API key is UNAUTHORIZED', async () => {

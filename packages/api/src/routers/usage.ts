@@ -1,7 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { CreditsError, actionWhenShort, type WalletKind } from '@credits/domain';
-import { workspaceProcedure, type Context } from '../trpc.js';
+import { serviceWorkspaceProcedure, workspaceProcedure, type Context } from '../trpc.js';
 import {
   cursorSchema,
   entryTypeSchema,
@@ -240,6 +240,34 @@ export const usageRouter = {
         spent(ctx, input.workspaceId, charged);
         return charged;
       }),
+    ),
+
+  /**
+   * Refund part or all of a finished job (captured or charged) — "the job failed after it
+   * finished". Never more in total than the job cost; credits go back to the lots that paid.
+   * Platform admins and service keys with `usage:write` only.
+   */
+  refund: serviceWorkspaceProcedure
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          jobId: idSchema,
+          credits: z.number().int().min(1).max(1_000_000_000).optional(),
+          reason: z.string().trim().min(1).max(500),
+          idempotencyKey: idempotencyKeySchema,
+        })
+        .strict(),
+    )
+    .mutation(({ ctx, input }) =>
+      observed(ctx, 'refund', () =>
+        ctx.store.refundJob({
+          ...writeBase(ctx, input, 'refund'),
+          jobId: input.jobId,
+          credits: input.credits,
+          reason: input.reason,
+        }),
+      ),
     ),
 
   /** Ledger entries, newest first, in stable cursor pages. */
