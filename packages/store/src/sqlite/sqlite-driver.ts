@@ -101,6 +101,25 @@ function exec(db: sqlite3.Database, sql: string): Promise<void> {
   return new Promise((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve())));
 }
 
+/**
+ * A full disk (or a database at its size limit) is SQLITE_FULL: the write fails whole,
+ * nothing of it is kept, and the caller gets STORAGE_FULL (503), retryable with the same
+ * idempotency key once space is freed. Reads keep working.
+ */
+export function storageError(err: unknown): unknown {
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'SQLITE_FULL' || /SQLITE_FULL|database or disk is full/.test(String(err))) {
+    const e = new CreditsError(
+      'STORAGE_FULL',
+      'The disk under the store is full; nothing was written. Retrying with the same idempotency key is safe once space is freed.',
+      { retryable: true },
+    );
+    (e as Error & { cause?: unknown }).cause = err;
+    return e;
+  }
+  return err;
+}
+
 export interface SqliteOptions {
   /** A file path; its folder is created. */
   filename: string;
@@ -130,13 +149,28 @@ export class SqliteDriver implements Driver {
   /** `PRAGMA data_version` at the start of the last transaction. */
   private dataVersion: number | null = null;
   private readonly maxBatch: number;
+  /** A statement of the current batch found the disk full. */
+  private full = false;
 
   private constructor(
     private readonly writer: sqlite3.Database,
     private readonly reader: sqlite3.Database,
     maxBatch: number,
   ) {
-    this.tx = executorOf(writer);
+    // SQLITE_FULL may roll the whole transaction back under the savepoints, so the batch
+    // then fails on a missing savepoint: remember that the disk was full.
+    const tx = executorOf(writer);
+    const seen = <R>(p: Promise<R>): Promise<R> =>
+      p.catch((err: unknown) => {
+        if (storageError(err) !== err) this.full = true;
+        throw err;
+      });
+    this.tx = {
+      all: (sql, params) => seen(tx.all(sql, params)),
+      get: (sql, params) => seen(tx.get(sql, params)),
+      run: (sql, params) => seen(tx.run(sql, params)),
+      finalize: () => tx.finalize(),
+    };
     this.read = executorOf(reader);
     this.maxBatch = maxBatch;
   }
@@ -334,16 +368,19 @@ export class SqliteDriver implements Driver {
       // A savepoint step, a flush or the commit failed: nothing in this batch happened.
       this.cache.clear();
       await exec(this.writer, 'ROLLBACK').catch(() => undefined);
-      for (const op of batch) op.reject(err);
+      const reason = this.full ? storageError({ code: 'SQLITE_FULL', cause: err }) : err;
+      this.full = false;
+      for (const op of batch) op.reject(storageError(reason));
       return;
     }
+    this.full = false;
     this.counters.commits += 1;
     const again: Op[] = [];
     for (const op of batch) {
       const o = outcomes.get(op)!;
       if (o.ok === 'again') again.push(op);
       else if (o.ok) op.resolve(o.value);
-      else op.reject(o.value);
+      else op.reject(storageError(o.value));
     }
     this.counters.writes += batch.length - again.length;
     // First in the next batch: their answers depend on what this one just committed.
