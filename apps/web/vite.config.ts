@@ -10,6 +10,7 @@ export default defineConfig({
       '/trpc': { target: api, changeOrigin: false },
       '/checkout': { target: api, changeOrigin: false },
       '/export': { target: api, changeOrigin: false },
+      '/receipts': { target: api, changeOrigin: false },
     },
   },
   build: {

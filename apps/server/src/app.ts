@@ -36,6 +36,7 @@ import {
 } from './payments/index.js';
 import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
 import { exportRoutes } from './export-routes.js';
+import { receiptRoutes } from './receipt-routes.js';
 import { httpApiRoutes } from './http-api/routes.js';
 
 /**
@@ -278,6 +279,9 @@ export function createApp(deps: AppDeps) {
       maxRows: deps.exportMaxRows,
     }),
   );
+  // Receipts as PDF downloads: same callers and access as receipts.get.
+  app.use('/receipts/*', auth);
+  app.route('/', receiptRoutes({ store: deps.store }));
   const services = deps.services ?? workspaceServices({ store: deps.store, clock: deps.clock });
   /** One request's procedure context: `/trpc` and the HTTP API (`/api/v1`) build it alike. */
   const procedureContext = (c: Context<{ Variables: AuthVariables }>, resHeaders: Headers) => {

@@ -55,6 +55,11 @@ export const routes: RouteRecordRaw[] = [
     meta: { title: 'Video Studio' },
   },
   {
+    path: '/purchases/:orderId/receipt',
+    component: () => import('./pages/Receipt.vue'),
+    meta: { title: 'Receipt' },
+  },
+  {
     path: '/settings',
     component: () => import('./pages/settings/SettingsLayout.vue'),
     meta: { title: 'Workspace settings' },

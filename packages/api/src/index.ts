@@ -44,3 +44,4 @@ export { CycleService, type Cycle, type CyclePreview, type CycleState } from './
 export { WorkspaceCache, loadWorkspace } from './workspace-cache.js';
 export { workspaceServices } from './services.js';
 export { isPublicAddress, isPublicWebhookUrl, normalizeHost } from './webhook-url.js';
+export { buildReceipt, type Receipt } from './routers/receipts.js';

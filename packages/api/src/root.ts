@@ -11,6 +11,7 @@ import { notificationsRouter } from './routers/notifications.js';
 import { spendingRouter } from './routers/spending.js';
 import { autoTopUpRouter } from './routers/auto-top-up.js';
 import { invitationsRouter } from './routers/invitations.js';
+import { receiptsRouter } from './routers/receipts.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
@@ -24,6 +25,7 @@ export const appRouter = createTRPCRouter({
   spending: spendingRouter,
   autoTopUp: autoTopUpRouter,
   invitations: invitationsRouter,
+  receipts: receiptsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -622,6 +622,8 @@ const INPUTS: Record<string, InputFactory> = {
   'billing.orders': ({ workspaceId }) => ({ workspaceId }),
   'billing.order': async (t) => ({ workspaceId: t.workspaceId, orderId: await orderIn(t) }),
 
+  'receipts.get': async (t) => ({ workspaceId: t.workspaceId, orderId: await paidOrderIn(t) }),
+
   'notifications.list': ({ workspaceId }) => ({ workspaceId }),
   'notifications.markRead': async (t) => ({
     workspaceId: t.workspaceId,
