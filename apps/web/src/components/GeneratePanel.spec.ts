@@ -42,6 +42,46 @@ describe('GeneratePanel', () => {
     expect(w.findAll('button').map((b) => b.text())).toEqual(['Generate', 'Buy Image Credits']);
   });
 
+  it('explains a spending limit refusal: members are told to ask an owner, owners may raise it', () => {
+    const refused = (action: string) =>
+      new TRPCClientError('limit', {
+        result: {
+          error: {
+            code: -32012,
+            message: 'x',
+            data: {
+              reason: 'SPEND_LIMIT_REACHED',
+              details: {
+                limit: 100,
+                used: 60,
+                held: 30,
+                needed: 50,
+                resetsAt: Date.UTC(2026, 1, 15),
+                action,
+              },
+            },
+          },
+        } as never,
+      });
+    const member = mount(GeneratePanel, {
+      props: { ...base, phase: 'error', error: refused('ask_owner') },
+    });
+    expect(member.get('[data-testid="limit-refused"]').text()).toContain(
+      'It needs 50 credits; 90 of the 100-credit limit are already spent or held this cycle (it resets on February 15). Nothing was charged.',
+    );
+    expect(member.get('[data-testid="ask-owner"]').text()).toBe(
+      'Ask a workspace owner to raise the limit.',
+    );
+    expect(member.find('[data-action="raise_limit"]').exists()).toBe(false);
+    const owner = mount(GeneratePanel, {
+      props: { ...base, phase: 'error', error: refused('raise_limit') },
+    });
+    expect(owner.get('[data-action="raise_limit"]').attributes('href')).toBe(
+      '/billing#spending-title',
+    );
+    expect(owner.find('[data-testid="ask-owner"]').exists()).toBe(false);
+  });
+
   it('cannot generate while busy or disabled', () => {
     expect(
       mount(GeneratePanel, { props: { ...base, phase: 'running' } })
