@@ -91,6 +91,11 @@ export interface AddTarget {
   readonly table: string;
   readonly key: readonly string[];
   readonly columns: readonly string[];
+  /**
+   * Where a statement moving several targets locks this one: lower first (a wallet before
+   * its lots, the order every transaction takes). Default 0.
+   */
+  readonly lockRank?: number;
 }
 
 /** Rows inserted and additions made by pipelined operations, to send as one group. */
@@ -105,7 +110,7 @@ export interface Coalesced {
 }
 
 /** Items by a key, in the order they came (keys in the order first seen). */
-function groupBy<K, T, V>(
+export function groupBy<K, T, V>(
   items: readonly T[],
   key: (item: T) => K,
   value: (item: T) => V,
@@ -198,29 +203,10 @@ export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
       );
     }
   }
-  for (const [target, adds] of groupBy(
-    c.adds,
-    (a) => a.target,
-    (a) => a,
-  )) {
-    // One row per key: deltas summed, the last `after` given is the one to hold.
-    const rows = new Map<
-      string,
-      { key: readonly unknown[]; deltas: number[]; after?: readonly number[] }
-    >();
-    for (const a of adds) {
-      const id = JSON.stringify(a.key);
-      const row = rows.get(id);
-      if (row) {
-        a.deltas.forEach((d, i) => (row.deltas[i]! += d));
-        row.after = a.after;
-      } else {
-        rows.set(id, { key: a.key, deltas: [...a.deltas], after: a.after });
-      }
-    }
+  for (const [target, rows] of summedAdds(c.adds)) {
     const k = target.key.length;
     const one = placeholders(k + target.columns.length);
-    for (const chunk of chunks([...rows.values()])) {
+    for (const chunk of chunks(rows)) {
       const sql = `UPDATE ${target.table} SET ${target.columns.map((c, j) => `${c} = ${target.table}.${c} + v.column${k + j + 1}`).join(', ')}
         FROM (VALUES ${chunk.map(() => one).join(', ')}) AS v
         WHERE ${target.key.map((key, j) => `${target.table}.${key} = v.column${j + 1}`).join(' AND ')}
@@ -240,6 +226,38 @@ export function sendCoalesced(ex: Executor, c: Coalesced): Promise<unknown>[] {
           }),
       );
     }
+  }
+  return out;
+}
+
+/** One row's additions, summed over every operation that moved it. */
+export interface SummedAdd {
+  key: readonly unknown[];
+  deltas: number[];
+  /** The last `after` given for the row: what it must hold once all the deltas are in. */
+  after?: readonly number[];
+}
+
+/** Additions per target, one row per key: deltas summed, the last `after` given kept. */
+export function summedAdds(adds: Coalesced['adds']): Map<AddTarget, SummedAdd[]> {
+  const out = new Map<AddTarget, SummedAdd[]>();
+  for (const [target, list] of groupBy(
+    adds,
+    (a) => a.target,
+    (a) => a,
+  )) {
+    const rows = new Map<string, SummedAdd>();
+    for (const a of list) {
+      const id = JSON.stringify(a.key);
+      const row = rows.get(id);
+      if (row) {
+        a.deltas.forEach((d, i) => (row.deltas[i]! += d));
+        row.after = a.after;
+      } else {
+        rows.set(id, { key: a.key, deltas: [...a.deltas], after: a.after });
+      }
+    }
+    out.set(target, [...rows.values()]);
   }
   return out;
 }
@@ -333,6 +351,8 @@ export interface TrackedExecutor extends TxExecutor {
   keepCache(): void;
   /** Pipelined: send the held statements, in the order they were deferred. */
   release(): void;
+  /** Pipelined: how many deferred statements are held (not yet sent). */
+  heldCount(): number;
   /** Pipelined: the inserts and additions the driver sends for the whole group. */
   takeCoalesced(): Coalesced;
 }
@@ -461,6 +481,9 @@ export function trackedExecutor(
       const out = appended;
       appended = [];
       return out;
+    },
+    heldCount() {
+      return held?.length ?? 0;
     },
     release() {
       const sends = held ?? [];

@@ -11,15 +11,24 @@ import {
 } from '@credits/domain';
 import type { AddTarget, RowGroup, TxExecutor } from './executor.js';
 
-/** A wallet's balances, moved by deltas (see {@link TxExecutor.add}). */
+/**
+ * A wallet's balances, moved by deltas (see {@link TxExecutor.add}), and its version, moved by
+ * one with every change: checked afterwards, it proves nothing else moved the wallet (or its
+ * lots) since it was read or remembered, even if the balances came back to the same figures.
+ */
 const WALLET_BALANCES: AddTarget = {
   table: 'wallets',
   key: ['workspace_id', 'kind'],
-  columns: ['available', 'held'],
+  columns: ['available', 'held', 'version'],
 };
 
 /** What is left in a lot, moved by deltas. */
-export const LOT_REMAINING: AddTarget = { table: 'lots', key: ['id'], columns: ['remaining'] };
+export const LOT_REMAINING: AddTarget = {
+  table: 'lots',
+  key: ['id'],
+  columns: ['remaining'],
+  lockRank: 1,
+};
 
 /** Ledger entries, appended (see {@link TxExecutor.append}): nothing reads them inside a money write. */
 const ENTRY_ROWS: RowGroup = {
@@ -32,6 +41,7 @@ const ENTRY_ROWS: RowGroup = {
 interface RememberedWallet {
   available: number;
   held: number;
+  version: number;
   lots: LotState[];
 }
 
@@ -57,21 +67,29 @@ export interface WalletState {
   held: number;
 }
 
+/** A wallet as read or remembered: its balances and its version (see WALLET_BALANCES). */
+interface WalletRow extends WalletState {
+  version: number;
+}
+
 /** Running state of one wallet inside one operation: entries are written as it moves. */
 export class WalletMove {
   available: number;
   held: number;
-  private readonly start: WalletState;
+  /** The wallet's version once this operation has saved it. */
+  version: number;
+  private readonly start: WalletRow;
   constructor(
     private readonly tx: TxExecutor,
     readonly workspaceId: string,
     readonly wallet: WalletKind,
-    state: WalletState,
+    state: WalletRow,
     private readonly catalog: CatalogView,
   ) {
     this.start = { ...state };
     this.available = state.available;
     this.held = state.held;
+    this.version = state.version;
   }
 
   async entry(e: {
@@ -121,13 +139,15 @@ export class WalletMove {
     const da = this.available - this.start.available;
     const dh = this.held - this.start.held;
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
-    // Checked: the wallet must hold exactly these balances afterwards (a wallet that moved
-    // under this operation fails it, and the writer forgets what it remembered).
+    // Checked: the wallet must hold exactly these balances and the next version afterwards
+    // (a wallet that moved under this operation fails it, and the writer forgets what it
+    // remembered).
+    this.version = this.start.version + 1;
     this.tx.add(
       WALLET_BALANCES,
       [this.workspaceId, this.wallet],
-      [da, dh],
-      [this.available, this.held],
+      [da, dh, 1],
+      [this.available, this.held, this.version],
     );
     if (now !== undefined && da < 0) this.alertOnCrossing(now);
     return { available: this.available, held: this.held };
@@ -177,8 +197,8 @@ export class LedgerTx {
    */
   async openWallet(workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
     this.tx.cache?.delete(walletKey(workspaceId, wallet));
-    const row = await this.tx.get<WalletState>(
-      `SELECT available, held FROM wallets WHERE workspace_id = ? AND kind = ? ${this.lockRows}`,
+    const row = await this.tx.get<WalletRow>(
+      `SELECT available, held, version FROM wallets WHERE workspace_id = ? AND kind = ? ${this.lockRows}`,
       [workspaceId, wallet],
     );
     if (!row) {
@@ -190,7 +210,7 @@ export class LedgerTx {
       this.tx,
       workspaceId,
       wallet,
-      { available: Number(row.available), held: Number(row.held) },
+      { available: Number(row.available), held: Number(row.held), version: Number(row.version) },
       this.catalog,
     );
   }
@@ -230,7 +250,7 @@ export class LedgerTx {
           this.tx,
           workspaceId,
           wallet,
-          { available: known.available, held: known.held },
+          { available: known.available, held: known.held, version: known.version },
           this.catalog,
         ),
         rows: known.lots.map((l) => ({ ...l })),
@@ -313,7 +333,12 @@ export class LedgerTx {
     const lots = live
       .map((l) => ({ ...l, remaining: l.remaining - (taken.get(l.id) ?? 0) }))
       .filter((l) => l.remaining > 0);
-    const state: RememberedWallet = { available: w.available, held: w.held, lots };
+    const state: RememberedWallet = {
+      available: w.available,
+      held: w.held,
+      version: w.version,
+      lots,
+    };
     this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
   }
 

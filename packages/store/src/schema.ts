@@ -286,6 +286,13 @@ CREATE INDEX audit_by_target ON audit_log (target, id)
 `,
   },
   {
+    // Bumped by every change to a wallet's balances (which every change to its lots makes):
+    // an adapter that remembers a wallet checks this, not only the balances, before writing.
+    version: 40,
+    name: 'wallet versions',
+    sql: `ALTER TABLE wallets ADD COLUMN version BIGINT NOT NULL DEFAULT 0`,
+  },
+  {
     // Issue 15: a new trial workspace's 50 free video credits read "Low" at the old seeded
     // threshold of 50. The seed is now 20; a catalog an admin has edited keeps its value.
     version: 50,

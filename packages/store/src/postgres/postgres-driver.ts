@@ -9,7 +9,9 @@ import {
   type DriverStats,
   type Executor,
   type TxExecutor,
+  type WriteOptions,
 } from '../executor.js';
+import { OneStatementWriter } from './one-statement.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
 const converted = new Map<string, string>();
@@ -36,10 +38,22 @@ function executorOf(client: pg.Pool | pg.PoolClient): Executor {
   // chained here, in order, rather than left to pg's deprecated internal queue. A pool
   // spreads reads over its connections and needs no chain.
   let last: Promise<unknown> = Promise.resolve();
+  // Once a statement of a transaction fails, every later one fails with 25P02 ("current
+  // transaction is aborted"): those answer with the first failure instead, so whoever
+  // catches one sees the cause (a deadlock or serialization failure, which is retried).
+  let firstFailure: Error | null = null;
   const query = (sql: string, params: readonly unknown[]) => {
+    if (client instanceof pg.Pool) {
+      return client.query({ text: toPositional(sql), values: params as unknown[], types });
+    }
     const send = () =>
-      client.query({ text: toPositional(sql), values: params as unknown[], types });
-    if (client instanceof pg.Pool) return send();
+      client
+        .query({ text: toPositional(sql), values: params as unknown[], types })
+        .catch((err: unknown) => {
+          if ((err as { code?: string }).code === '25P02' && firstFailure) throw firstFailure;
+          firstFailure ??= err instanceof Error ? err : new Error(String(err));
+          throw err;
+        });
     const next = last.then(send, send);
     last = next.catch(() => undefined);
     return next;
@@ -159,6 +173,13 @@ export class PostgresDriver implements Driver {
   readonly lockRows = 'FOR UPDATE';
   readonly read: Executor;
   private counters = { writes: 0, commits: 0, queued: 0, connectionErrors: 0 };
+  /**
+   * Wallets as this process last wrote them, for pipelined operations to plan on without
+   * reading (see {@link OneStatementWriter}); every ordinary transaction that opens a wallet
+   * forgets it, and the wallet's version catches any other writer.
+   */
+  private readonly cache = new Map<string, unknown>();
+  private readonly oneStatement: OneStatementWriter;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -186,6 +207,12 @@ export class PostgresDriver implements Driver {
     // And every client keeps a listener of its own for good: pg can report a dead socket on a
     // client in a moment when neither the pool's listener nor a request's is attached.
     pool.on('connect', (client) => client.on('error', () => undefined));
+    this.oneStatement = new OneStatementWriter(
+      this.read,
+      this.cache,
+      (op) => this.write(op),
+      this.counters,
+    );
   }
 
   private connectionLost(err: Error): void {
@@ -255,7 +282,7 @@ export class PostgresDriver implements Driver {
           throw err;
         }),
       );
-      const tracked = trackedExecutor(inner);
+      const tracked = trackedExecutor(inner, this.cache);
       let committing = false;
       try {
         await client.query(begin);
@@ -265,6 +292,7 @@ export class PostgresDriver implements Driver {
         await flushAppended(inner, tracked.takeAppended());
         committing = true;
         await client.query('COMMIT');
+        tracked.keepCache();
         return value;
       } catch (err) {
         await tracked.drain();
@@ -298,7 +326,12 @@ export class PostgresDriver implements Driver {
     }
   }
 
-  async write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
+  /**
+   * One transaction per operation; pipelined ones (reserve, charge) go as one statement with
+   * the others waiting beside them (see {@link OneStatementWriter}).
+   */
+  async write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
+    if (options?.pipelined) return this.oneStatement.write(op);
     this.counters.queued += 1;
     try {
       const value = await this.transaction('BEGIN', op);
@@ -329,7 +362,11 @@ export class PostgresDriver implements Driver {
 
   stats(): DriverStats {
     const { connectionErrors, ...counters } = this.counters;
-    return { ...counters, connectionErrors };
+    return {
+      ...counters,
+      queued: counters.queued + this.oneStatement.queued,
+      connectionErrors,
+    };
   }
 
   async close(): Promise<void> {

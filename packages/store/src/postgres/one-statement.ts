@@ -1,0 +1,213 @@
+import {
+  groupBy,
+  summedAdds,
+  trackedExecutor,
+  type AppendedRows,
+  type Coalesced,
+  type Executor,
+  type RowGroup,
+  type TxExecutor,
+} from '../executor.js';
+
+/**
+ * PostgreSQL's fast path for pipelined operations (reserve, charge): the operations waiting
+ * while a statement is in flight are planned one after another on what this process
+ * remembers of their wallets (or on fresh reads), and all their writes go to the database as
+ * ONE data-modifying statement in autocommit: one round trip, the wallet rows locked only for
+ * that statement. The statement carries its own checks — each wallet must reach exactly the
+ * balances and version its operation expected, every row must go in or move — and fails
+ * whole when one does not hold, so nothing of the group is written. Then (and for any other
+ * failure, and for an operation that throws, refuses or needs a statement the single
+ * statement cannot carry) each operation runs again alone as an ordinary transaction, where
+ * its outcome is exact: callers only ever see the one-at-a-time outcome.
+ *
+ * One group is in flight at a time, so the group after it is planned on the balances this
+ * one leaves and never races it for a wallet inside this process. Other processes are held
+ * off by the wallet's version: any change to a wallet (or its lots) moves it.
+ */
+export class OneStatementWriter {
+  private readonly waiting: Pending[] = [];
+  private inFlight = false;
+  /**
+   * Reads while planning take no lock (`FOR UPDATE` dropped): they wait for nobody, and the
+   * statement's expectations check what they read.
+   */
+  private readonly planReads: Executor;
+
+  constructor(
+    private readonly db: Executor,
+    /** What the writer remembers of wallets (shared with ordinary transactions, which forget). */
+    private readonly cache: Map<string, unknown>,
+    /** Run one operation alone, as an ordinary transaction. */
+    private readonly alone: <T>(op: (tx: TxExecutor) => Promise<T>) => Promise<T>,
+    private readonly counters: { writes: number; commits: number },
+  ) {
+    const plain = (sql: string) => sql.replace(/\s+FOR UPDATE\s*$/i, '');
+    this.planReads = {
+      all: (sql, params) => db.all(plain(sql), params),
+      get: (sql, params) => db.get(plain(sql), params),
+      run: (sql, params) => db.run(plain(sql), params),
+    };
+  }
+
+  write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({
+        op,
+        resolve: resolve as Pending['resolve'],
+        reject,
+      });
+      this.pump();
+    });
+  }
+
+  /** Operations waiting or in flight. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.waiting.length === 0) return;
+    this.inFlight = true;
+    const group = this.waiting.splice(0, MAX_GROUP);
+    void this.run(group).finally(() => {
+      this.inFlight = false;
+      this.pump();
+    });
+  }
+
+  private runAlone(p: Pending): void {
+    this.alone(p.op).then(p.resolve, p.reject);
+  }
+
+  private async run(group: Pending[]): Promise<void> {
+    const planned: { p: Pending; value: unknown }[] = [];
+    const writes: Coalesced = { inserts: [], adds: [] };
+    const appended: AppendedRows = [];
+    for (const p of group) {
+      const tracked = trackedExecutor(this.planReads, this.cache, true);
+      let value: unknown;
+      try {
+        value = await p.op(tracked);
+      } catch {
+        // A refusal decided on remembered balances, or a read that failed: decide it again
+        // alone, on what the database holds.
+        this.runAlone(p);
+        continue;
+      }
+      if (tracked.heldCount() > 0) {
+        // A statement of its own (a lot past its time, an alert): not for the one statement.
+        this.runAlone(p);
+        continue;
+      }
+      // The next operation of the group plans on what this one leaves.
+      tracked.keepCache();
+      const c = tracked.takeCoalesced();
+      writes.inserts.push(...c.inserts);
+      writes.adds.push(...c.adds);
+      appended.push(...tracked.takeAppended());
+      planned.push({ p, value });
+    }
+    if (planned.length === 0) return;
+    const { sql, params } = oneStatement(writes, appended);
+    try {
+      await this.db.all(sql, params);
+    } catch {
+      // A key already taken, a wallet that moved, a lot short, a deadlock, a lost connection:
+      // nothing of the group was written. Forget what was planned on, run each alone.
+      this.cache.clear();
+      for (const { p } of planned) this.runAlone(p);
+      return;
+    }
+    this.counters.commits += 1;
+    this.counters.writes += planned.length;
+    for (const { p, value } of planned) p.resolve(value);
+  }
+}
+
+interface Pending {
+  op: (tx: TxExecutor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Most operations in one statement (a charge binds about 45 values; PostgreSQL allows 65,535). */
+const MAX_GROUP = 256;
+
+/** A value bound for a VALUES list, typed (VALUES has no target column to take a type from). */
+function typed(v: unknown): string {
+  return typeof v === 'number' ? '?::bigint' : '?::text';
+}
+
+/**
+ * The group's writes as one statement: a `WITH` sub-statement per kind of row inserted and
+ * per table moved, then a SELECT that divides by zero unless every row went in and every
+ * moved row met its expectation, so a failed check fails the whole statement (SQLSTATE
+ * 22012) and autocommit rolls all of it back. Each table is written by one sub-statement
+ * (CockroachDB refuses two writes to a table in one statement); rows appended go in the
+ * order they came, so ledger entries keep their order.
+ */
+export function oneStatement(
+  writes: Coalesced,
+  appended: AppendedRows,
+): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const expected: { name: string; rows: number }[] = [];
+  const name = () => `w${parts.length}`;
+
+  const inserts: { rows: RowGroup; params: readonly unknown[] }[] = [
+    ...writes.inserts,
+    ...appended,
+  ];
+  for (const [group, rows] of groupBy(
+    inserts,
+    (i) => i.rows,
+    (i) => i.params,
+  )) {
+    const one = `(${Array.from({ length: group.columns }, () => '?').join(', ')})`;
+    const n = name();
+    parts.push(
+      `${n} AS (${group.head} ${rows.map(() => one).join(', ')}${group.tail ? ` ${group.tail}` : ''} RETURNING 1)`,
+    );
+    params.push(...rows.flat());
+    expected.push({ name: n, rows: rows.length });
+  }
+
+  // Targets in lock order (wallets, then lots): each waits for the one before it to have
+  // moved all its rows, so this statement locks rows in the order every transaction does.
+  const targets = [...summedAdds(writes.adds)].sort(
+    ([a], [b]) => (a.lockRank ?? 0) - (b.lockRank ?? 0),
+  );
+  let before: { name: string; rows: number } | null = null;
+  for (const [target, rows] of targets) {
+    const k = target.key.length;
+    const c = target.columns.length;
+    // Rows without an expectation are matched on their key alone (a NULL expectation).
+    const width = k + 2 * c;
+    const values = rows.map((r) => {
+      params.push(...r.key, ...r.deltas, ...(r.after ?? target.columns.map(() => null)));
+      return `(${[...r.key.map(typed), ...r.deltas.map(() => '?::bigint'), ...target.columns.map(() => '?::bigint')].join(', ')})`;
+    });
+    const cols = Array.from({ length: width }, (_, i) => `c${i}`);
+    const t = target.table;
+    const n = name();
+    parts.push(
+      `${n} AS (UPDATE ${t} SET ${target.columns.map((col, j) => `${col} = ${t}.${col} + v.c${k + j}`).join(', ')}
+        FROM (VALUES ${values.join(', ')}) AS v (${cols.join(', ')})
+        WHERE ${target.key.map((key, j) => `${t}.${key} = v.c${j}`).join(' AND ')}
+          AND ${target.columns.map((col, j) => `(v.c${k + c + j} IS NULL OR ${t}.${col} + v.c${k + j} = v.c${k + c + j})`).join(' AND ')}
+          ${before ? `AND (SELECT count(*) FROM ${before.name}) = ${before.rows}` : ''}
+        RETURNING 1)`,
+    );
+    before = { name: n, rows: rows.length };
+    expected.push(before);
+  }
+
+  const checks = expected.map((e) => `(SELECT count(*) FROM ${e.name}) = ${e.rows}`).join(' AND ');
+  return {
+    sql: `WITH ${parts.join(',\n')}
+      SELECT 1 / (CASE WHEN ${checks || 'true'} THEN 1 ELSE 0 END) AS ok`,
+    params,
+  };
+}
