@@ -81,11 +81,14 @@ export class OneStatementWriter {
   }
 
   private async run(group: Pending[]): Promise<void> {
+    // Wallets are remembered across groups (their version checks them); anything else an
+    // operation remembers (a wallet's spending limits) only while this group is planned.
+    const memory = new RememberedWallets(this.cache, new Map());
     const planned: { p: Pending; value: unknown }[] = [];
     const writes: Coalesced = { inserts: [], adds: [] };
     const appended: AppendedRows = [];
     for (const p of group) {
-      const tracked = trackedExecutor(this.planReads, this.cache, true);
+      const tracked = trackedExecutor(this.planReads, memory, true);
       let value: unknown;
       try {
         value = await p.op(tracked);
@@ -122,6 +125,37 @@ export class OneStatementWriter {
     this.counters.commits += 1;
     this.counters.writes += planned.length;
     for (const { p, value } of planned) p.resolve(value);
+  }
+}
+
+/** Keys of what `ledger-tx.ts` remembers of a wallet. */
+const WALLET_KEY = 'wallet\u0000';
+
+/**
+ * The cache PostgreSQL's operations see: wallets go to the process-wide map (a write on a
+ * remembered wallet checks its version), everything else to `others` (null: not kept at all),
+ * because nothing checks it against what another process changed.
+ */
+export class RememberedWallets extends Map<string, unknown> {
+  constructor(
+    private readonly wallets: Map<string, unknown>,
+    private readonly others: Map<string, unknown> | null,
+  ) {
+    super();
+  }
+  override get(key: string): unknown {
+    return key.startsWith(WALLET_KEY) ? this.wallets.get(key) : this.others?.get(key);
+  }
+  override has(key: string): boolean {
+    return key.startsWith(WALLET_KEY) ? this.wallets.has(key) : (this.others?.has(key) ?? false);
+  }
+  override set(key: string, value: unknown): this {
+    if (key.startsWith(WALLET_KEY)) this.wallets.set(key, value);
+    else this.others?.set(key, value);
+    return this;
+  }
+  override delete(key: string): boolean {
+    return key.startsWith(WALLET_KEY) ? this.wallets.delete(key) : !!this.others?.delete(key);
   }
 }
 

@@ -11,7 +11,7 @@ import {
   type TxExecutor,
   type WriteOptions,
 } from '../executor.js';
-import { OneStatementWriter } from './one-statement.js';
+import { OneStatementWriter, RememberedWallets } from './one-statement.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */
 const converted = new Map<string, string>();
@@ -179,6 +179,8 @@ export class PostgresDriver implements Driver {
    * forgets it, and the wallet's version catches any other writer.
    */
   private readonly cache = new Map<string, unknown>();
+  /** What ordinary transactions see of it: wallets only (see {@link RememberedWallets}). */
+  private readonly walletsOnly = new RememberedWallets(this.cache, null);
   private readonly oneStatement: OneStatementWriter;
 
   private constructor(
@@ -282,7 +284,7 @@ export class PostgresDriver implements Driver {
           throw err;
         }),
       );
-      const tracked = trackedExecutor(inner, this.cache);
+      const tracked = trackedExecutor(inner, this.walletsOnly);
       let committing = false;
       try {
         await client.query(begin);
