@@ -163,16 +163,21 @@ describe.skipIf(!PG_URL)('PostgreSQL connection loss', () => {
     try {
       const ws = await workspace(proxied);
       await grant(proxied, ws.id, 100);
+      // A grant: an ordinary transaction with a COMMIT of its own (reserves and charges go as
+      // one statement in autocommit, see postgres/one-statement.ts).
       const input = {
         workspaceId: ws.id,
+        wallet: 'video_credits' as const,
+        amount: 30,
+        source: 'purchase' as const,
+        description: 'Test grant',
         actor: 'test',
         now: T0,
         idempotencyKey: key(),
         requestHash: 'h',
-        priced: priced(30),
       };
       proxy.dropNextCommitAnswer();
-      const err = await proxied.charge(input).then(
+      const err = await proxied.grant(input).then(
         () => null,
         (e: unknown) => e,
       );
@@ -183,12 +188,12 @@ describe.skipIf(!PG_URL)('PostgreSQL connection loss', () => {
       // It did commit: the balance moved once.
       const wallet = async () =>
         (await store.wallets(ws.id)).find((w) => w.kind === 'video_credits')!.available;
-      expect(await wallet()).toBe(70);
-      const retry = await proxied.charge(input);
-      expect(retry.balance).toBe(70);
-      expect(await wallet()).toBe(70);
-      const spends = await store.history({ workspaceId: ws.id, types: ['spend'], limit: 10 });
-      expect(spends.items).toHaveLength(1);
+      expect(await wallet()).toBe(130);
+      const retry = await proxied.grant(input);
+      expect(retry.balance).toBe(130);
+      expect(await wallet()).toBe(130);
+      const grants = await store.history({ workspaceId: ws.id, types: ['purchase'], limit: 10 });
+      expect(grants.items).toHaveLength(2);
     } finally {
       await proxied.close();
       await proxy.close();
