@@ -137,6 +137,7 @@ for (const dialect of DIALECTS) {
             'jobs',
             'listWallets',
             'quote',
+            'refund',
             'release',
             'reserve',
           ].sort(),
@@ -169,6 +170,10 @@ for (const dialect of DIALECTS) {
             path: { holdId },
             body: { actual: { kind: 'image', type: 'hero', count: 1 }, idempotencyKey: key() },
           }),
+          refund: async () => ({
+            path: { jobId: holdId },
+            body: { credits: 1, reason: 'The render came out blank', idempotencyKey: key() },
+          }),
           release: async () => {
             const hold = (await trpc('usage.reserve', {
               workspaceId,
@@ -191,6 +196,7 @@ for (const dialect of DIALECTS) {
           'quote',
           'reserve',
           'capture',
+          'refund',
           'release',
           'charge',
           'history',
@@ -212,6 +218,7 @@ for (const dialect of DIALECTS) {
         }
         expect(answers.quote).toMatchObject({ wallet: 'image_credits', sufficient: true });
         expect(answers.capture).toMatchObject({ holdId, status: 'completed' });
+        expect(answers.refund).toMatchObject({ jobId: holdId, refunded: 1, totalRefunded: 1 });
         expect(answers.release).toMatchObject({ status: 'failed', captured: 0 });
         expect((answers.history as { items: { type: string }[] }).items.map((e) => e.type)).toEqual(
           expect.arrayContaining(['hold', 'spend']),
@@ -259,6 +266,35 @@ for (const dialect of DIALECTS) {
         });
         expect(settled.status).toBe(409);
         expect((settled.body as ErrorBody).error.data.reason).toBe('HOLD_SETTLED');
+
+        // A refund never exceeds what the job cost; an unsettled hold is not refundable.
+        const refundPath = '/api/v1/workspaces/{workspaceId}/jobs/{jobId}/refund';
+        const other = await send('post', holds, {
+          path,
+          body: { job: { kind: 'image', type: 'icon', count: 1 }, idempotencyKey: key() },
+        });
+        const otherId = (other.body as { holdId: string }).holdId;
+        const notYet = await send('post', refundPath, {
+          path: { workspaceId, jobId: otherId },
+          body: { reason: 'Too early', idempotencyKey: key() },
+        });
+        expect((notYet.body as ErrorBody).error.data.reason).toBe('JOB_NOT_REFUNDABLE');
+        const captured = await send(
+          'post',
+          '/api/v1/workspaces/{workspaceId}/holds/{holdId}/capture',
+          { path: { workspaceId, holdId: otherId }, body: { idempotencyKey: key() } },
+        );
+        const cost = (captured.body as { captured: number }).captured;
+        const tooMuch = await send('post', refundPath, {
+          path: { workspaceId, jobId: otherId },
+          body: { credits: cost + 1, reason: 'Too much', idempotencyKey: key() },
+        });
+        expect((tooMuch.body as ErrorBody).error.data.reason).toBe('REFUND_EXCEEDS_COST');
+        const noJob = await send('post', refundPath, {
+          path: { workspaceId, jobId: 'job_nope' },
+          body: { reason: 'Nothing', idempotencyKey: key() },
+        });
+        expect((noJob.body as ErrorBody).error.data.reason).toBe('NOT_FOUND');
 
         const unknownField = await send('post', holds, {
           path,

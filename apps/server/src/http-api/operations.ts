@@ -28,6 +28,7 @@ type ProcedurePath =
   | 'usage.capture'
   | 'usage.release'
   | 'usage.charge'
+  | 'usage.refund'
   | 'usage.history'
   | 'usage.jobs';
 
@@ -154,6 +155,21 @@ const charge = z
     lots: z.array(allocation),
   })
   .meta({ id: 'Charge' });
+
+const refund = z
+  .object({
+    jobId: z.string(),
+    wallet: walletKind,
+    refunded: int.meta({ description: 'Credits this refund gave back (returned + expired)' }),
+    returned: int.meta({ description: 'Of those, back in lots still live (available again)' }),
+    expired: int.meta({
+      description: 'Of those, owed to lots that expired meanwhile: expired at once, recorded',
+    }),
+    cost: int.meta({ description: 'What the job cost' }),
+    totalRefunded: int.meta({ description: 'Refunded of it so far, this refund included' }),
+    balance: int,
+  })
+  .meta({ id: 'Refund' });
 
 const ledgerEntry = z
   .object({
@@ -358,6 +374,25 @@ export const OPERATIONS: readonly Operation[] = [
       'IDEMPOTENCY_CONFLICT',
     ],
     call: (c, i) => c.usage.charge(i as RouterInputs['usage']['charge']),
+  },
+  {
+    operationId: 'refund',
+    procedure: 'usage.refund',
+    method: 'post',
+    path: `${WS}/jobs/{jobId}/refund`,
+    rest: 'body',
+    summary: 'Refund a finished job, in part or whole (the job failed after it finished)',
+    description:
+      'For a job already captured or charged: `credits` of it (the whole cost when omitted) go back to the lots that paid, last drawn first; a part owed to a lot that has expired meanwhile expires at once, recorded. Refunds of one job never add up to more than it cost (REFUND_EXCEEDS_COST); a job not captured or charged is JOB_NOT_REFUNDABLE. Platform admins and service keys with usage:write only. Idempotent by `idempotencyKey`.',
+    response: refund,
+    reasons: [
+      'NOT_FOUND',
+      'JOB_NOT_REFUNDABLE',
+      'REFUND_EXCEEDS_COST',
+      'IDEMPOTENCY_CONFLICT',
+      'WORKSPACE_NOT_FOUND',
+    ],
+    call: (c, i) => c.usage.refund(i as RouterInputs['usage']['refund']),
   },
   {
     operationId: 'history',
