@@ -26,14 +26,13 @@ import { SqlAccountStore, writeAudit } from './accounts-store.js';
 import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
 import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
-import { admitSpend, settleSpend, verifyCounters } from './controls/enforce.js';
-import {
-  refundJobBody,
-  verifyRefunds,
-  type RefundJobInput,
-  type RefundJobResult,
-} from './controls/refunds.js';
+import { admitSpend, settleSpend } from './controls/enforce.js';
+import { refundJobBody, type RefundJobInput, type RefundJobResult } from './controls/refunds.js';
 import { migrationsFor } from './schema.js';
+import * as reads from './reads.js';
+import { JOB_COLUMNS, toJob, type JobRow } from './reads.js';
+import * as rules from './rules-store.js';
+import { verifyLedger } from './verify.js';
 import type {
   AuditInput,
   BillingStore,
@@ -44,7 +43,6 @@ import type {
   GrantInput,
   GrantResult,
   HistoryQuery,
-  InvariantViolation,
   JobRecord,
   JobsQuery,
   LedgerEntry,
@@ -77,19 +75,6 @@ const ADMIN_SCOPE = '_admin';
 function newId(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll('-', '')}`;
 }
-
-const LOT_COLUMNS = `id, workspace_id AS "workspaceId", wallet, source, granted, remaining,
-  expires_at AS "expiresAt", restriction, order_id AS "orderId", cycle_key AS "cycleKey",
-  created_at AS "createdAt", expired_at AS "expiredAt"`;
-
-const JOB_COLUMNS = `id, workspace_id AS "workspaceId", wallet, kind, job, status, held, captured,
-  rule_version AS "ruleVersion", breakdown, trial_applies AS "trialApplies", actor,
-  created_at AS "createdAt", expires_at AS "expiresAt", settled_at AS "settledAt"`;
-
-const ENTRY_COLUMNS = `id, workspace_id AS "workspaceId", wallet, type, amount,
-  available_delta AS "availableDelta", held_delta AS "heldDelta", balance_after AS "balanceAfter",
-  held_after AS "heldAfter", job_id AS "jobId", order_id AS "orderId",
-  rule_version AS "ruleVersion", actor, description, lots, created_at AS "createdAt"`;
 
 /** The optimistic attempt found its idempotency key taken: it rolls back, the careful path answers. */
 class KeyTaken extends Rollback {
@@ -155,53 +140,6 @@ function jobParams(j: {
     j.expiresAt,
     j.settledAt,
   ];
-}
-
-type JobRow = Omit<JobRecord, 'job' | 'breakdown' | 'trialApplies'> & {
-  job: string;
-  breakdown: string;
-  trialApplies: number;
-};
-type EntryRow = Omit<LedgerEntry, 'lots'> & { lots: string };
-
-function toJob(r: JobRow): JobRecord {
-  return {
-    ...r,
-    job: JSON.parse(r.job),
-    breakdown: JSON.parse(r.breakdown),
-    trialApplies: Boolean(r.trialApplies),
-  };
-}
-
-function toEntry(r: EntryRow): LedgerEntry {
-  return { ...r, lots: JSON.parse(r.lots) as Allocation[] };
-}
-
-function encodeCursor(parts: (string | number)[]): string {
-  return Buffer.from(JSON.stringify(parts)).toString('base64url');
-}
-
-function decodeCursor(cursor: string, shape: ('string' | 'number')[]): (string | number)[] {
-  try {
-    const parts: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(parts) &&
-      parts.length === shape.length &&
-      // Numbers we issue are ids and epoch ms: whole, non-negative, safe. Anything else (1.5,
-      // 1e30, 1e400 → Infinity) is not ours, and PostgreSQL would fail on it as a bigint.
-      parts.every(
-        (p, i) =>
-          typeof p === shape[i] && (typeof p !== 'number' || (Number.isSafeInteger(p) && p >= 0)),
-      )
-    ) {
-      return parts as (string | number)[];
-    }
-  } catch {
-    // fall through to the validation error below
-  }
-  throw new CreditsError('VALIDATION', 'The cursor is not one this server issued.', {
-    field: 'cursor',
-  });
 }
 
 /**
@@ -995,236 +933,63 @@ export class LedgerStore implements Store {
     });
   }
 
-  // ---------------------------------------------------------------- reads
+  // ---------------------------------------------------------------- reads (reads.ts)
 
-  async wallets(workspaceId: string): Promise<WalletBalance[]> {
-    const rows = await this.driver.read.all<WalletBalance>(
-      `SELECT kind, available, held FROM wallets WHERE workspace_id = ?`,
-      [workspaceId],
-    );
-    return rows.map((r) => ({
-      kind: r.kind,
-      available: Number(r.available),
-      held: Number(r.held),
-    }));
+  wallets(workspaceId: string): Promise<WalletBalance[]> {
+    return reads.wallets(this.driver.read, workspaceId);
   }
 
-  async lots(input: { workspaceId: string; wallet?: WalletKind }): Promise<Lot[]> {
-    const params: unknown[] = [input.workspaceId];
-    let where = 'workspace_id = ?';
-    if (input.wallet) {
-      where += ' AND wallet = ?';
-      params.push(input.wallet);
-    }
-    const rows = await this.driver.read.all<Lot>(
-      `SELECT ${LOT_COLUMNS} FROM lots WHERE ${where} ORDER BY created_at, id`,
-      params,
-    );
-    return rows.map((r) => ({
-      ...r,
-      granted: Number(r.granted),
-      remaining: Number(r.remaining),
-      expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
-      createdAt: Number(r.createdAt),
-      expiredAt: r.expiredAt === null ? null : Number(r.expiredAt),
-    }));
+  lots(input: { workspaceId: string; wallet?: WalletKind }): Promise<Lot[]> {
+    return reads.lots(this.driver.read, input);
   }
 
-  async hasDueLots(input: { workspaceId: string; now: number }): Promise<boolean> {
-    const row = await this.driver.read.get(
-      `SELECT id FROM lots WHERE workspace_id = ? AND expires_at <= ? AND expired_at IS NULL AND remaining > 0 LIMIT 1`,
-      [input.workspaceId, input.now],
-    );
-    return row !== undefined;
+  hasDueLots(input: { workspaceId: string; now: number }): Promise<boolean> {
+    return reads.hasDueLots(this.driver.read, input);
   }
 
-  async getJob(input: { workspaceId: string; jobId: string }): Promise<JobRecord | null> {
-    const row = await this.driver.read.get<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`,
-      [input.jobId, input.workspaceId],
-    );
-    return row ? normaliseJob(toJob(row)) : null;
+  getJob(input: { workspaceId: string; jobId: string }): Promise<JobRecord | null> {
+    return reads.getJob(this.driver.read, input);
   }
 
-  async history(q: HistoryQuery): Promise<Page<LedgerEntry>> {
-    const where = ['workspace_id = ?'];
-    const params: unknown[] = [q.workspaceId];
-    if (q.wallet) {
-      where.push('wallet = ?');
-      params.push(q.wallet);
-    }
-    if (q.types && q.types.length > 0) {
-      where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
-      params.push(...q.types);
-    }
-    if (q.from !== undefined) {
-      where.push('created_at >= ?');
-      params.push(q.from);
-    }
-    if (q.to !== undefined) {
-      where.push('created_at < ?');
-      params.push(q.to);
-    }
-    if (q.cursor) {
-      const [id] = decodeCursor(q.cursor, ['number']);
-      where.push('id < ?');
-      params.push(id);
-    }
-    params.push(q.limit + 1);
-    const rows = await this.driver.read.all<EntryRow>(
-      `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
-      params,
-    );
-    const items = rows.slice(0, q.limit).map((r) => normaliseEntry(toEntry(r)));
-    const last = items[items.length - 1];
-    return { items, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  history(q: HistoryQuery): Promise<Page<LedgerEntry>> {
+    return reads.history(this.driver.read, q);
   }
 
-  async jobs(q: JobsQuery): Promise<Page<JobRecord>> {
-    const where = ['workspace_id = ?'];
-    const params: unknown[] = [q.workspaceId];
-    if (q.wallet) {
-      where.push('wallet = ?');
-      params.push(q.wallet);
-    }
-    if (q.status) {
-      where.push('status = ?');
-      params.push(q.status);
-    }
-    if (q.cursor) {
-      const [at, id] = decodeCursor(q.cursor, ['number', 'string']);
-      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-      params.push(at, at, id);
-    }
-    params.push(q.limit + 1);
-    const rows = await this.driver.read.all<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      params,
-    );
-    const items = rows.slice(0, q.limit).map((r) => normaliseJob(toJob(r)));
-    const last = items[items.length - 1];
-    return {
-      items,
-      nextCursor: rows.length > q.limit && last ? encodeCursor([last.createdAt, last.id]) : null,
-    };
+  jobs(q: JobsQuery): Promise<Page<JobRecord>> {
+    return reads.jobs(this.driver.read, q);
   }
 
-  // ---------------------------------------------------------------- rules
-
-  async activeRules(): Promise<RuleVersion | null> {
-    const row = await this.driver.read.get<RuleRow>(ACTIVE_RULES_SQL);
-    return row ? toRuleVersion(row) : null;
-  }
-
-  async ruleVersions(): Promise<Omit<RuleVersion, 'document'>[]> {
-    const rows = await this.driver.read.all<Omit<RuleRow, 'document'>>(
-      `SELECT version, created_at AS "createdAt", created_by AS "createdBy", reason,
-        rolled_back_from AS "rolledBackFrom" FROM rule_versions ORDER BY version DESC`,
-    );
-    return rows.map((r) => ({
-      ...r,
-      version: Number(r.version),
-      createdAt: Number(r.createdAt),
-      rolledBackFrom: r.rolledBackFrom === null ? null : Number(r.rolledBackFrom),
-    }));
-  }
-
-  async getRuleVersion(version: number): Promise<RuleVersion | null> {
-    const row = await this.driver.read.get<RuleRow>(
-      `SELECT version, document, created_at AS "createdAt", created_by AS "createdBy", reason,
-        rolled_back_from AS "rolledBackFrom" FROM rule_versions WHERE version = ?`,
-      [version],
-    );
-    return row ? toRuleVersion(row) : null;
-  }
-
-  publishRules(input: PublishRulesInput): Promise<RuleVersion> {
-    return this.driver.write(async (tx) => {
-      // One publisher at a time: the rule_state row may not exist yet to lock (PostgreSQL;
-      // SQLite's writer is exclusive already).
-      if (this.driver.dialect === 'postgres') await tx.run('SELECT pg_advisory_xact_lock(7267127)');
-      const current = await tx.get<RuleRow>(ACTIVE_RULES_SQL);
-      if (current && input.onlyIfNone) return toRuleVersion(current);
-      const top = await tx.get<{ v: number | null }>(`SELECT MAX(version) AS v FROM rule_versions`);
-      const version = Number(top?.v ?? 0) + 1;
-      const doc = JSON.stringify(input.document);
-      await tx.run(
-        `INSERT INTO rule_versions (version, document, created_at, created_by, reason, rolled_back_from)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-        [version, doc, input.now, input.createdBy, input.reason, input.rolledBackFrom ?? null],
-      );
-      await tx.run(
-        `INSERT INTO rule_state (id, active_version) VALUES (1, ?)
-         ON CONFLICT (id) DO UPDATE SET active_version = excluded.active_version`,
-        [version],
-      );
-      if (input.audit) {
-        await writeAudit(
-          tx,
-          {
-            ...input.audit,
-            target: `rules:${version}`,
-            after: input.audit.after ?? { version, rolledBackFrom: input.rolledBackFrom ?? null },
-          },
-          input.now,
-        );
-      }
-      return {
-        version,
-        document: JSON.parse(doc),
-        createdAt: input.now,
-        createdBy: input.createdBy,
-        reason: input.reason,
-        rolledBackFrom: input.rolledBackFrom ?? null,
-      };
-    });
-  }
-
-  async ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null> {
-    const row = await this.driver.read.get<{
-      draft: string | null;
-      updatedAt: number;
-      updatedBy: string;
-    }>(
-      `SELECT draft, draft_updated_at AS "updatedAt", draft_updated_by AS "updatedBy" FROM rule_state WHERE id = 1`,
-    );
-    if (!row || row.draft === null) return null;
-    return {
-      document: JSON.parse(row.draft),
-      updatedAt: Number(row.updatedAt),
-      updatedBy: row.updatedBy,
-    };
-  }
-
-  saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void> {
-    return this.driver.write(async (tx) => {
-      const r = await tx.run(
-        `UPDATE rule_state SET draft = ?, draft_updated_at = ?, draft_updated_by = ? WHERE id = 1`,
-        [JSON.stringify(input.document), input.now, input.updatedBy],
-      );
-      if (r.changes !== 1)
-        throw new Error('no rule state: publish a first version before saving drafts');
-    });
-  }
-
-  async recentJobs(input: {
+  recentJobs(input: {
     since: number;
     limit: number;
   }): Promise<(JobRecord & { plan: string; features: string[] })[]> {
-    const rows = await this.driver.read.all<JobRow & { plan: string; features: string }>(
-      `SELECT j.id, j.workspace_id AS "workspaceId", j.wallet, j.kind, j.job, j.status, j.held, j.captured,
-        j.rule_version AS "ruleVersion", j.breakdown, j.trial_applies AS "trialApplies", j.actor,
-        j.created_at AS "createdAt", j.expires_at AS "expiresAt", j.settled_at AS "settledAt",
-        w.plan, w.features AS "features"
-       FROM jobs j JOIN workspaces w ON w.id = j.workspace_id
-       WHERE j.created_at >= ? ORDER BY j.created_at DESC, j.id DESC LIMIT ?`,
-      [input.since, input.limit],
-    );
-    return rows.map((r) => ({
-      ...normaliseJob(toJob(r)),
-      plan: r.plan,
-      features: JSON.parse(r.features) as string[],
-    }));
+    return reads.recentJobs(this.driver.read, input);
+  }
+
+  // ---------------------------------------------------------------- rules (rules-store.ts)
+
+  activeRules(): Promise<RuleVersion | null> {
+    return rules.activeRules(this.driver.read);
+  }
+
+  ruleVersions(): Promise<Omit<RuleVersion, 'document'>[]> {
+    return rules.ruleVersions(this.driver.read);
+  }
+
+  getRuleVersion(version: number): Promise<RuleVersion | null> {
+    return rules.getRuleVersion(this.driver.read, version);
+  }
+
+  publishRules(input: PublishRulesInput): Promise<RuleVersion> {
+    return rules.publishRules(this.driver, input);
+  }
+
+  ruleDraft(): Promise<{ document: unknown; updatedAt: number; updatedBy: string } | null> {
+    return rules.ruleDraft(this.driver.read);
+  }
+
+  saveRuleDraft(input: { document: unknown; updatedBy: string; now: number }): Promise<void> {
+    return rules.saveRuleDraft(this.driver, input);
   }
 
   // ---------------------------------------------------------------- verify
@@ -1232,224 +997,4 @@ export class LedgerStore implements Store {
   verify(): Promise<VerifyReport> {
     return this.driver.snapshot((tx) => verifyLedger(tx));
   }
-}
-
-const ACTIVE_RULES_SQL = `SELECT v.version, v.document, v.created_at AS "createdAt", v.created_by AS "createdBy",
-  v.reason, v.rolled_back_from AS "rolledBackFrom"
-  FROM rule_state s JOIN rule_versions v ON v.version = s.active_version WHERE s.id = 1`;
-
-type RuleRow = Omit<RuleVersion, 'document'> & { document: string };
-function toRuleVersion(r: RuleRow): RuleVersion {
-  return {
-    ...r,
-    version: Number(r.version),
-    createdAt: Number(r.createdAt),
-    rolledBackFrom: r.rolledBackFrom === null ? null : Number(r.rolledBackFrom),
-    document: JSON.parse(r.document),
-  };
-}
-
-function normaliseJob(j: JobRecord): JobRecord {
-  return {
-    ...j,
-    held: Number(j.held),
-    captured: j.captured === null ? null : Number(j.captured),
-    ruleVersion: j.ruleVersion === null ? null : Number(j.ruleVersion),
-    createdAt: Number(j.createdAt),
-    expiresAt: j.expiresAt === null ? null : Number(j.expiresAt),
-    settledAt: j.settledAt === null ? null : Number(j.settledAt),
-  };
-}
-
-function normaliseEntry(e: LedgerEntry): LedgerEntry {
-  return {
-    ...e,
-    id: Number(e.id),
-    amount: Number(e.amount),
-    availableDelta: Number(e.availableDelta),
-    heldDelta: Number(e.heldDelta),
-    balanceAfter: Number(e.balanceAfter),
-    heldAfter: Number(e.heldAfter),
-    ruleVersion: e.ruleVersion === null ? null : Number(e.ruleVersion),
-    createdAt: Number(e.createdAt),
-  };
-}
-
-/** SPEC 13, in a handful of aggregate queries over one consistent snapshot. */
-async function verifyLedger(tx: TxExecutor): Promise<VerifyReport> {
-  const violations: InvariantViolation[] = [];
-  const key = (ws: string, w: string) => `${ws}\u0000${w}`;
-  const n = (v: unknown) => Number(v ?? 0);
-
-  const wallets = await tx.all<{
-    workspaceId: string;
-    kind: string;
-    available: number;
-    held: number;
-  }>(`SELECT workspace_id AS "workspaceId", kind, available, held FROM wallets`);
-  const ledger = new Map(
-    (
-      await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
-        `SELECT workspace_id AS "workspaceId", wallet,
-          SUM(available_delta) AS "avail", SUM(held_delta) AS "held",
-          SUM(CASE WHEN type IN ('grant','purchase','trial') OR (type = 'adjustment' AND amount > 0) THEN amount ELSE 0 END) AS "granted",
-          SUM(CASE WHEN type = 'spend' THEN -amount ELSE 0 END) AS "spent",
-          SUM(CASE WHEN type = 'expire' THEN -amount ELSE 0 END) AS "expired",
-          SUM(CASE WHEN type = 'refund' THEN -amount ELSE 0 END) AS "refunded",
-          SUM(CASE WHEN type = 'adjustment' AND amount < 0 THEN -amount ELSE 0 END) AS "adjustedOut",
-          COUNT(*) AS "entries"
-         FROM ledger_entries GROUP BY workspace_id, wallet`,
-      )
-    ).map((r) => [key(r.workspaceId, r.wallet), r]),
-  );
-  const lots = new Map(
-    (
-      await tx.all<Record<string, unknown> & { workspaceId: string; wallet: string }>(
-        `SELECT workspace_id AS "workspaceId", wallet, SUM(granted) AS "granted",
-          SUM(remaining) AS "remaining", MIN(remaining) AS "minRemaining",
-          SUM(CASE WHEN expired_at IS NULL THEN remaining ELSE 0 END) AS "live"
-         FROM lots GROUP BY workspace_id, wallet`,
-      )
-    ).map((r) => [key(r.workspaceId, r.wallet), r]),
-  );
-  const holds = new Map(
-    (
-      await tx.all<{ workspaceId: string; wallet: string; held: number }>(
-        `SELECT workspace_id AS "workspaceId", wallet, SUM(held) AS "held"
-         FROM jobs WHERE status = 'reserved' GROUP BY workspace_id, wallet`,
-      )
-    ).map((r) => [key(r.workspaceId, r.wallet), r]),
-  );
-  let entries = 0;
-  const workspaces = new Set<string>();
-  for (const w of wallets) {
-    workspaces.add(w.workspaceId);
-    const k = key(w.workspaceId, w.kind);
-    const l = ledger.get(k);
-    const lot = lots.get(k);
-    const available = n(w.available);
-    const held = n(w.held);
-    entries += n(l?.entries);
-    const bad = (invariant: string, detail: string) =>
-      violations.push({ workspaceId: w.workspaceId, wallet: w.kind, invariant, detail });
-    if (available < 0 || held < 0)
-      bad('1 no negative balance', `available ${available}, held ${held}`);
-    if (lot && n(lot.minRemaining) < 0)
-      bad('1 no negative lot', `a lot has ${n(lot.minRemaining)}`);
-    if (available !== n(l?.avail) || held !== n(l?.held)) {
-      bad(
-        '2 balance equals ledger',
-        `wallet ${available}+${held}, ledger ${n(l?.avail)}+${n(l?.held)}`,
-      );
-    }
-    if (available !== n(lot?.remaining)) {
-      bad('2 balance equals lots', `available ${available}, lots remaining ${n(lot?.remaining)}`);
-    }
-    if (available !== n(lot?.live)) {
-      bad('2 balance equals live lots', `available ${available}, live lots ${n(lot?.live)}`);
-    }
-    if (held !== n(holds.get(k)?.held)) {
-      bad('5 held equals open holds', `held ${held}, open holds ${n(holds.get(k)?.held)}`);
-    }
-    const granted = n(lot?.granted);
-    const out = n(l?.spent) + n(l?.expired) + n(l?.refunded) + n(l?.adjustedOut);
-    if (granted !== n(l?.granted) || granted !== available + held + out) {
-      bad(
-        '3 conservation',
-        `lots granted ${granted}, ledger granted ${n(l?.granted)}, available+held+spent+expired+refunded+adjusted ${available + held + out}`,
-      );
-    }
-  }
-  const settledTwice = await tx.all<{
-    workspaceId: string;
-    wallet: string;
-    jobId: string;
-    total: number;
-  }>(
-    `SELECT j.workspace_id AS "workspaceId", j.wallet, j.id AS "jobId", SUM(e.held_delta) AS "total"
-     FROM jobs j JOIN ledger_entries e ON e.job_id = j.id
-     GROUP BY j.workspace_id, j.wallet, j.id, j.status, j.held
-     HAVING SUM(e.held_delta) <> CASE WHEN j.status = 'reserved' THEN j.held ELSE 0 END`,
-  );
-  for (const s of settledTwice) {
-    violations.push({
-      workspaceId: s.workspaceId,
-      wallet: s.wallet,
-      invariant: '5 a hold settles at most once',
-      detail: `job ${s.jobId} leaves ${n(s.total)} held`,
-    });
-  }
-  // A lot that is over (expired, or closed by a refund of its order) holds nothing: credits
-  // left in one are counted in the wallet yet can never be spent or expire.
-  const stranded = await tx.all<{
-    workspaceId: string;
-    wallet: string;
-    lotId: string;
-    remaining: number;
-    refunded: number;
-  }>(
-    `SELECT l.workspace_id AS "workspaceId", l.wallet, l.id AS "lotId", l.remaining,
-       CASE WHEN o.status = 'refunded' THEN 1 ELSE 0 END AS "refunded"
-     FROM lots l LEFT JOIN orders o ON o.lot_id = l.id
-     WHERE l.remaining > 0 AND (l.expired_at IS NOT NULL OR o.status = 'refunded')
-     ORDER BY l.id LIMIT 100`,
-  );
-  for (const s of stranded) {
-    violations.push({
-      workspaceId: s.workspaceId,
-      wallet: s.wallet,
-      invariant: '7 no credits in a dead lot',
-      detail: `${n(s.refunded) ? 'refunded' : 'expired'} lot ${s.lotId} still holds ${n(s.remaining)}`,
-    });
-  }
-  const unanswered = await tx.all<{ scope: string; key: string }>(
-    `SELECT scope, key FROM idempotency_keys WHERE response IS NULL`,
-  );
-  for (const u of unanswered) {
-    violations.push({
-      workspaceId: u.scope,
-      wallet: '-',
-      invariant: '4 idempotency',
-      detail: `key ${u.key} has no answer`,
-    });
-  }
-  // The history reads in order: each entry's balances are the previous entry's plus its
-  // deltas (the first, its own deltas), wallet by wallet in id order.
-  const broken = await tx.all<{ workspaceId: string; wallet: string; id: number }>(
-    `SELECT "workspaceId", wallet, id FROM (
-       SELECT workspace_id AS "workspaceId", wallet, id, balance_after, held_after, available_delta, held_delta,
-         LAG(balance_after, 1, 0) OVER (PARTITION BY workspace_id, wallet ORDER BY id) AS prev_available,
-         LAG(held_after, 1, 0) OVER (PARTITION BY workspace_id, wallet ORDER BY id) AS prev_held
-       FROM ledger_entries) e
-     WHERE balance_after <> prev_available + available_delta OR held_after <> prev_held + held_delta
-     ORDER BY id LIMIT 100`,
-  );
-  for (const b of broken) {
-    violations.push({
-      workspaceId: b.workspaceId,
-      wallet: b.wallet,
-      invariant: '2 entries chain in order',
-      detail: `entry ${Number(b.id)} does not follow the one before it`,
-    });
-  }
-  const cycles = await tx.all<{ workspaceId: string; wallet: string; cycleKey: string }>(
-    `SELECT workspace_id AS "workspaceId", wallet, cycle_key AS "cycleKey" FROM lots
-     WHERE cycle_key IS NOT NULL GROUP BY workspace_id, wallet, cycle_key HAVING COUNT(*) > 1`,
-  );
-  for (const c of cycles) {
-    violations.push({
-      workspaceId: c.workspaceId,
-      wallet: c.wallet,
-      invariant: '6 one allowance per cycle',
-      detail: c.cycleKey,
-    });
-  }
-  violations.push(...(await verifyCounters(tx)), ...(await verifyRefunds(tx)));
-  return {
-    ok: violations.length === 0,
-    workspaces: workspaces.size,
-    wallets: wallets.length,
-    entries,
-    violations,
-  };
 }
