@@ -62,6 +62,22 @@ const USER_COLUMNS = `id, email, name, is_admin AS "isAdmin", created_at AS "cre
 const KEY_COLUMNS = `id, prefix, kind, workspace_id AS "workspaceId", scopes, name, created_by AS "createdBy",
   created_at AS "createdAt", revoked_at AS "revokedAt", last_used_at AS "lastUsedAt"`;
 
+const AUDIT_COLUMNS = `id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before",
+  after_state AS "after", reason, created_at AS "createdAt"`;
+type AuditRow = Omit<AuditEntry, 'before' | 'after'> & {
+  before: string | null;
+  after: string | null;
+};
+function toAuditEntry(r: AuditRow): AuditEntry {
+  return {
+    ...r,
+    id: Number(r.id),
+    createdAt: Number(r.createdAt),
+    before: r.before === null ? null : (JSON.parse(r.before) as unknown),
+    after: r.after === null ? null : (JSON.parse(r.after) as unknown),
+  };
+}
+
 type UserRow = Omit<User, 'isAdmin'> & { isAdmin: number | boolean };
 function toUser(r: UserRow): User {
   return { ...r, isAdmin: Boolean(r.isAdmin), createdAt: Number(r.createdAt) };
@@ -456,28 +472,11 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async securityEvents(input: { userId: string; limit: number }): Promise<AuditEntry[]> {
-    const rows = await this.driver.read.all<{
-      id: number;
-      actor: string;
-      action: string;
-      target: string;
-      workspaceId: string | null;
-      before: string | null;
-      after: string | null;
-      reason: string | null;
-      createdAt: number;
-    }>(
-      `SELECT id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before", after_state AS "after",
-        reason, created_at AS "createdAt" FROM audit_log WHERE target = ? AND action LIKE 'auth.%' ORDER BY id DESC LIMIT ?`,
+    const rows = await this.driver.read.all<AuditRow>(
+      `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE target = ? AND action LIKE 'auth.%' ORDER BY id DESC LIMIT ?`,
       [`user:${input.userId}`, input.limit],
     );
-    return rows.map((r) => ({
-      ...r,
-      id: Number(r.id),
-      createdAt: Number(r.createdAt),
-      before: r.before === null ? null : (JSON.parse(r.before) as unknown),
-      after: r.after === null ? null : (JSON.parse(r.after) as unknown),
-    }));
+    return rows.map(toAuditEntry);
   }
 
   /** The user of a live session: not revoked, not expired. */
@@ -899,29 +898,12 @@ export class SqlAccountStore implements AccountStore {
     if (q.to !== undefined) add('created_at < ?', q.to);
     if (q.beforeId !== undefined) add('id < ?', q.beforeId);
     params.push(q.limit + 1);
-    const rows = await this.driver.read.all<{
-      id: number;
-      actor: string;
-      action: string;
-      target: string;
-      workspaceId: string | null;
-      before: string | null;
-      after: string | null;
-      reason: string | null;
-      createdAt: number;
-    }>(
-      `SELECT id, actor, action, target, workspace_id AS "workspaceId", before_state AS "before", after_state AS "after",
-        reason, created_at AS "createdAt" FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const rows = await this.driver.read.all<AuditRow>(
+      `SELECT ${AUDIT_COLUMNS} FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY id DESC LIMIT ?`,
       params,
     );
-    const items = rows.slice(0, q.limit).map((r) => ({
-      ...r,
-      id: Number(r.id),
-      createdAt: Number(r.createdAt),
-      before: r.before === null ? null : JSON.parse(r.before),
-      after: r.after === null ? null : JSON.parse(r.after),
-    }));
+    const items = rows.slice(0, q.limit).map(toAuditEntry);
     const last = items[items.length - 1];
     return { items, nextBeforeId: rows.length > q.limit && last ? last.id : null };
   }
