@@ -156,6 +156,16 @@ const charge = z
   })
   .meta({ id: 'Charge' });
 
+/** Why a reserve or a charge (the two operations that spend) can be refused. */
+const SPEND_REASONS: Reason[] = [
+  'WORKSPACE_NOT_FOUND',
+  'INSUFFICIENT_CREDITS',
+  'SPEND_LIMIT_REACHED',
+  'COMING_SOON',
+  'FEATURE_UNAVAILABLE',
+  'IDEMPOTENCY_CONFLICT',
+];
+
 const refund = z
   .object({
     jobId: z.string(),
@@ -314,14 +324,7 @@ export const OPERATIONS: readonly Operation[] = [
     description:
       'Prices the job and moves its credits from available to held until capture, release or expiry (`ttlSec`, default one hour). All or nothing: INSUFFICIENT_CREDITS with needed, available and the action; SPEND_LIMIT_REACHED (limit, used, held, needed, resetsAt, action) when a hard spending limit has no room. Idempotent by `idempotencyKey`: the same key and body replay the first answer; another body is IDEMPOTENCY_CONFLICT.',
     response: hold,
-    reasons: [
-      'WORKSPACE_NOT_FOUND',
-      'INSUFFICIENT_CREDITS',
-      'SPEND_LIMIT_REACHED',
-      'COMING_SOON',
-      'FEATURE_UNAVAILABLE',
-      'IDEMPOTENCY_CONFLICT',
-    ],
+    reasons: SPEND_REASONS,
     call: (c, i) => c.usage.reserve(i as RouterInputs['usage']['reserve']),
   },
   {
@@ -365,14 +368,7 @@ export const OPERATIONS: readonly Operation[] = [
     description:
       'Prices the job and spends its credits at once. All or nothing (INSUFFICIENT_CREDITS, SPEND_LIMIT_REACHED). Idempotent by `idempotencyKey`.',
     response: charge,
-    reasons: [
-      'WORKSPACE_NOT_FOUND',
-      'INSUFFICIENT_CREDITS',
-      'SPEND_LIMIT_REACHED',
-      'COMING_SOON',
-      'FEATURE_UNAVAILABLE',
-      'IDEMPOTENCY_CONFLICT',
-    ],
+    reasons: SPEND_REASONS,
     call: (c, i) => c.usage.charge(i as RouterInputs['usage']['charge']),
   },
   {
