@@ -1,6 +1,13 @@
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import { CSV_MAX_ROWS, historyCsvStream, historyFilter, mayAccess } from '@credits/api';
+import {
+  CSV_MAX_ROWS,
+  actorFilter,
+  historyCsvStream,
+  historyFilter,
+  mayAccess,
+} from '@credits/api';
+import { CreditsError } from '@credits/domain';
 import type { Store } from '@credits/store';
 import type { Logger } from 'pino';
 import type { AuthVariables } from './auth-middleware.js';
@@ -16,7 +23,10 @@ function problem(message: string, reason: string, status: 400 | 401 | 403 | 429)
   });
 }
 
-/** `?workspaceId=…&wallet=…&types=spend,hold&from=…&to=…` → the history filter's input. */
+/**
+ * `?workspaceId=…&wallet=…&types=spend,hold&from=…&to=…&member=…&apiKey=…` → the history
+ * filter's input.
+ */
 function filterInput(url: URL): Record<string, unknown> {
   const q = url.searchParams;
   const num = (v: string | null) => (v === null || v === '' ? undefined : Number(v));
@@ -30,6 +40,8 @@ function filterInput(url: URL): Record<string, unknown> {
     types: types.length ? types : undefined,
     from: num(q.get('from')),
     to: num(q.get('to')),
+    member: q.get('member') || undefined,
+    apiKey: q.get('apiKey') || undefined,
   };
   for (const k of Object.keys(input)) if (input[k] === undefined) delete input[k];
   return input;
@@ -38,7 +50,7 @@ function filterInput(url: URL): Record<string, unknown> {
 /**
  * `GET /export/history.csv`: the ledger history as a streamed CSV download, with the same
  * callers, access and filters as `usage.history` (session cookie or bearer key, read access
- * to the workspace). A plain HTTP route, so it is never part of a tRPC batch; at most
+ * to the workspace; filtering by API key needs the owners' right, as in `usage.history`). A plain HTTP route, so it is never part of a tRPC batch; at most
  * {@link CSV_MAX_ROWS} rows; at most one export per caller at a time within the process's
  * cost budget (429 otherwise). Formula-like cells are escaped.
  */
@@ -64,6 +76,14 @@ export function exportRoutes(deps: {
     const filter = parsed.data;
     const { ok } = await mayAccess({ store: deps.store }, caller, filter.workspaceId, 'read');
     if (!ok) return problem('You do not have access to this workspace.', 'FORBIDDEN', 403);
+    let actor: string | undefined;
+    try {
+      actor = await actorFilter({ store: deps.store }, caller, filter);
+    } catch (e) {
+      if (!(e instanceof CreditsError)) throw e;
+      const forbidden = e.reason === 'FORBIDDEN';
+      return problem(e.message, e.reason, forbidden ? 403 : 400);
+    }
     const release = deps.budget.tryAcquire(caller.id);
     if (!release)
       return problem(
@@ -71,7 +91,7 @@ export function exportRoutes(deps: {
         'RATE_LIMITED',
         429,
       );
-    const csv = historyCsvStream({ store: deps.store, filter, maxRows });
+    const csv = historyCsvStream({ store: deps.store, filter, actor, maxRows });
     csv.once('close', release);
     csv.once('error', (err) =>
       deps.logger.error({ err, workspaceId: filter.workspaceId }, 'history export failed'),

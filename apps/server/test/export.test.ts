@@ -20,7 +20,7 @@ describe('the history export (GET /export/history.csv)', () => {
   let t: TestApp;
   let api: ReturnType<typeof createCaller>;
   let workspaceId: string;
-  let member: { cookie: string };
+  let member: { cookie: string; userId: string };
   let stranger: { cookie: string };
 
   async function signUp(label: string) {
@@ -39,19 +39,21 @@ describe('the history export (GET /export/history.csv)', () => {
     return { cookie, userId: data.user.id };
   }
 
+  /** The context the admin's caller (and the member's, in one test) is made with. */
+  const apiCtx = () => ({
+    store: t.store,
+    rules: t.rules,
+    ...workspaceServices({ store: t.store, clock: t.clock.now }),
+    now: t.clock.now,
+    config: { holdTtlMs: 3_600_000 },
+  });
+
   const exportCsv = (query: string, headers: Record<string, string> = {}) =>
     t.app.request(`/export/history.csv?${query}`, { headers });
 
   beforeEach(async () => {
     t = await makeTestApp({ exportMaxRows: CAP });
-    api = createCaller({
-      store: t.store,
-      rules: t.rules,
-      ...workspaceServices({ store: t.store, clock: t.clock.now }),
-      now: t.clock.now,
-      caller: ADMIN,
-      config: { holdTtlMs: 3_600_000 },
-    });
+    api = createCaller({ ...apiCtx(), caller: ADMIN });
     workspaceId = (
       await api.admin.workspaces.create({
         name: 'Export',
@@ -126,6 +128,56 @@ describe('the history export (GET /export/history.csv)', () => {
       cookie: member.cookie,
     });
     expect(parseCsv(await filtered.text())).toHaveLength(1);
+  });
+
+  it('filters by member (members may) and by API key (owners only), like usage.history', async () => {
+    const me = member;
+    await api.admin.ledger.grant({
+      workspaceId,
+      wallet: 'video_credits',
+      amount: 500,
+      source: 'adjustment',
+      reason: 'for jobs',
+      idempotencyKey: randomUUID(),
+    });
+    const video = { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' } as const;
+    // The member's job (reserved by them, captured by the admin) and the admin's own charge.
+    const memberCaller = createCaller({
+      ...apiCtx(),
+      caller: {
+        kind: 'user',
+        id: `user:${me.userId}`,
+        userId: me.userId,
+        email: 'm@example.com',
+        isAdmin: false,
+        sessionTokenHash: null,
+      },
+    });
+    const hold = await memberCaller.usage.reserve({
+      workspaceId,
+      job: video,
+      idempotencyKey: randomUUID(),
+    });
+    await api.usage.capture({ workspaceId, holdId: hold.holdId, idempotencyKey: randomUUID() });
+    await api.usage.charge({ workspaceId, job: video, idempotencyKey: randomUUID() });
+    const mine = await exportCsv(`workspaceId=${workspaceId}&member=${me.userId}`, {
+      cookie: me.cookie,
+    });
+    expect(mine.status).toBe(200);
+    const [, ...rows] = parseCsv(await mine.text());
+    expect(rows.map((r) => [r[2], r[6]])).toEqual([
+      ['spend', hold.holdId],
+      ['hold', hold.holdId],
+    ]);
+    // By key: not for members (403); member and key together: 400.
+    const byKey = await exportCsv(`workspaceId=${workspaceId}&apiKey=key_x`, { cookie: me.cookie });
+    expect(byKey.status).toBe(403);
+    expect(await byKey.json()).toMatchObject({ error: { data: { reason: 'FORBIDDEN' } } });
+    const both = await exportCsv(`workspaceId=${workspaceId}&member=${me.userId}&apiKey=key_x`, {
+      cookie: me.cookie,
+    });
+    expect(both.status).toBe(400);
+    expect(await both.json()).toMatchObject({ error: { data: { reason: 'VALIDATION' } } });
   });
 
   it('stops at the row cap (10,000 served; 400 here); one export per caller at a time; /healthz answers while exports run', async () => {

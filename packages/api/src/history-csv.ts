@@ -59,15 +59,21 @@ function record(e: LedgerEntry): (string | number)[] {
 export function historyCsvStream(input: {
   store: Store;
   filter: HistoryFilter;
+  /** The actor `filter.member` or `filter.apiKey` names, checked by the caller (`actorFilter`). */
+  actor?: string;
   maxRows?: number;
 }): Readable {
   const maxRows = input.maxRows ?? CSV_MAX_ROWS;
+  const { member: _m, apiKey: _k, ...filter } = input.filter;
+  if ((_m !== undefined || _k !== undefined) && input.actor === undefined)
+    throw new Error('historyCsvStream: resolve filter.member / filter.apiKey with actorFilter');
   async function* rows(): AsyncGenerator<(string | number)[]> {
     let cursor: string | undefined;
     let sent = 0;
     do {
       const page = await input.store.history({
-        ...input.filter,
+        ...filter,
+        actor: input.actor,
         cursor,
         limit: Math.min(PAGE_ROWS, maxRows - sent),
       });

@@ -33,6 +33,7 @@ export {
   historyFilter,
   type HistoryFilter,
 } from './history-csv.js';
+export { actorFilter, type GroupBy, type SpendGroup } from './who-spent.js';
 export { issuePasswordReset, PASSWORD_RESET_TTL_MS } from './auth/password-reset.js';
 export { assertStrongPassword, MIN_PASSWORD_SCORE } from './auth/password-strength.js';
 export { provisionWorkspace } from './provision.js';

@@ -2,6 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS } from '@credits/store/testing';
 import { createCaller, hashPassword, type Caller, type PaymentGateway } from '../src/index.js';
 import { HOUR, T0, errorOf, key, makeApi, type ApiHarness } from './factory.js';
+import { historyCsvStream, type HistoryFilter } from '../src/history-csv.js';
+import type { Store } from '@credits/store';
+
+/** The CSV export of `filter` (with its resolved actor), read whole. */
+async function csvText(store: Store, filter: HistoryFilter, actor?: string): Promise<string> {
+  let out = '';
+  for await (const chunk of historyCsvStream({ store, filter, actor })) out += String(chunk);
+  return out;
+}
 
 const video5s = { kind: 'video', type: 'standard', durationSec: 5, resolution: '720p' } as const;
 
@@ -352,6 +361,139 @@ for (const dialect of DIALECTS) {
         'auto_top_up.enable',
         'payment_method.save',
       ]);
+    });
+
+    it('who spent what: history, summary and CSV by member and by key; members may not see usage by key', async () => {
+      const ws = h.workspaceId;
+      await h.grant('video_credits', 1000);
+      await h.grant('image_credits', 1000);
+      const made = await owner.workspaces.keys.create({ workspaceId: ws, name: 'Render farm' });
+      const farm = createCaller({
+        ...h.ctx,
+        caller: {
+          kind: 'workspace_key',
+          id: `key:${made.record.id}`,
+          keyId: made.record.id,
+          workspaceId: ws,
+          scopes: ['wallets:read', 'usage:write'],
+        },
+      });
+      // The member reserves a video job and the key captures it (the job stays the member's);
+      // the key charges an image job of its own; the owner charges a video job.
+      const hold = await member.usage.reserve({
+        workspaceId: ws,
+        job: video5s,
+        idempotencyKey: key(),
+      });
+      await farm.usage.capture({ workspaceId: ws, holdId: hold.holdId, idempotencyKey: key() });
+      const icon = { kind: 'image', type: 'icon', count: 2 } as const;
+      const image = await farm.usage.charge({ workspaceId: ws, job: icon, idempotencyKey: key() });
+      const ownerJob = await owner.usage.charge({
+        workspaceId: ws,
+        job: video5s,
+        idempotencyKey: key(),
+      });
+      h.clock.advance(HOUR);
+
+      const byMember = await owner.usage.summary({ workspaceId: ws, groupBy: 'member' });
+      expect(byMember.groupBy).toBe('member');
+      expect(
+        byMember.groups!.map((g) => [g.id, g.label, g.detail !== null, g.total, g.wallets]),
+      ).toEqual([
+        // Equal totals: by name.
+        [
+          users.member,
+          'Mo Member',
+          true,
+          hold.credits,
+          [{ wallet: 'video_credits', spent: hold.credits }],
+        ],
+        [
+          users.owner,
+          'Olive Owner',
+          true,
+          ownerJob.credits,
+          [{ wallet: 'video_credits', spent: ownerJob.credits }],
+        ],
+        [
+          null,
+          'API keys and services',
+          false,
+          image.credits,
+          [{ wallet: 'image_credits', spent: image.credits }],
+        ],
+      ]);
+      // The groups add up to the series.
+      const seriesTotal = byMember.series.reduce((s, r) => s + r.spent, 0);
+      expect(byMember.groups!.reduce((s, g) => s + g.total, 0)).toBe(seriesTotal);
+      expect(seriesTotal).toBe(hold.credits + ownerJob.credits + image.credits);
+
+      const byKey = await owner.usage.summary({ workspaceId: ws, groupBy: 'apiKey' });
+      expect(byKey.groups!.map((g) => [g.id, g.label, g.detail, g.total])).toEqual([
+        [made.record.id, 'Render farm', made.record.prefix, image.credits],
+        [null, 'Members (not through a key)', null, hold.credits + ownerJob.credits],
+      ]);
+      // A filter narrows the series (and the groups) to that member's or key's jobs.
+      const memberOnly = await member.usage.summary({
+        workspaceId: ws,
+        member: users.member,
+        groupBy: 'member',
+      });
+      expect(memberOnly.series.map((r) => [r.wallet, r.spent])).toEqual([
+        ['video_credits', hold.credits],
+      ]);
+      expect(memberOnly.groups!.map((g) => g.id)).toEqual([users.member]);
+      const keyOnly = await owner.usage.summary({ workspaceId: ws, apiKey: made.record.id });
+      expect(keyOnly.series.map((r) => [r.wallet, r.spent])).toEqual([
+        ['image_credits', image.credits],
+      ]);
+      expect(keyOnly.groups).toBeNull();
+
+      // History: the member's job, whoever captured it.
+      const memberHistory = await member.usage.history({ workspaceId: ws, member: users.member });
+      expect(memberHistory.items.map((e) => [e.type, e.jobId])).toEqual([
+        ['spend', hold.holdId],
+        ['hold', hold.holdId],
+      ]);
+      const keyHistory = await owner.usage.history({
+        workspaceId: ws,
+        apiKey: made.record.id,
+        types: ['spend'],
+      });
+      expect(keyHistory.items.map((e) => e.jobId)).toEqual([image.jobId]);
+      // The CSV export takes the same filter (the route resolves it with actorFilter).
+      const csv = await csvText(
+        h.store,
+        { workspaceId: ws, member: users.owner },
+        `user:${users.owner}`,
+      );
+      expect(
+        csv
+          .trim()
+          .split('\n')
+          .slice(1)
+          .map((line) => line.split(',')[6]),
+      ).toEqual([ownerJob.jobId]);
+
+      // Members: by member yes; by key refused (key names and spend are the owners', like keys.list).
+      for (const refused of [
+        () => member.usage.summary({ workspaceId: ws, groupBy: 'apiKey' }),
+        () => member.usage.summary({ workspaceId: ws, apiKey: made.record.id }),
+        () => member.usage.history({ workspaceId: ws, apiKey: made.record.id }),
+        () => farm.usage.history({ workspaceId: ws, apiKey: made.record.id }),
+      ])
+        expect((await errorOf(refused())).reason).toBe('FORBIDDEN');
+      expect(
+        (
+          await errorOf(
+            owner.usage.history({ workspaceId: ws, member: users.member, apiKey: made.record.id }),
+          )
+        ).reason,
+      ).toBe('VALIDATION');
+      // An id nobody spent under is simply empty.
+      expect((await owner.usage.history({ workspaceId: ws, member: 'usr_nobody' })).items).toEqual(
+        [],
+      );
     });
 
     it('without a payment provider, auto top-up cannot be turned on (and reading still works)', async () => {

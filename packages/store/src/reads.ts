@@ -1,5 +1,6 @@
 import { CreditsError, type Allocation, type WalletKind } from '@credits/domain';
 import type { Executor } from './executor.js';
+import type { ActorSpend } from './controls/types.js';
 import type {
   HistoryQuery,
   JobRecord,
@@ -159,6 +160,14 @@ export async function getJob(
   return row ? normaliseJob(toJob(row)) : null;
 }
 
+/**
+ * Who an entry belongs to: for an entry of a job, the actor who reserved or charged the job
+ * (as spending limits count it), whoever captured, released or refunded it; for any other
+ * entry (grants, purchases, adjustments), its own actor.
+ */
+const ENTRY_ACTOR = `COALESCE((SELECT j.actor FROM jobs j WHERE j.id = ledger_entries.job_id
+  AND j.workspace_id = ledger_entries.workspace_id), ledger_entries.actor)`;
+
 export async function history(read: Executor, q: HistoryQuery): Promise<Page<LedgerEntry>> {
   const where = ['workspace_id = ?'];
   const params: unknown[] = [q.workspaceId];
@@ -177,6 +186,10 @@ export async function history(read: Executor, q: HistoryQuery): Promise<Page<Led
   if (q.to !== undefined) {
     where.push('created_at < ?');
     params.push(q.to);
+  }
+  if (q.actor !== undefined) {
+    where.push(`${ENTRY_ACTOR} = ?`);
+    params.push(q.actor);
   }
   if (q.cursor) {
     const [id] = decodeCursor(q.cursor, ['number']);
@@ -242,5 +255,36 @@ export async function recentJobs(
     ...normaliseJob(toJob(r)),
     plan: r.plan,
     features: JSON.parse(r.features) as string[],
+  }));
+}
+
+/**
+ * Spend entries in `[from, to)`, oldest first, each with the actor who reserved or charged
+ * its job: the rows "who spent what" sums (usage.summary by member or key). At most 200,000.
+ */
+export async function spendByActor(
+  read: Executor,
+  q: { workspaceId: string; wallet?: WalletKind; from: number; to: number; actor?: string },
+): Promise<ActorSpend[]> {
+  const where = [`workspace_id = ?`, `type = 'spend'`, `created_at >= ?`, `created_at < ?`];
+  const params: unknown[] = [q.workspaceId, q.from, q.to];
+  if (q.wallet) {
+    where.push('wallet = ?');
+    params.push(q.wallet);
+  }
+  if (q.actor !== undefined) {
+    where.push(`${ENTRY_ACTOR} = ?`);
+    params.push(q.actor);
+  }
+  const rows = await read.all<ActorSpend>(
+    `SELECT wallet, -amount AS "amount", created_at AS "createdAt", ${ENTRY_ACTOR} AS actor
+     FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY id LIMIT 200000`,
+    params,
+  );
+  return rows.map((r) => ({
+    wallet: r.wallet,
+    amount: Number(r.amount),
+    createdAt: Number(r.createdAt),
+    actor: r.actor,
   }));
 }

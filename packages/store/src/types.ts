@@ -180,6 +180,11 @@ export interface HistoryQuery {
   from?: number;
   /** Epoch ms, exclusive. */
   to?: number;
+  /**
+   * Only entries of this actor (`user:<id>`, `key:<id>`): an entry of a job belongs to the
+   * actor who reserved or charged the job, whoever settled it; any other entry to its own actor.
+   */
+  actor?: string;
   /** Opaque cursor from a previous page. */
   cursor?: string;
   limit: number;

@@ -398,7 +398,7 @@ export const OPERATIONS: readonly Operation[] = [
     rest: 'query',
     summary: 'Ledger entries, newest first',
     description:
-      'Filter by wallet, entry types (repeat `types`) and time (`from` inclusive, `to` exclusive); pages of up to 200 with a cursor that stays stable while entries arrive.',
+      'Filter by wallet, entry types (repeat `types`), time (`from` inclusive, `to` exclusive), and who: `member` (user id) or `apiKey` (key id; owners and admins only), an entry of a job belonging to whoever reserved or charged it; pages of up to 200 with a cursor that stays stable while entries arrive.',
     response: page(ledgerEntry, 'HistoryPage'),
     reasons: [],
     call: (c, i) => c.usage.history(i as RouterInputs['usage']['history']),

@@ -16,6 +16,7 @@ import {
 import { priceForWorkspace, toPricedJob, trialShare, usableFor } from '../pricing.js';
 import { requestHash } from '../request-hash.js';
 import { quoteLimit, withLimitAction } from '../spend-limits.js';
+import { actorFilter, spendGroups } from '../who-spent.js';
 
 /** Time a money operation for metrics, whatever its outcome. */
 async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Promise<T> {
@@ -79,6 +80,15 @@ function bucketStart(at: number, bucket: 'day' | 'week'): number {
 }
 
 /**
+ * Whose usage: one member's (user id) or one API key's (key id), as jobs record who reserved
+ * or charged them. At most one of the two; by key needs the owners' right (`who-spent.ts`).
+ */
+const whoFields = {
+  member: idSchema.optional(),
+  apiKey: idSchema.optional(),
+};
+
+/**
  * The filters `history` and the CSV export (`GET /export/history.csv`, `history-csv.ts`)
  * share, so the CSV is exactly what the table shows.
  */
@@ -89,6 +99,7 @@ export const historyFilter = z
     types: z.array(entryTypeSchema).max(9).optional(),
     from: epochMsSchema.optional(),
     to: epochMsSchema.optional(),
+    ...whoFields,
   })
   .strict();
 
@@ -280,9 +291,16 @@ export const usageRouter = {
         })
         .strict(),
     )
-    .query(({ ctx, input }) => ctx.store.history(input)),
+    .query(async ({ ctx, input }) => {
+      const { member: _m, apiKey: _k, ...query } = input;
+      return ctx.store.history({ ...query, actor: await actorFilter(ctx, ctx.caller, input) });
+    }),
 
-  /** Spend per wallet per day or week (UTC), for charts. Default: the last 30 days. */
+  /**
+   * Spend per wallet per day or week (UTC), for charts. Default: the last 30 days. With
+   * `member` or `apiKey`, only theirs; with `groupBy`, also the spend per member or per key
+   * (who spent what), adding up to the series.
+   */
   summary: workspaceProcedure('read')
     .input(
       z
@@ -292,6 +310,8 @@ export const usageRouter = {
           bucket: z.enum(['day', 'week']).default('day'),
           from: epochMsSchema.optional(),
           to: epochMsSchema.optional(),
+          ...whoFields,
+          groupBy: z.enum(['member', 'apiKey']).optional(),
         })
         .strict(),
     )
@@ -302,11 +322,13 @@ export const usageRouter = {
         throw new CreditsError('VALIDATION', '`from` must be before `to`.', { field: 'from' });
       if (to - from > 400 * DAY_MS)
         throw new CreditsError('VALIDATION', 'At most 400 days at a time.', { field: 'from' });
-      const entries = await ctx.store.billing.spendEntries({
+      const actor = await actorFilter(ctx, ctx.caller, input);
+      const entries = await ctx.store.spendLimits.spendByActor({
         workspaceId: input.workspaceId,
         wallet: input.wallet,
         from,
         to,
+        actor,
       });
       const sums = new Map<string, { start: number; wallet: string; spent: number }>();
       for (const e of entries) {
@@ -323,6 +345,10 @@ export const usageRouter = {
         series: [...sums.values()].sort(
           (a, b) => a.start - b.start || a.wallet.localeCompare(b.wallet),
         ),
+        groupBy: input.groupBy ?? null,
+        groups: input.groupBy
+          ? await spendGroups(ctx.store, input.workspaceId, entries, input.groupBy)
+          : null,
       };
     }),
 

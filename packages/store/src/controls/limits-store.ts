@@ -2,7 +2,8 @@ import { CreditsError, type LimitScope, type WalletKind } from '@credits/domain'
 import type { Driver } from '../executor.js';
 import { auditChange, notify } from './shared.js';
 import { rebuildCounters } from './enforce.js';
-import type { ActorUsage, LimitAlert, SpendLimit, SpendLimitsStore } from './types.js';
+import { spendByActor } from '../reads.js';
+import type { ActorSpend, ActorUsage, LimitAlert, SpendLimit, SpendLimitsStore } from './types.js';
 
 /** The workspace's own limit is stored with subject '' (a key column cannot be NULL). */
 const subjectKey = (scope: LimitScope, subjectId: string | null) =>
@@ -109,6 +110,10 @@ export class SqlSpendLimits implements SpendLimitsStore {
       await rebuildCounters(tx, { ...input, lockRows: this.driver.lockRows });
       return true;
     });
+  }
+
+  spendByActor(input: Parameters<SpendLimitsStore['spendByActor']>[0]): Promise<ActorSpend[]> {
+    return spendByActor(this.driver.read, input);
   }
 
   async usageByActor(input: {

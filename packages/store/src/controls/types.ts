@@ -16,6 +16,15 @@ export interface SpendLimit extends SpendLimitRule {
 }
 
 /** What one actor (`user:<id>`, `key:<id>`, …) has spent this cycle and holds now in a wallet. */
+/** A spend entry with the actor it belongs to (who reserved or charged its job). */
+export interface ActorSpend {
+  wallet: WalletKind;
+  /** Credits spent (positive). */
+  amount: number;
+  createdAt: number;
+  actor: string;
+}
+
 export interface ActorUsage {
   actor: string;
   /** Credits of jobs settled since the cycle began (captures and charges). */
@@ -133,6 +142,18 @@ export interface SpendLimitsStore {
     now: number;
     audit: ControlsAudit;
   }): Promise<boolean>;
+  /**
+   * Spend entries in `[from, to)` (one wallet, or all; one actor, or all), oldest first, each
+   * with the actor who reserved or charged its job: "who spent what" (usage.summary grouped
+   * by member or key). At most 200,000 rows.
+   */
+  spendByActor(input: {
+    workspaceId: string;
+    wallet?: WalletKind;
+    from: number;
+    to: number;
+    actor?: string;
+  }): Promise<ActorSpend[]>;
   /** Spend since `since` and open holds in one wallet, per actor who reserved or charged. */
   usageByActor(input: {
     workspaceId: string;

@@ -237,6 +237,7 @@ export const SPEND_LIMITS_METHODS = [
   'list',
   'set',
   'remove',
+  'spendByActor',
   'usageByActor',
   'recordAlerts',
   'alerts',
