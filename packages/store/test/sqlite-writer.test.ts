@@ -34,6 +34,27 @@ describe('SQLite writer', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a write after its transaction was rolled back under it is refused, never applied alone (the guard)', async () => {
+    // SQLite answers a full disk or an I/O error by rolling the whole transaction back under
+    // the savepoints; statements still queued then ran in autocommit, one by one. Here the
+    // rollback is forced: the UPDATE sent after it must fail, and nothing of it stay.
+    const ws = await workspace(store);
+    await grant(store, ws.id, 100);
+    const before = await driver.read.all(`SELECT kind, available, held FROM wallets ORDER BY kind`);
+    const late = driver.write(async (tx) => {
+      await tx.run('ROLLBACK');
+      await tx.run(`UPDATE wallets SET available = available + 1000 WHERE workspace_id = ?`, [
+        ws.id,
+      ]);
+    });
+    await expect(late).rejects.toThrow(/write outside its transaction|no such savepoint/);
+    expect(
+      await driver.read.all(`SELECT kind, available, held FROM wallets ORDER BY kind`),
+    ).toEqual(before);
+    // The writer goes on: the next operation commits normally.
+    await grant(store, ws.id, 5);
+  });
+
   it('a pipelined group with one failing statement: that operation fails, every other commits once', async () => {
     await driver.write((tx) => tx.run(`CREATE TABLE probe (n INTEGER PRIMARY KEY)`));
     const ops = Array.from({ length: 20 }, (_, n) =>

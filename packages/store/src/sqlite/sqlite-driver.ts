@@ -120,6 +120,53 @@ export function storageError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * The transaction guard. SQLite may answer SQLITE_FULL (or an I/O error) by rolling back the
+ * whole transaction, under the savepoints; statements the writer had already sent would then
+ * run in autocommit, each applying on its own: a partial write. So every write on the writer
+ * connection must happen inside the transaction that opened the batch: each batch puts one
+ * row in a per-connection temporary table right after `BEGIN IMMEDIATE` and takes it out just
+ * before `COMMIT`, and a temporary trigger on every table refuses any INSERT, UPDATE or DELETE
+ * when that row is absent. If the transaction is rolled back, the row goes with it, and every
+ * statement still queued fails instead of applying.
+ */
+const GUARD_PREFIX = 'cw_guard_';
+const GUARD_OPEN = 'BEGIN IMMEDIATE; INSERT INTO temp.cw_tx_guard (open) VALUES (1)';
+const GUARD_CLOSE = 'DELETE FROM temp.cw_tx_guard; COMMIT';
+
+async function installGuards(db: sqlite3.Database): Promise<void> {
+  const tables = await new Promise<{ name: string }[]>((resolve, reject) =>
+    db.all(
+      `SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
+      (err, rows: { name: string }[]) => (err ? reject(err) : resolve(rows)),
+    ),
+  );
+  const sql = ['CREATE TEMP TABLE IF NOT EXISTS cw_tx_guard (open INTEGER NOT NULL)'];
+  for (const { name } of tables) {
+    for (const event of ['INSERT', 'UPDATE', 'DELETE']) {
+      sql.push(
+        `CREATE TEMP TRIGGER IF NOT EXISTS "${GUARD_PREFIX}${name}_${event.toLowerCase()}" BEFORE ${event} ON main."${name}" ` +
+          `WHEN NOT EXISTS (SELECT 1 FROM temp.cw_tx_guard) ` +
+          `BEGIN SELECT RAISE(ABORT, 'write outside its transaction'); END`,
+      );
+    }
+  }
+  await exec(db, sql.join(';\n'));
+}
+
+/** Drop the guards (a migration may rebuild or rename the tables they are on). */
+async function dropGuards(db: sqlite3.Database): Promise<void> {
+  const triggers = await new Promise<{ name: string }[]>((resolve, reject) =>
+    db.all(
+      `SELECT name FROM temp.sqlite_master WHERE type = 'trigger' AND name LIKE '${GUARD_PREFIX}%'`,
+      (err, rows: { name: string }[]) => (err ? reject(err) : resolve(rows)),
+    ),
+  );
+  if (triggers.length > 0) {
+    await exec(db, triggers.map(({ name }) => `DROP TRIGGER temp."${name}"`).join(';\n'));
+  }
+}
+
 export interface SqliteOptions {
   /** A file path; its folder is created. */
   filename: string;
@@ -179,10 +226,12 @@ export class SqliteDriver implements Driver {
     mkdirSync(dirname(opts.filename), { recursive: true });
     const writer = await open(opts.filename, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE);
     writer.configure('busyTimeout', 10_000);
+    // temp_store in memory: the transaction guard must not need the disk it guards against.
     await exec(
       writer,
-      `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;`,
     );
+    await installGuards(writer);
     const reader = await open(opts.filename, sqlite3.OPEN_READONLY);
     reader.configure('busyTimeout', 10_000);
     return new SqliteDriver(writer, reader, opts.maxBatch ?? 512);
@@ -342,7 +391,7 @@ export class SqliteDriver implements Driver {
     };
 
     try {
-      await exec(this.writer, 'BEGIN IMMEDIATE');
+      await exec(this.writer, GUARD_OPEN);
       // With the write lock held: has another connection committed since our last
       // transaction? (Our own commits do not change it.) Then what we remember may be stale.
       const [row] = await this.tx.all<{ data_version: number }>('PRAGMA data_version');
@@ -362,7 +411,7 @@ export class SqliteDriver implements Driver {
         }
       }
       await flush();
-      await step('COMMIT');
+      await step(GUARD_CLOSE);
       lap('commit');
     } catch (err) {
       // A savepoint step, a flush or the commit failed: nothing in this batch happened.
@@ -394,7 +443,12 @@ export class SqliteDriver implements Driver {
       this.writer,
       `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`,
     );
-    return this.write((tx) => applyMigrations(tx, migrations));
+    await this.write(async () => dropGuards(this.writer));
+    try {
+      return await this.write((tx) => applyMigrations(tx, migrations));
+    } finally {
+      await this.write(async () => installGuards(this.writer));
+    }
   }
 
   stats(): DriverStats {
