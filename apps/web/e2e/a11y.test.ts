@@ -113,6 +113,11 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
   }
 
   const heading = (p: Page) => p.locator('h1').first().waitFor();
+  /** The chart and who spent what (a table, or its empty state) have loaded. */
+  const usageReady = async (p: Page) => {
+    await p.getByTestId('spend-chart').waitFor();
+    await p.locator('[data-testid="by-who-table"], [data-testid="by-who-empty"]').first().waitFor();
+  };
 
   it('signed out: sign-in, sign-up, reset', async () => {
     const findings = await visitAll(null, [
@@ -129,7 +134,7 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
       {
         path: '/usage',
         name: 'usage',
-        ready: (p) => p.getByTestId('spend-chart').waitFor(),
+        ready: usageReady,
       },
       {
         path: '/studio/image',
@@ -165,13 +170,14 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
     expect(findings).toEqual([]);
   });
 
-  it('a member: Billing and the admin refusal', async () => {
+  it('a member: Billing, Usage and the admin refusal', async () => {
     const findings = await visitAll(DEMO.member, [
       {
         path: '/billing',
         name: 'billing-member',
         ready: (p) => p.getByTestId('wallets').waitFor(),
       },
+      { path: '/usage', name: 'usage-member', ready: usageReady },
       {
         path: '/admin',
         name: 'admin-denied',
