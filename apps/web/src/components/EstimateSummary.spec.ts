@@ -125,4 +125,55 @@ describe('EstimateSummary', () => {
       'Fix the options to see what this costs.',
     );
   });
+
+  it('says before Generate when a spending limit would refuse the job, with the action for this person', () => {
+    const spendLimit = (action: 'raise_limit' | 'ask_owner' | null, wouldRefuse = true) => ({
+      wouldRefuse,
+      scope: 'workspace' as const,
+      subjectId: null,
+      limit: 100,
+      used: 60,
+      held: 30,
+      needed: 50,
+      resetsAt: Date.UTC(2026, 1, 15),
+      action,
+    });
+    const member = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        quote: makeQuote({ credits: 50, spendLimit: spendLimit('ask_owner') }),
+      },
+    });
+    const notice = member.get('[data-testid="limit-would-refuse"]');
+    expect(notice.text()).toContain(
+      'A spending limit stops this job. It needs 50 credits; 90 of the 100-credit limit are already spent or held this cycle (it resets on February 15). Generate stays off until the limit has room.',
+    );
+    expect(notice.get('[data-testid="ask-owner"]').text()).toBe(
+      'Ask a workspace owner to raise the limit.',
+    );
+    expect(notice.find('[data-action="raise_limit"]').exists()).toBe(false);
+
+    const owner = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        quote: makeQuote({ credits: 50, spendLimit: spendLimit('raise_limit') }),
+      },
+    });
+    expect(owner.get('[data-action="raise_limit"]').attributes('href')).toBe(
+      '/billing#spending-title',
+    );
+    // A limit with room says nothing; neither does a quote for other inputs (pending).
+    const room = mount(EstimateSummary, {
+      props: { wallet: 'video_credits', quote: makeQuote({ spendLimit: spendLimit(null, false) }) },
+    });
+    expect(room.find('[data-testid="limit-would-refuse"]').exists()).toBe(false);
+    const stale = mount(EstimateSummary, {
+      props: {
+        wallet: 'video_credits',
+        pending: true,
+        quote: makeQuote({ spendLimit: spendLimit('ask_owner') }),
+      },
+    });
+    expect(stale.find('[data-testid="limit-would-refuse"]').exists()).toBe(false);
+  });
 });

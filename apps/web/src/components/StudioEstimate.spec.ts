@@ -97,6 +97,41 @@ describe('StudioEstimate', () => {
     expect(root.attributes('data-estimate-for')).toBe(root.attributes('data-job'));
   });
 
+  it('keeps Generate disabled when the quote says a spending limit would refuse the job', async () => {
+    quote.mockImplementation(({ job }: { job: Job }) =>
+      Promise.resolve(
+        makeQuote({
+          credits: priceOf(job),
+          balance: 5_000,
+          usable: 5_000,
+          spendLimit: {
+            wouldRefuse: priceOf(job) > 50,
+            scope: 'member',
+            subjectId: 'usr_mo',
+            limit: 100,
+            used: 50,
+            held: 0,
+            needed: priceOf(job),
+            resetsAt: Date.UTC(2026, 1, 15),
+            action: priceOf(job) > 50 ? 'ask_owner' : null,
+          },
+        }),
+      ),
+    );
+    const w = mountWith(video(10));
+    await flushPromises();
+    expect(w.get('[data-testid="estimate-credits"]').text()).toBe('100');
+    expect(w.find('[data-testid="limit-would-refuse"]').exists()).toBe(true);
+    expect(generate(w).attributes('disabled')).toBeDefined();
+    await generate(w).trigger('click');
+    expect(reserve).not.toHaveBeenCalled();
+    // A shorter job fits the limit: Generate is on again.
+    await w.setProps({ job: video(5) });
+    await flushPromises();
+    expect(w.find('[data-testid="limit-would-refuse"]').exists()).toBe(false);
+    expect(generate(w).attributes('disabled')).toBeUndefined();
+  });
+
   it('an invalid length clears the old estimate and the old Done message', async () => {
     reserve.mockResolvedValue({ holdId: 'h1', credits: 50, trialApplies: true });
     capture.mockResolvedValue({ captured: 50, returned: 0 });

@@ -1,8 +1,13 @@
 import { ref } from 'vue';
-import type { WalletAction, WalletKind } from '../trpc';
+import type { Quote, WalletAction, WalletKind } from '../trpc';
 
 /** Which wallet the buy dialog is open for (one dialog for the whole app). */
 export const buyingWallet = ref<WalletKind | null>(null);
+/**
+ * What a spending limit says about the job the dialog was opened for (a studio's quote), or
+ * null: the dialog then explains that buying credits does not lift the limit.
+ */
+export const buyingFor = ref<Quote['spendLimit']>(null);
 export const upgradeOpen = ref(false);
 
 export function walletOfBuy(action: WalletAction): WalletKind | null {
@@ -11,9 +16,13 @@ export function walletOfBuy(action: WalletAction): WalletKind | null {
   return null;
 }
 
-/** Open the buy dialog for a buy action, or the plan dialog for an upgrade. */
-export function startBuy(action: WalletAction) {
+/**
+ * Open the buy dialog for a buy action, or the plan dialog for an upgrade. From a studio,
+ * `spendLimit` is its quote's word on limits.
+ */
+export function startBuy(action: WalletAction, spendLimit: Quote['spendLimit'] = null) {
   const wallet = walletOfBuy(action);
+  buyingFor.value = wallet ? spendLimit : null;
   if (wallet) buyingWallet.value = wallet;
   else if (action === 'upgrade_plan') upgradeOpen.value = true;
 }
