@@ -38,6 +38,7 @@ import { CostBudget, expensiveProcedureGuard } from './cost-budget.js';
 import { exportRoutes } from './export-routes.js';
 import { receiptRoutes } from './receipt-routes.js';
 import { httpApiRoutes } from './http-api/routes.js';
+import { writeProbe, type WriteProbeOptions } from './readiness.js';
 
 /**
  * The client's address for per-client limits. Without a proxy (`trustProxyHops` 0) it is the
@@ -121,6 +122,8 @@ export interface AppDeps {
   webDist?: string;
   /** False while shutting down: /readyz answers 503. */
   isReady?: () => boolean;
+  /** `/readyz`'s write probe: its bound and how long an answer is reused (see readiness.ts). */
+  readiness?: WriteProbeOptions;
   /**
    * Expensive reads running at once: CSV exports (default 1 per caller, 4 in all) and
    * `usage.summary` / `admin.rules.simulate` (default 2 per caller, 8 in all).
@@ -237,16 +240,15 @@ export function createApp(deps: AppDeps) {
       c.res.headers.set('content-security-policy', DEFAULT_CSP);
   });
 
+  // Liveness: answers at once, never touches the store.
   app.get('/healthz', (c) => c.json({ ok: true }));
+  // Readiness: the store takes writes (a bounded one-row write, cached a second).
+  const storeTakesWrites = writeProbe(deps.store, deps.readiness);
   app.get('/readyz', async (c) => {
     if (deps.isReady && !deps.isReady())
-      return c.json({ ready: false, reason: 'shutting down' }, 503);
-    try {
-      await deps.store.getWorkspace('_readyz');
-      return c.json({ ready: true });
-    } catch (e) {
-      return c.json({ ready: false, reason: String(e) }, 503);
-    }
+      return c.json({ ready: false, reason: 'shutting down', code: 'SHUTTING_DOWN' }, 503);
+    const readiness = await storeTakesWrites();
+    return c.json(readiness, readiness.ready ? 200 : 503);
   });
   app.use('/metrics', metricsGuard(deps.metricsToken));
   app.get('/metrics', async (c) => {

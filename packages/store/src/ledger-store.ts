@@ -997,4 +997,22 @@ export class LedgerStore implements Store {
   verify(): Promise<VerifyReport> {
     return this.driver.snapshot((tx) => verifyLedger(tx));
   }
+
+  // ---------------------------------------------------------------- readiness
+
+  async probeWrite(input: { id: string; now: number; timeoutMs: number }): Promise<void> {
+    const ms = Math.max(1, Math.floor(input.timeoutMs));
+    await this.driver.write(async (tx) => {
+      if (this.driver.dialect === 'postgres') {
+        // This transaction only: a locked probe row or a stuck statement fails it in `ms`.
+        await tx.run(`SET LOCAL lock_timeout = ${ms}`);
+        await tx.run(`SET LOCAL statement_timeout = ${ms}`);
+      }
+      await tx.run(
+        `INSERT INTO health_probe (id, probed_at) VALUES (?, ?)
+         ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at`,
+        [input.id, input.now],
+      );
+    });
+  }
 }

@@ -256,6 +256,13 @@ ALTER TABLE workspaces ADD COLUMN alert_webhook_secret TEXT
 `,
   },
   {
+    // Issue 11: /readyz writes one row here (a bounded upsert) to know the store takes writes.
+    // Not business data: store-copy leaves it out.
+    version: 4,
+    name: 'health probe',
+    sql: `CREATE TABLE health_probe (id TEXT PRIMARY KEY, probed_at BIGINT NOT NULL)`,
+  },
+  {
     version: 10,
     name: 'rate limits',
     sql: `

@@ -311,6 +311,13 @@ export interface Store {
 
   /** Check SPEC 13's invariants over every wallet. */
   verify(): Promise<VerifyReport>;
+
+  /**
+   * Readiness: one tiny idempotent write (an upsert of the `health_probe` row `id`), which
+   * fails rather than waits past `timeoutMs` where the database can bound it (PostgreSQL's
+   * lock and statement timeouts); resolves once it committed.
+   */
+  probeWrite(input: { id: string; now: number; timeoutMs: number }): Promise<void>;
 }
 
 export type { RefundJobInput, RefundJobResult } from './controls/refunds.js';

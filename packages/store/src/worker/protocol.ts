@@ -156,6 +156,7 @@ export const STORE_METHODS = [
   'recentJobs',
   'refreshCatalog',
   'verify',
+  'probeWrite',
 ] as const;
 
 export const ACCOUNTS_METHODS = [
