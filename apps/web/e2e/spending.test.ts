@@ -12,6 +12,7 @@ import {
   startApp,
   type RunningApp,
 } from './harness';
+import { checkPage } from './owner-kit';
 
 const suite = SKIP ? describe.skip : describe;
 
@@ -100,5 +101,131 @@ suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}
     } finally {
       await member.close();
     }
+  });
+
+  it('a member hits the limit in Video Studio (estimate first, on a slow network) and is told to ask an owner; the owner sees the alert and who spent', async () => {
+    // The owner set a hard limit of 100 Video Credits in the test above.
+    // Each page this shows is checked with axe (serious or critical) at 1280×800 and 375×812.
+    const problems: string[] = [];
+    const member = await newContext(browser, app.baseUrl);
+    const mp = await member.newPage();
+    try {
+      await signIn(mp, DEMO.member.email, DEMO.member.password);
+      await mp.goto('/studio/video');
+      const estimate = mp.getByTestId('estimate');
+      const generate = mp.getByTestId('generate');
+      // Two 5-second jobs of 50 credits fit the limit exactly.
+      for (let i = 1; i <= 2; i++) {
+        await mp.waitForFunction(
+          () =>
+            document.querySelector('[data-testid="estimate"]')?.getAttribute('data-state') ===
+              'current' &&
+            !document.querySelector('[data-testid="generate"]')?.hasAttribute('disabled'),
+        );
+        await expect(estimate.getByTestId('estimate-credits').textContent()).resolves.toBe('50');
+        await generate.click();
+        await mp.getByTestId('job-completed').waitFor({ timeout: 20_000 });
+      }
+
+      // A slow network: every quote answers 1.5 s late. Generate stays off until the estimate
+      // for the inputs on screen arrives, and then it says the limit stops the job.
+      let delayed = 0;
+      await mp.route(
+        (url) => url.pathname.startsWith('/trpc/') && url.pathname.includes('usage.quote'),
+        async (route) => {
+          delayed += 1;
+          await new Promise((r) => setTimeout(r, 1500));
+          await route.continue();
+        },
+      );
+      await mp.getByLabel('Length (seconds)').fill('6');
+      await estimate.getByTestId('estimate-credits').waitFor();
+      const stops = estimate.getByTestId('limit-would-refuse');
+      // While the new estimate is on its way, nothing claims the job can run.
+      expect(await generate.isDisabled()).toBe(true);
+      await stops.waitFor({ timeout: 20_000 });
+      expect(delayed).toBeGreaterThan(0);
+      const said = await stops.textContent();
+      expect(said).toContain('A spending limit stops this job.');
+      expect(said).toContain('100 of the 100-credit limit are already spent or held this cycle');
+      await expect(stops.getByTestId('ask-owner').textContent()).resolves.toContain(
+        'Ask a workspace owner to raise the limit.',
+      );
+      await expect(stops.locator('[data-action="raise_limit"]').count()).resolves.toBe(0);
+      expect(await generate.isDisabled()).toBe(true);
+      await mp.unroute(
+        (url) => url.pathname.startsWith('/trpc/') && url.pathname.includes('usage.quote'),
+      );
+      problems.push(...(await checkPage(mp, 'video-studio-limit-member')));
+    } finally {
+      await member.close();
+    }
+
+    const owner = await newContext(browser, app.baseUrl);
+    const page = await owner.newPage();
+    try {
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      await page.goto('/billing');
+      // The bell: the 100 % alert of the workspace's hard limit.
+      await page.getByTestId('bell-count').waitFor();
+      await page.getByTestId('bell').click();
+      const panel = page.getByTestId('bell-panel');
+      await panel.getByText(/100% of the hard spending limit/).waitFor();
+      problems.push(...(await checkPage(page, 'billing-limit-alert-owner')));
+      await page.keyboard.press('Escape');
+      // Billing: the limit is used up, and each threshold says it was sent.
+      const video = page.locator('[data-spending-wallet="video_credits"]');
+      await expect(video.getByTestId('limit-usage').textContent()).resolves.toBe('100 of 100');
+      await expect(video.getByTestId('limit').textContent()).resolves.toContain('100% (sent)');
+
+      // The owner's studio offers to raise the limit, linking to Billing's Spending controls.
+      await page.goto('/studio/video');
+      const stops = page.getByTestId('estimate').getByTestId('limit-would-refuse');
+      await stops.waitFor();
+      await expect(stops.locator('[data-action="raise_limit"]').getAttribute('href')).resolves.toBe(
+        '/billing#spending-title',
+      );
+      problems.push(...(await checkPage(page, 'video-studio-limit-owner')));
+      // Buying more credits does not lift the limit: the dialog says so.
+      await page.goto('/billing');
+      await page
+        .locator('[data-wallet="video_credits"]')
+        .getByRole('button', { name: 'Buy Video Credits' })
+        .click();
+      const full = page.getByTestId('buy-limit-full');
+      await full.waitFor();
+      await expect(full.textContent()).resolves.toContain('The spending limit is reached.');
+      problems.push(...(await checkPage(page, 'buy-dialog-limit-owner')));
+      await page.getByRole('button', { name: 'Cancel' }).click();
+
+      // Usage: who spent what — the member's two jobs, by member.
+      await page.goto('/usage');
+      const table = page.getByTestId('by-who-table');
+      await table.waitFor();
+      const row = table.locator('tbody tr').first();
+      await expect(row.locator('th').textContent()).resolves.toContain('Demo Member');
+      await expect(row.locator('td').allTextContents()).resolves.toContain('100 credits');
+      problems.push(...(await checkPage(page, 'usage-by-member')));
+      // Narrowed to the owner, who spent nothing: the filters match nothing (not "no usage").
+      const ownerOption = await page
+        .getByTestId('filter-who')
+        .locator('option', { hasText: 'Demo Owner' })
+        .getAttribute('value');
+      await page.getByTestId('filter-who').selectOption(ownerOption!);
+      await page.getByTestId('by-who-empty').getByText('No usage matches these filters.').waitFor();
+      await page
+        .getByTestId('history-empty')
+        .getByText('No entries match these filters.')
+        .waitFor();
+      problems.push(...(await checkPage(page, 'usage-filtered-empty')));
+      // By API key (owners): no key spent, so everything is the members'.
+      await page.getByRole('button', { name: 'Clear filters' }).click();
+      await page.getByLabel('By API key').check();
+      await table.locator('tr[data-who="others"]').waitFor();
+      await expect(table.locator('thead th').first().textContent()).resolves.toBe('API key');
+    } finally {
+      await owner.close();
+    }
+    expect(problems).toEqual([]);
   });
 });
