@@ -25,7 +25,28 @@ export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   JOB_NOT_REFUNDABLE: 'CONFLICT',
   STORE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   STORAGE_FULL: 'SERVICE_UNAVAILABLE',
+  PAYMENT_PROVIDER_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
 };
+
+/**
+ * What a payment provider's failure (a timeout, a 5xx, a reset connection) becomes: one
+ * request's retryable `PAYMENT_PROVIDER_UNAVAILABLE` (503), never a 500. A CreditsError
+ * passes through as it is.
+ */
+export function whenProviderFails(
+  message: string,
+  details: Record<string, unknown>,
+): (cause: unknown) => never {
+  return (cause) => {
+    if (cause instanceof CreditsError) throw cause;
+    const e = new CreditsError('PAYMENT_PROVIDER_UNAVAILABLE', message, {
+      retryable: true,
+      ...details,
+    });
+    (e as Error & { cause?: unknown }).cause = cause;
+    throw e;
+  };
+}
 
 /** A CreditsError as the TRPCError the client sees; anything else passes through. */
 export function toTRPCError(e: unknown): unknown {

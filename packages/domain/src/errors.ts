@@ -26,6 +26,8 @@ export const REASONS = {
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   /** The disk under the store is full; retry with the same key once space is freed. */
   STORAGE_FULL: 'STORAGE_FULL',
+  /** The payment provider failed or did not answer in time; the order is kept, retry with the same key. */
+  PAYMENT_PROVIDER_UNAVAILABLE: 'PAYMENT_PROVIDER_UNAVAILABLE',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
 

@@ -5,6 +5,7 @@ import { workspaceProcedure, type Context } from '../trpc.js';
 import { idSchema, walletSchema, workspaceIdSchema } from '../schemas.js';
 import { loadWorkspace } from '../workspace-cache.js';
 import { limitCycle, subjectLabels } from '../spend-limits.js';
+import { whenProviderFails } from '../errors.js';
 
 /** At most $100,000 a cycle (in cents). */
 const MAX_CAP_CENTS = 10_000_000;
@@ -211,11 +212,18 @@ export const autoTopUpRouter = {
           `The ${payments.provider} provider cannot save payment methods here.`,
         );
       await loadWorkspace(ctx.store, input.workspaceId);
-      const made = await payments.createSetupSession({
-        workspaceId: input.workspaceId,
-        createdBy: ctx.caller.id,
-        returnUrl: input.returnPath ?? '/billing',
-      });
+      const made = await payments
+        .createSetupSession({
+          workspaceId: input.workspaceId,
+          createdBy: ctx.caller.id,
+          returnUrl: input.returnPath ?? '/billing',
+        })
+        .catch(
+          whenProviderFails(
+            'The payment provider did not answer; no card was saved. Try again in a moment.',
+            { provider: payments.provider },
+          ),
+        );
       return { url: made.url };
     }),
 

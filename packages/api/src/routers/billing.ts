@@ -5,6 +5,7 @@ import { workspaceProcedure } from '../trpc.js';
 import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
 import { loadWorkspace } from '../workspace-cache.js';
+import { whenProviderFails } from '../errors.js';
 
 /**
  * Where the provider sends the browser back: the caller's page (a studio, say) or Billing,
@@ -72,10 +73,15 @@ export const billingRouter = {
       if (checkoutUrl === null) {
         // A replay of a request whose session was never made (or lost) makes one now; if two
         // race, the first stored session wins and both answer with it.
-        const made = await ctx.payments.createSession({
-          order,
-          returnUrl: withOrder(input.returnPath ?? '/billing', order.id),
-        });
+        const made = await ctx.payments
+          .createSession({ order, returnUrl: withOrder(input.returnPath ?? '/billing', order.id) })
+          // The order stays pending with no session; the retry with the same key makes it then.
+          .catch(
+            whenProviderFails(
+              'The payment provider did not answer; nothing was charged and your order is kept. Retrying with the same idempotency key is safe.',
+              { orderId: order.id, provider: ctx.payments.provider },
+            ),
+          );
         checkoutUrl = (
           await ctx.store.billing.attachSession({
             orderId: order.id,
