@@ -6,7 +6,7 @@ import {
   type RowGroup,
   type TxExecutor,
 } from './executor.js';
-import { writeAudit } from './accounts-store.js';
+import { writeAudit } from './audit-log.js';
 import type { AuditInput } from './account-types.js';
 
 /**

@@ -20,7 +20,7 @@ export { openServingStore, openStore } from './open-store.js';
 export { WorkerStore } from './worker/worker-store.js';
 export { SqliteDriver } from './sqlite/sqlite-driver.js';
 export { migrationsFor } from './schema.js';
-export { SqlAccountStore } from './accounts-store.js';
+export { accountStore } from './accounts-store.js';
 export type { CatalogView } from './ledger-tx.js';
 export { copyStore, COPY_TABLES } from './store-copy.js';
 export { PostgresDriver } from './postgres/postgres-driver.js';

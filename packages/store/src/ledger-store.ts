@@ -8,7 +8,8 @@ import {
 } from '@credits/domain';
 import type { Driver, TxExecutor } from './executor.js';
 import { LedgerTx } from './ledger-tx.js';
-import { SqlAccountStore } from './accounts-store.js';
+import { accountStore } from './accounts-store.js';
+import type { AccountStore } from './account-types.js';
 import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
 import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
@@ -58,12 +59,12 @@ import type {
  * to workspaces.ts, reads to reads.ts, rules to rules-store.ts, verify to verify.ts.
  */
 export class LedgerStore implements Store, MoneyContext {
-  readonly accounts: SqlAccountStore;
+  readonly accounts: AccountStore;
   readonly billing: BillingStore;
   readonly spendLimits: SqlSpendLimits;
   readonly autoTopUp: SqlAutoTopUp;
   constructor(readonly driver: Driver) {
-    this.accounts = new SqlAccountStore(driver);
+    this.accounts = accountStore(driver);
     this.spendLimits = new SqlSpendLimits(driver);
     this.autoTopUp = new SqlAutoTopUp(driver, (kind) => this.catalogView(kind).label);
     this.billing = billingStore(

@@ -1,5 +1,5 @@
 import type { Driver, Executor } from './executor.js';
-import { writeAudit } from './accounts-store.js';
+import { writeAudit } from './audit-log.js';
 import type { PublishRulesInput, RuleVersion } from './types.js';
 
 /** Rule storage: published versions (one active), the shared draft. */

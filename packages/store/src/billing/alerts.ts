@@ -1,5 +1,5 @@
 import { CreditsError } from '@credits/domain';
-import { writeAudit } from '../accounts-store.js';
+import { writeAudit } from '../audit-log.js';
 import type { AuditInput } from '../account-types.js';
 import type { Notification, WebhookDelivery } from './types.js';
 import { BillingPart, NOTIFICATION_COLUMNS, num } from './part.js';

@@ -6,7 +6,7 @@ import {
   type WalletCatalogEntry,
   type WalletKind,
 } from '@credits/domain';
-import { writeAudit } from '../accounts-store.js';
+import { writeAudit } from '../audit-log.js';
 import type { AuditInput } from '../account-types.js';
 import { BillingPart } from './part.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CreditsError, type Plan, type WalletKind } from '@credits/domain';
-import { writeAudit } from '../accounts-store.js';
+import { writeAudit } from '../audit-log.js';
 import { BillingPart } from './part.js';
 
 /** Plans on workspaces (changes, pending downgrades) and what the AI Token cycle reads. */

@@ -5,7 +5,7 @@ import {
   type WalletKind,
 } from '@credits/domain';
 import type { Driver, Executor, TxExecutor } from '../executor.js';
-import { writeAudit } from '../accounts-store.js';
+import { writeAudit } from '../audit-log.js';
 import { auditChange, newId, notify } from './shared.js';
 import type {
   AutoTopUpAttempt,

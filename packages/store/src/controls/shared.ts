@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WalletKind } from '@credits/domain';
 import type { Executor, TxExecutor } from '../executor.js';
-import { writeAudit } from '../accounts-store.js';
+import { writeAudit } from '../audit-log.js';
 import type { ControlsAudit } from './types.js';
 
 export function newId(prefix: string): string {

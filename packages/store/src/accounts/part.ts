@@ -1,0 +1,6 @@
+import type { Driver } from '../executor.js';
+
+/** What each part of the account store works with. */
+export abstract class AccountPart {
+  constructor(protected readonly driver: Driver) {}
+}
