@@ -1,9 +1,6 @@
 import {
   CreditsError,
   walletStatus,
-  actionWhenShort,
-  allocate,
-  assertCredits,
   type Allocation,
   type EntryType,
   type LotState,
@@ -342,41 +339,11 @@ export class LedgerTx {
     this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
   }
 
-  /** Take allocations out of their lots. */
+  /** Take allocations out of their lots (the spend path, money/spend.ts, plans them). */
   async drawLots(allocations: Allocation[]): Promise<void> {
     for (const a of allocations) {
       // The lot's CHECK (remaining >= 0) refuses a draw larger than what is left.
       this.tx.add(LOT_REMAINING, [a.lotId], [-a.amount]);
     }
-  }
-
-  async spendPlan(
-    w: WalletMove,
-    input: {
-      credits: number;
-      restrictions: string[];
-      now: number;
-      actor: string;
-      live?: LotState[];
-    },
-  ): Promise<Allocation[]> {
-    assertCredits(input.credits);
-    const lots = input.live ?? (await this.liveLots(w, input.now, input.actor));
-    const plan = allocate({
-      lots,
-      amount: input.credits,
-      ctx: { now: input.now, restrictions: input.restrictions },
-    });
-    if (!plan.ok) {
-      throw new CreditsError('INSUFFICIENT_CREDITS', 'Not enough credits for this job.', {
-        wallet: w.wallet,
-        needed: plan.needed,
-        available: plan.available,
-        balance: w.available,
-        action: actionWhenShort(w.wallet),
-      });
-    }
-    await this.drawLots(plan.allocations);
-    return plan.allocations;
   }
 }

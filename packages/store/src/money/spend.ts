@@ -1,8 +1,16 @@
-import type { JobStatus } from '@credits/domain';
+import {
+  CreditsError,
+  actionWhenShort,
+  allocate,
+  assertCredits,
+  type Allocation,
+  type JobStatus,
+  type LotState,
+} from '@credits/domain';
 import { admitSpend } from '../controls/enforce.js';
 import type { RowGroup, TxExecutor } from '../executor.js';
 import { newId } from '../ids.js';
-import type { WalletRead } from '../ledger-tx.js';
+import type { LedgerTx, WalletMove, WalletRead } from '../ledger-tx.js';
 import type { ChargeInput, ChargeResult, PricedJob } from '../types.js';
 import type { MoneyContext } from './context.js';
 
@@ -50,6 +58,71 @@ export function jobParams(j: {
   ];
 }
 
+/** Which lots may pay a spend (see {@link spendFromLots}). */
+export type SpendFrom =
+  /** The lots a job may use (its restrictions), in spend order (SPEC 3). */
+  | { restrictions: string[] }
+  /** Every live lot, whatever its restriction, in spend order (a manual adjustment). */
+  | { anyLot: true }
+  /** One lot, for exactly the credits asked (an order's refund takes what is left of its lot). */
+  | { lotId: string };
+
+/**
+ * The one way credits leave a wallet's lots: usage (reserve, charge), the refund of an order
+ * and a negative adjustment all spend through here. It plans which lots pay — spend order
+ * among the lots allowed, once the lots past their time are expired — refuses the whole with
+ * INSUFFICIENT_CREDITS when they cannot, and takes each part out of its lot (a checked
+ * decrement: the lot's CHECK refuses a draw larger than what is left). The caller writes the
+ * entry that says why the credits left.
+ *
+ * @example
+ * const w = await ltx.openWallet(workspaceId, wallet);
+ * const paid = await spendFromLots(ltx, w, { credits: 40, from: { anyLot: true }, now, actor });
+ */
+export async function spendFromLots(
+  ltx: LedgerTx,
+  w: WalletMove,
+  input: {
+    credits: number;
+    from: SpendFrom;
+    now: number;
+    actor: string;
+    /** The wallet's live lots when already read (and expired) by the caller. */
+    live?: LotState[];
+    /** What the refusal says (default: not enough credits for this job). */
+    refusal?: string;
+  },
+): Promise<Allocation[]> {
+  assertCredits(input.credits);
+  let allocations: Allocation[];
+  if ('lotId' in input.from) {
+    allocations = [{ lotId: input.from.lotId, amount: input.credits }];
+  } else {
+    const lots = input.live ?? (await ltx.liveLots(w, input.now, input.actor));
+    const restrictions =
+      'anyLot' in input.from
+        ? [...new Set(lots.map((l) => l.restriction).filter((r): r is string => r !== null))]
+        : input.from.restrictions;
+    const plan = allocate({ lots, amount: input.credits, ctx: { now: input.now, restrictions } });
+    if (!plan.ok) {
+      throw new CreditsError(
+        'INSUFFICIENT_CREDITS',
+        input.refusal ?? 'Not enough credits for this job.',
+        {
+          wallet: w.wallet,
+          needed: plan.needed,
+          available: plan.available,
+          balance: w.available,
+          action: actionWhenShort(w.wallet),
+        },
+      );
+    }
+    allocations = plan.allocations;
+  }
+  await ltx.drawLots(allocations);
+  return allocations;
+}
+
 /** Lock the job's wallet, expire what is due, and draw the job's credits in spend order. */
 export async function draw(
   m: MoneyContext,
@@ -65,9 +138,9 @@ export async function draw(
     input.actor,
     read,
   );
-  const allocations = await ltx.spendPlan(w, {
+  const allocations = await spendFromLots(ltx, w, {
     credits: input.priced.credits,
-    restrictions: input.priced.restrictions,
+    from: { restrictions: input.priced.restrictions },
     now: input.now,
     actor: input.actor,
     live: lots,
