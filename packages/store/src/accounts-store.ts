@@ -26,6 +26,3 @@ export function accountStore(driver: Driver): AccountStore {
     ...methods(new AuditLogStore(driver)),
   };
 }
-
-/** @deprecated import from `audit-log.ts`; kept for billing/orders.ts until its next edit. */
-export { writeAudit } from './audit-log.js';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { CreditsError, allocate, type Pack, type WalletKind } from '@credits/domain';
-import { writeAudit } from '../accounts-store.js';
+import { CreditsError, type Pack, type WalletKind } from '@credits/domain';
+import { writeAudit } from '../audit-log.js';
+import { spendFromLots } from '../money/spend.js';
 import type { Order, PaymentEventResult, PaymentFacts } from './types.js';
 import { BillingPart, ORDER_COLUMNS, toOrder } from './part.js';
 
@@ -273,8 +274,18 @@ export class OrderStore extends BillingPart {
         const remaining = Number(lot.remaining);
         const stillHeld = Number(held?.n ?? 0);
         const alreadySpent = Number(lot.granted) - remaining - stillHeld;
+        // What is left of the lot leaves through the one spend path (money/spend.ts), then the
+        // lot closes: credits still held by running jobs expire when they return.
+        if (remaining > 0) {
+          await spendFromLots(this.ledger(tx), w, {
+            credits: remaining,
+            from: { lotId: order.lotId },
+            now: input.now,
+            actor: input.actor,
+          });
+        }
         await tx.run(
-          `UPDATE lots SET remaining = 0, expired_at = COALESCE(expired_at, ?),
+          `UPDATE lots SET expired_at = COALESCE(expired_at, ?),
              expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? THEN ? ELSE expires_at END WHERE id = ?`,
           [input.now, input.now, input.now, order.lotId],
         );
@@ -371,28 +382,14 @@ export class OrderStore extends BillingPart {
           );
           lots = [{ lotId, amount: input.amount }];
         } else {
-          const live = await ltx.liveLots(w, input.now, input.actor);
-          const restrictions = [
-            ...new Set(live.map((l) => l.restriction).filter((r): r is string => r !== null)),
-          ];
-          const plan = allocate({
-            lots: live,
-            amount: -input.amount,
-            ctx: { now: input.now, restrictions },
+          const drawn = await spendFromLots(ltx, w, {
+            credits: -input.amount,
+            from: { anyLot: true },
+            now: input.now,
+            actor: input.actor,
+            refusal: 'The wallet has fewer credits than this adjustment removes.',
           });
-          if (!plan.ok) {
-            throw new CreditsError(
-              'INSUFFICIENT_CREDITS',
-              'The wallet has fewer credits than this adjustment removes.',
-              {
-                wallet: input.wallet,
-                needed: plan.needed,
-                available: plan.available,
-              },
-            );
-          }
-          await ltx.drawLots(plan.allocations);
-          lots = plan.allocations.map((a) => ({ lotId: a.lotId, amount: -a.amount }));
+          lots = drawn.map((a) => ({ lotId: a.lotId, amount: -a.amount }));
         }
         await w.entry({
           type: 'adjustment',
