@@ -160,31 +160,37 @@ export async function getJob(
   return row ? normaliseJob(toJob(row)) : null;
 }
 
+/** {@link ENTRY_COLUMNS} of `ledger_entries le`, for reads that join its job. */
+const LE_COLUMNS = ENTRY_COLUMNS.split(',')
+  .map((c) => `le.${c.trim()}`)
+  .join(', ');
+
 /**
  * Who an entry belongs to: for an entry of a job, the actor who reserved or charged the job
  * (as spending limits count it), whoever captured, released or refunded it; for any other
- * entry (grants, purchases, adjustments), its own actor.
+ * entry (grants, purchases, adjustments), its own actor. Over `ledger_entries le` joined to
+ * {@link ENTRY_JOB}.
  */
-const ENTRY_ACTOR = `COALESCE((SELECT j.actor FROM jobs j WHERE j.id = ledger_entries.job_id
-  AND j.workspace_id = ledger_entries.workspace_id), ledger_entries.actor)`;
+const ENTRY_ACTOR = `COALESCE(j.actor, le.actor)`;
+const ENTRY_JOB = `LEFT JOIN jobs j ON j.id = le.job_id AND j.workspace_id = le.workspace_id`;
 
 export async function history(read: Executor, q: HistoryQuery): Promise<Page<LedgerEntry>> {
-  const where = ['workspace_id = ?'];
+  const where = ['le.workspace_id = ?'];
   const params: unknown[] = [q.workspaceId];
   if (q.wallet) {
-    where.push('wallet = ?');
+    where.push('le.wallet = ?');
     params.push(q.wallet);
   }
   if (q.types && q.types.length > 0) {
-    where.push(`type IN (${q.types.map(() => '?').join(', ')})`);
+    where.push(`le.type IN (${q.types.map(() => '?').join(', ')})`);
     params.push(...q.types);
   }
   if (q.from !== undefined) {
-    where.push('created_at >= ?');
+    where.push('le.created_at >= ?');
     params.push(q.from);
   }
   if (q.to !== undefined) {
-    where.push('created_at < ?');
+    where.push('le.created_at < ?');
     params.push(q.to);
   }
   if (q.actor !== undefined) {
@@ -193,12 +199,14 @@ export async function history(read: Executor, q: HistoryQuery): Promise<Page<Led
   }
   if (q.cursor) {
     const [id] = decodeCursor(q.cursor, ['number']);
-    where.push('id < ?');
+    where.push('le.id < ?');
     params.push(id);
   }
   params.push(q.limit + 1);
+  // The job is joined only for the actor filter: other pages read entries alone.
   const rows = await read.all<EntryRow>(
-    `SELECT ${ENTRY_COLUMNS} FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
+    `SELECT ${LE_COLUMNS} FROM ledger_entries le ${q.actor !== undefined ? ENTRY_JOB : ''}
+     WHERE ${where.join(' AND ')} ORDER BY le.id DESC LIMIT ?`,
     params,
   );
   const items = rows.slice(0, q.limit).map((r) => normaliseEntry(toEntry(r)));
@@ -266,10 +274,15 @@ export async function spendByActor(
   read: Executor,
   q: { workspaceId: string; wallet?: WalletKind; from: number; to: number; actor?: string },
 ): Promise<ActorSpend[]> {
-  const where = [`workspace_id = ?`, `type = 'spend'`, `created_at >= ?`, `created_at < ?`];
+  const where = [
+    `le.workspace_id = ?`,
+    `le.type = 'spend'`,
+    `le.created_at >= ?`,
+    `le.created_at < ?`,
+  ];
   const params: unknown[] = [q.workspaceId, q.from, q.to];
   if (q.wallet) {
-    where.push('wallet = ?');
+    where.push('le.wallet = ?');
     params.push(q.wallet);
   }
   if (q.actor !== undefined) {
@@ -277,8 +290,8 @@ export async function spendByActor(
     params.push(q.actor);
   }
   const rows = await read.all<ActorSpend>(
-    `SELECT wallet, -amount AS "amount", created_at AS "createdAt", ${ENTRY_ACTOR} AS actor
-     FROM ledger_entries WHERE ${where.join(' AND ')} ORDER BY id LIMIT 200000`,
+    `SELECT le.wallet, -le.amount AS "amount", le.created_at AS "createdAt", ${ENTRY_ACTOR} AS actor
+     FROM ledger_entries le ${ENTRY_JOB} WHERE ${where.join(' AND ')} ORDER BY le.id LIMIT 200000`,
     params,
   );
   return rows.map((r) => ({
