@@ -632,6 +632,30 @@ for (const dialect of DIALECTS) {
         ).toBe(4);
       });
 
+      it('two publishers who reviewed the same live version publish at once: exactly one wins, the other is refused (checked inside the write)', async () => {
+        const h = await open();
+        const live = (await h.admin.active()).version;
+        const outcomes = await Promise.all(
+          [25, 35, 45, 55].map((n, i) =>
+            h.admin
+              .publish({ document: standard720pAt(n), reason: `editor ${i}`, baseVersion: live })
+              .then(
+                () => 'won' as const,
+                (e: unknown) => failure(Promise.reject(e as Error)),
+              ),
+          ),
+        );
+        expect(outcomes.filter((o) => o === 'won')).toHaveLength(1);
+        for (const o of outcomes.filter((x) => x !== 'won')) {
+          expect(o).toMatchObject({
+            reason: 'VALIDATION',
+            details: { field: 'baseVersion', activeVersion: live + 1 },
+          });
+        }
+        expect((await h.admin.versions()).items).toHaveLength(live + 1);
+        expect((await h.admin.active()).version).toBe(live + 1);
+      });
+
       it('diffs two versions, or a version and a draft, by JSON path', async () => {
         const h = await open();
         await h.admin.publish({ document: standard720pAt(20), reason: 'raise' });

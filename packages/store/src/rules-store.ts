@@ -1,3 +1,4 @@
+import { CreditsError } from '@credits/domain';
 import type { Driver, Executor } from './executor.js';
 import { writeAudit } from './audit-log.js';
 import type { PublishRulesInput, RuleVersion } from './types.js';
@@ -53,6 +54,14 @@ export function publishRules(driver: Driver, input: PublishRulesInput): Promise<
     if (driver.dialect === 'postgres') await tx.run('SELECT pg_advisory_xact_lock(7267127)');
     const current = await tx.get<RuleRow>(ACTIVE_RULES_SQL);
     if (current && input.onlyIfNone) return toRuleVersion(current);
+    const live = current ? Number(current.version) : null;
+    if (input.expectedActiveVersion !== undefined && live !== input.expectedActiveVersion) {
+      throw new CreditsError(
+        'VALIDATION',
+        `Version ${live ?? '(none)'} is live now, not version ${input.expectedActiveVersion}: compare your document with it before publishing.`,
+        { field: 'baseVersion', activeVersion: live },
+      );
+    }
     const top = await tx.get<{ v: number | null }>(`SELECT MAX(version) AS v FROM rule_versions`);
     const version = Number(top?.v ?? 0) + 1;
     const doc = JSON.stringify(input.document);

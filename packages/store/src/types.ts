@@ -220,6 +220,11 @@ export interface PublishRulesInput {
   audit?: AuditInput;
   /** Seeding: publish only when no version is active yet (else return the active one). */
   onlyIfNone?: boolean;
+  /**
+   * Publish only if this version is still the live one (null: none is), checked inside the
+   * write; otherwise VALIDATION `{ field: 'baseVersion', activeVersion }` and nothing stored.
+   */
+  expectedActiveVersion?: number | null;
 }
 
 export interface InvariantViolation {

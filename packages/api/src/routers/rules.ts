@@ -384,6 +384,9 @@ export const rulesRouter = {
         createdBy: ctx.caller.id,
         reason: input.reason,
         now: ctx.now(),
+        // Checked again inside the write: two publishers who reviewed the same version cannot
+        // both publish; the second is refused as above.
+        ...(input.baseVersion !== undefined && { expectedActiveVersion: input.baseVersion }),
         audit: {
           actor: ctx.caller.id,
           action: 'rules.publish',
