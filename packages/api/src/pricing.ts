@@ -37,6 +37,8 @@ export function describeJob(job: Job): string {
 /**
  * Price a job for a workspace under the active rules (or a given version). Refuses jobs of a
  * Coming Soon wallet and features the rules do not offer, so nothing is ever charged for them.
+ * Writes nothing: a router that is about to spend AI Tokens ensures the cycle's allowance
+ * first (`ctx.cycles.ensure`), explicitly (see routers/usage.ts).
  */
 export async function priceForWorkspace(
   ctx: Context,
@@ -72,8 +74,6 @@ export async function priceForWorkspace(
     if (preview.plan !== stored.plan)
       workspace = { ...stored, plan: preview.plan, features: preview.features ?? stored.features };
     if (preview.allowance) pendingAllowance = allowanceLot(stored, preview.allowance, now);
-  } else if (wallet === 'ai_tokens') {
-    await ctx.cycles.ensure(stored, now);
   }
   // Read lots only when something needs them: a quote (the usable balance), or rules that
   // read the workspace's trial credits (which sit in the video wallet).

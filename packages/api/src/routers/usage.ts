@@ -1,6 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
-import { CreditsError, actionWhenShort, type WalletKind } from '@credits/domain';
+import { CreditsError, actionWhenShort, walletForJob, type WalletKind } from '@credits/domain';
+import type { Job } from '@credits/rules';
 import { serviceWorkspaceProcedure, workspaceProcedure, type Context } from '../trpc.js';
 import {
   cursorSchema,
@@ -34,6 +35,19 @@ async function observed<T>(ctx: Context, op: string, fn: () => Promise<T>): Prom
     });
     throw e;
   }
+}
+
+/**
+ * Before spending AI Tokens: grant every cycle's allowance due by now (once per cycle; the
+ * cycle keeper remembers the cycle it saw granted, so mid-cycle this reads nothing). Pricing
+ * writes nothing itself, so a reserve or charge asks for it here, explicitly.
+ */
+async function ensureCycleFor(ctx: Context, input: { workspaceId: string; job: Job }) {
+  if (walletForJob(input.job.kind) !== 'ai_tokens') return;
+  // A Coming Soon wallet is refused by pricing, and granted nothing here.
+  if (!ctx.store.catalogSnapshot().find((c) => c.kind === 'ai_tokens')?.available) return;
+  const now = ctx.now();
+  await ctx.cycles.ensure(await ctx.workspaces.get(input.workspaceId, now), now);
 }
 
 /** Tell the server's auto top-up trigger (if any) about a committed spend; never fails the call. */
@@ -148,6 +162,7 @@ export const usageRouter = {
     )
     .mutation(({ ctx, input }) =>
       observed(ctx, 'reserve', async () => {
+        await ensureCycleFor(ctx, input);
         const p = await priceForWorkspace(ctx, input);
         const held = await withLimitAction(ctx, () =>
           ctx.store.reserve({
@@ -241,6 +256,7 @@ export const usageRouter = {
     .input(writeJobInput)
     .mutation(({ ctx, input }) =>
       observed(ctx, 'charge', async () => {
+        await ensureCycleFor(ctx, input);
         const p = await priceForWorkspace(ctx, input);
         const charged = await withLimitAction(ctx, () =>
           ctx.store.charge({
