@@ -14,7 +14,8 @@ export type {
   TxExecutor,
   WriteOptions,
 } from './executor.js';
-export { Rollback, RunAfterCommit, flushAppended, trackedExecutor } from './executor.js';
+export { Rollback, RunAfterCommit } from './executor.js';
+export { flushAppended, trackedExecutor } from './tracked-executor.js';
 export { LedgerStore } from './ledger-store.js';
 export { openServingStore, openStore } from './open-store.js';
 export { WorkerStore } from './worker/worker-store.js';

@@ -1,13 +1,11 @@
 import {
-  groupBy,
-  summedAdds,
-  trackedExecutor,
   type AppendedRows,
   type Coalesced,
   type Executor,
   type RowGroup,
   type TxExecutor,
 } from '../executor.js';
+import { groupBy, summedAdds, trackedExecutor } from '../tracked-executor.js';
 
 /**
  * PostgreSQL's fast path for pipelined operations (reserve, charge): the operations waiting

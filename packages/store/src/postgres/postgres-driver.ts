@@ -3,14 +3,13 @@ import { CreditsError } from '@credits/domain';
 import { applyMigrations } from '../schema.js';
 import {
   RunAfterCommit,
-  flushAppended,
-  trackedExecutor,
   type Driver,
   type DriverStats,
   type Executor,
   type TxExecutor,
   type WriteOptions,
 } from '../executor.js';
+import { flushAppended, trackedExecutor } from '../tracked-executor.js';
 import { OneStatementWriter, RememberedWallets } from './one-statement.js';
 
 /** `?` placeholders → `$1, $2, …` (our SQL has no `?` inside string literals). */

@@ -6,10 +6,7 @@ import { applyMigrations } from '../schema.js';
 import {
   Rollback,
   RunAfterCommit,
-  sendCoalesced,
   type Coalesced,
-  flushAppended,
-  trackedExecutor,
   type AppendedRows,
   type Driver,
   type DriverStats,
@@ -17,6 +14,7 @@ import {
   type TxExecutor,
   type WriteOptions,
 } from '../executor.js';
+import { sendCoalesced, flushAppended, trackedExecutor } from '../tracked-executor.js';
 
 type Op = {
   run: (tx: TxExecutor) => Promise<unknown>;
