@@ -143,4 +143,78 @@ suite(`browser: notifications${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
     }
     expect(problems).toEqual([]);
   });
+  it('an owner raises Video Credits’ low threshold above the balance: the card reads Low and the bell gets the alert; lowering it resolves the alert; a member only reads the thresholds', async () => {
+    const problems: string[] = [];
+    const ctx = await newContext(browser, app.baseUrl);
+    const page = await ctx.newPage();
+    // The demo's 200 purchased Video Credits and the trial's 50.
+    const { balance } = (await call(app.baseUrl, 'wallets.get', {
+      workspaceId: 'demo',
+      wallet: 'video_credits',
+    })) as { balance: number };
+    expect(balance).toBe(250);
+    const videoAlert = `Video Credits are low: ${balance} left.`;
+    try {
+      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+      const video = page.locator('[data-wallet="video_credits"]');
+      await expect(video.getByTestId('status-badge').textContent()).resolves.toBe('Active');
+
+      await page.goto('/settings/notifications');
+      const input = page.getByLabel('Low threshold for Video Credits');
+      await expect.poll(() => input.inputValue()).toBe('20');
+      await input.fill('300');
+      await page.getByRole('button', { name: 'Save Video Credits threshold' }).click();
+      await page.locator('[data-threshold="video_credits"]').getByText('(yours is set)').waitFor();
+      await page.getByTestId('alerts-table').getByText(videoAlert).waitFor();
+      problems.push(...(await checkPage(page, 'settings-notifications-thresholds')));
+
+      await page.goto('/billing');
+      await expect.poll(() => video.getByTestId('status-badge').textContent()).toBe('Low');
+      await page.getByTestId('bell').click();
+      const item = page.getByTestId('bell-panel').locator('li', { hasText: videoAlert });
+      await item.waitFor();
+      await expect(item.getByTestId('resolved').count()).resolves.toBe(0);
+      await page.keyboard.press('Escape');
+
+      // Lowered below the balance: the alert resolves, the card is Active again.
+      await page.goto('/settings/notifications');
+      await expect.poll(() => input.inputValue()).toBe('300');
+      await input.fill('50');
+      await page.getByRole('button', { name: 'Save Video Credits threshold' }).click();
+      await expect
+        .poll(() =>
+          page
+            .getByTestId('alerts-table')
+            .locator('tr', { hasText: videoAlert })
+            .locator('td[data-label="State"]')
+            .textContent(),
+        )
+        .toBe('Resolved');
+      await page.goto('/billing');
+      await expect.poll(() => video.getByTestId('status-badge').textContent()).toBe('Active');
+      await page.getByTestId('bell').click();
+      await page
+        .getByTestId('bell-panel')
+        .locator('li', { hasText: videoAlert })
+        .getByTestId('resolved')
+        .waitFor();
+    } finally {
+      await ctx.close();
+    }
+
+    const mctx = await newContext(browser, app.baseUrl);
+    const mp = await mctx.newPage();
+    try {
+      await signIn(mp, DEMO.member.email, DEMO.member.password);
+      await mp.goto('/settings/notifications');
+      await mp.locator('[data-threshold="video_credits"]').getByText('50').first().waitFor();
+      await expect(mp.getByLabel('Low threshold for Video Credits').count()).resolves.toBe(0);
+      await expect(
+        mp.getByRole('button', { name: 'Save Video Credits threshold' }).count(),
+      ).resolves.toBe(0);
+    } finally {
+      await mctx.close();
+    }
+    expect(problems).toEqual([]);
+  });
 });

@@ -61,6 +61,8 @@ export function balanceBuys(input: {
 export function walletView(input: {
   balance: WalletBalance;
   catalog: WalletCatalogEntry;
+  /** The workspace's own low threshold for this wallet, when its owners set one. */
+  lowThreshold?: number;
   cycle?: { usedThisCycle: number; planLimit: number; resetsAt: number };
   videoLots: Lot[];
   rules: RuleDocument;
@@ -69,9 +71,10 @@ export function walletView(input: {
 }): WalletView {
   const { balance } = input;
   const { catalog } = input;
+  const lowThreshold = input.lowThreshold ?? catalog.lowThreshold;
   const status = walletStatus({
     balance: balance.available,
-    lowThreshold: catalog.lowThreshold,
+    lowThreshold,
     available: catalog.available,
   });
   const view: WalletView = {
@@ -82,7 +85,7 @@ export function walletView(input: {
     held: balance.held,
     status,
     actions: walletActions(balance.kind, status),
-    lowThreshold: catalog.lowThreshold,
+    lowThreshold,
   };
   if (balance.kind === 'ai_tokens' && input.cycle) view.cycle = input.cycle;
   if (balance.kind === 'video_credits') {

@@ -634,6 +634,12 @@ const INPUTS: Record<string, InputFactory> = {
     url: 'https://hooks.example/matrix',
   }),
   'notifications.webhook': ({ workspaceId }) => ({ workspaceId }),
+  'notifications.lowThresholds': ({ workspaceId }) => ({ workspaceId }),
+  'notifications.setLowThreshold': ({ workspaceId }) => ({
+    workspaceId,
+    wallet: 'video_credits',
+    lowThreshold: 1_000,
+  }),
   // A webhook is set in the objects' workspace, so an accepted call would rotate or queue.
   'notifications.rotateWebhookSecret': async (t) => {
     if (t.objectsOf !== null)
@@ -813,6 +819,7 @@ async function stateOf(fx: Fixture) {
       autoTopUps,
       paymentMethod,
       invitations,
+      lowThresholds,
     ] = await Promise.all([
       store.getWorkspace(workspaceId),
       store.wallets(workspaceId),
@@ -828,6 +835,7 @@ async function stateOf(fx: Fixture) {
       store.autoTopUp.settings({ workspaceId }),
       store.autoTopUp.paymentMethod({ workspaceId, provider: SANDBOX.provider }),
       store.accounts.invitations(workspaceId),
+      store.billing.lowThresholds(workspaceId),
     ]);
     // Newest first: anything added shows at the top.
     return {
@@ -840,6 +848,7 @@ async function stateOf(fx: Fixture) {
       keys,
       orders,
       notifications,
+      lowThresholds,
       pendingPlan,
       spendLimits,
       autoTopUps,

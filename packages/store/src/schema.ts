@@ -306,6 +306,21 @@ CREATE INDEX audit_by_target ON audit_log (target, id)
     name: 'video low threshold below the trial grant',
     sql: `UPDATE wallet_catalog SET low_threshold = 20 WHERE kind = 'video_credits' AND low_threshold = 50`,
   },
+  {
+    // Issue 15: owners set each wallet's "low" threshold for their workspace; a wallet with no
+    // row here uses the catalog's threshold.
+    version: 51,
+    name: 'low thresholds per workspace wallet',
+    sql: `
+CREATE TABLE wallet_low_thresholds (
+  workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+  wallet TEXT NOT NULL,
+  low_threshold BIGINT NOT NULL CHECK (low_threshold >= 0),
+  updated_by TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (workspace_id, wallet)
+)`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

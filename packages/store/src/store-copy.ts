@@ -28,6 +28,7 @@ export const COPY_TABLES: readonly { table: string; orderBy: string; reference?:
   { table: 'webhook_events', orderBy: 'provider, event_id' },
   { table: 'notifications', orderBy: 'id' },
   { table: 'webhook_deliveries', orderBy: 'id' },
+  { table: 'wallet_low_thresholds', orderBy: 'workspace_id, wallet' },
   { table: 'audit_log', orderBy: 'id' },
   { table: 'spend_limits', orderBy: 'workspace_id, wallet, scope, subject_id' },
   {

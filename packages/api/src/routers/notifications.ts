@@ -2,7 +2,7 @@ import type { TRPCRouterRecord } from '@trpc/server';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { workspaceProcedure } from '../trpc.js';
-import { workspaceIdSchema } from '../schemas.js';
+import { walletSchema, workspaceIdSchema } from '../schemas.js';
 import { CreditsError, walletStatus } from '@credits/domain';
 import type { Notification } from '@credits/store';
 import type { Context } from '../trpc.js';
@@ -10,13 +10,16 @@ import { isPublicWebhookUrl } from '../webhook-url.js';
 
 /**
  * Whether each low or empty alert still holds: it is resolved once a newer low or empty alert
- * of the same wallet replaced it, or once the wallet's balance is no longer low (for `low`)
- * or no longer empty (for `empty`). Other kinds (spend controls) are records, never resolved.
+ * of the same wallet replaced it, or once the wallet's balance is no longer low (for `low`,
+ * at the workspace's own threshold when its owners set one) or no longer empty (for `empty`). Other kinds (spend controls) are records, never resolved.
  */
 async function withResolution(ctx: Context, workspaceId: string, items: Notification[]) {
-  const balances = new Map(
-    (await ctx.store.wallets(workspaceId)).map((w) => [w.kind, w.available] as const),
-  );
+  const [wallets, own] = await Promise.all([
+    ctx.store.wallets(workspaceId),
+    ctx.store.billing.lowThresholds(workspaceId),
+  ]);
+  const balances = new Map(wallets.map((w) => [w.kind, w.available] as const));
+  const thresholds = new Map(own.map((t) => [t.wallet, t.lowThreshold] as const));
   const catalog = new Map(ctx.store.catalogSnapshot().map((c) => [c.kind, c] as const));
   const newest = new Map<string, number>();
   for (const n of items)
@@ -27,7 +30,7 @@ async function withResolution(ctx: Context, workspaceId: string, items: Notifica
     const entry = catalog.get(n.wallet);
     const status = walletStatus({
       balance: balances.get(n.wallet) ?? 0,
-      lowThreshold: entry?.lowThreshold ?? 0,
+      lowThreshold: thresholds.get(n.wallet) ?? entry?.lowThreshold ?? 0,
       available: entry?.available ?? true,
     });
     const stillHolds = n.kind === 'empty' ? status === 'empty' : status === 'low';
@@ -66,6 +69,67 @@ export const notificationsRouter = {
     .mutation(async ({ ctx, input }) => ({
       marked: await ctx.store.billing.markRead({ ...input, now: ctx.now() }),
     })),
+
+  /**
+   * Each wallet's "low" threshold for this workspace: the owners' own (`custom: true`) or the
+   * catalog's, with the catalog's value beside it.
+   */
+  lowThresholds: workspaceProcedure('read')
+    .input(z.object({ workspaceId: workspaceIdSchema }).strict())
+    .query(async ({ ctx, input }) => {
+      const own = new Map(
+        (await ctx.store.billing.lowThresholds(input.workspaceId)).map(
+          (t) => [t.wallet, t] as const,
+        ),
+      );
+      return ctx.store
+        .catalogSnapshot()
+        .filter((c) => c.available)
+        .map((c) => ({
+          wallet: c.kind,
+          label: c.label,
+          lowThreshold: own.get(c.kind)?.lowThreshold ?? c.lowThreshold,
+          custom: own.has(c.kind),
+          catalogThreshold: c.lowThreshold,
+          updatedAt: own.get(c.kind)?.updatedAt ?? null,
+        }));
+    }),
+
+  /**
+   * Owners set a wallet's "low" threshold for their workspace (null: back to the catalog's).
+   * A threshold that makes the wallet low raises its low alert at once; one that no longer
+   * does resolves the alert (worked out when alerts are read). Audited.
+   */
+  setLowThreshold: workspaceProcedure('owner')
+    .input(
+      z
+        .object({
+          workspaceId: workspaceIdSchema,
+          wallet: walletSchema,
+          lowThreshold: z.number().int().min(0).max(1_000_000_000).nullable(),
+        })
+        .strict(),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const entry = ctx.store.catalogSnapshot().find((c) => c.kind === input.wallet);
+      if (!entry || !entry.available)
+        throw new CreditsError('VALIDATION', 'This wallet is not available yet.', {
+          field: 'wallet',
+        });
+      const set = await ctx.store.billing.setLowThreshold({
+        workspaceId: input.workspaceId,
+        wallet: input.wallet,
+        lowThreshold: input.lowThreshold,
+        catalog: {
+          label: entry.label,
+          lowThreshold: entry.lowThreshold,
+          available: entry.available,
+        },
+        now: ctx.now(),
+        audit: { actor: ctx.caller.id, action: 'wallet.low_threshold.set', target: '' },
+      });
+      return { wallet: input.wallet, ...set };
+    }),
 
   /**
    * Owners set where alerts are posted (or null to stop). Each delivery is signed with a

@@ -15,14 +15,16 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
   if (await ctx.store.hasDueLots({ workspaceId, now })) {
     await ctx.store.expireLots({ now, workspaceId });
   }
-  const [balances, videoLots, rules, plan, usage] = await Promise.all([
+  const [balances, videoLots, rules, plan, usage, thresholds] = await Promise.all([
     ctx.store.wallets(workspaceId),
     ctx.store.lots({ workspaceId, wallet: 'video_credits' }),
     ctx.rules.current(),
     // The plan the cycle keeper went by: a reset it just found may have applied a pending downgrade.
     ctx.store.billing.plan(cycle.plan),
     ctx.store.billing.cycleUsage({ workspaceId, cycleKey: cycle.key, since: cycle.start }),
+    ctx.store.billing.lowThresholds(workspaceId),
   ]);
+  const own = new Map(thresholds.map((t) => [t.wallet, t.lowThreshold] as const));
   const catalog = ctx.store.catalogSnapshot();
   const trialRemaining = videoLots
     .filter((l) => l.source === 'trial' && (l.expiresAt === null || l.expiresAt > now))
@@ -33,6 +35,7 @@ export async function listWallets(ctx: Context, workspaceId: string): Promise<Wa
       const view = walletView({
         balance,
         catalog: catalog.find((c) => c.kind === balance.kind)!,
+        lowThreshold: own.get(balance.kind),
         cycle: {
           usedThisCycle: usage.usedThisCycle,
           planLimit: plan?.aiTokensPerCycle ?? usage.planLimit,

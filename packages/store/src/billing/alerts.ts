@@ -1,4 +1,4 @@
-import { CreditsError } from '@credits/domain';
+import { CreditsError, walletStatus, type WalletKind } from '@credits/domain';
 import { writeAudit } from '../audit-log.js';
 import type { AuditInput } from '../account-types.js';
 import type { Notification, WebhookDelivery } from './types.js';
@@ -29,6 +29,93 @@ export class AlertStore extends BillingPart {
         [input.now, input.workspaceId, ...input.ids],
       );
       return r.changes;
+    });
+  }
+
+  // ---------------------------------------------------------------- low thresholds
+
+  async lowThresholds(
+    workspaceId: string,
+  ): Promise<{ wallet: WalletKind; lowThreshold: number; updatedAt: number }[]> {
+    const rows = await this.driver.read.all<{
+      wallet: WalletKind;
+      lowThreshold: number;
+      updatedAt: number;
+    }>(
+      `SELECT wallet, low_threshold AS "lowThreshold", updated_at AS "updatedAt"
+         FROM wallet_low_thresholds WHERE workspace_id = ? ORDER BY wallet`,
+      [workspaceId],
+    );
+    return rows.map((r) => num(r, ['lowThreshold', 'updatedAt']));
+  }
+
+  setLowThreshold(input: {
+    workspaceId: string;
+    wallet: WalletKind;
+    lowThreshold: number | null;
+    catalog: { label: string; lowThreshold: number; available: boolean };
+    now: number;
+    audit: AuditInput;
+  }): Promise<{ lowThreshold: number; custom: boolean; alerted: boolean }> {
+    return this.driver.write(async (tx) => {
+      const wallet = await tx.get<{ available: number }>(
+        `SELECT available FROM wallets WHERE workspace_id = ? AND kind = ?`,
+        [input.workspaceId, input.wallet],
+      );
+      if (!wallet)
+        throw new CreditsError('WORKSPACE_NOT_FOUND', 'No such workspace.', {
+          workspaceId: input.workspaceId,
+        });
+      const old = await tx.get<{ lowThreshold: number }>(
+        `SELECT low_threshold AS "lowThreshold" FROM wallet_low_thresholds WHERE workspace_id = ? AND wallet = ?`,
+        [input.workspaceId, input.wallet],
+      );
+      const before = old ? Number(old.lowThreshold) : input.catalog.lowThreshold;
+      const after = input.lowThreshold ?? input.catalog.lowThreshold;
+      if (input.lowThreshold === null) {
+        await tx.run(`DELETE FROM wallet_low_thresholds WHERE workspace_id = ? AND wallet = ?`, [
+          input.workspaceId,
+          input.wallet,
+        ]);
+      } else {
+        await tx.run(
+          `INSERT INTO wallet_low_thresholds (workspace_id, wallet, low_threshold, updated_by, updated_at)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (workspace_id, wallet) DO UPDATE SET low_threshold = excluded.low_threshold,
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
+          [input.workspaceId, input.wallet, input.lowThreshold, input.audit.actor, input.now],
+        );
+      }
+      await writeAudit(
+        tx,
+        {
+          ...input.audit,
+          target: `wallet:${input.workspaceId}:${input.wallet}`,
+          workspaceId: input.workspaceId,
+          before: { lowThreshold: before, custom: !!old },
+          after: { lowThreshold: after, custom: input.lowThreshold !== null },
+        },
+        input.now,
+      );
+      const available = Number(wallet.available);
+      const status = (lowThreshold: number) =>
+        walletStatus({ balance: available, lowThreshold, available: input.catalog.available });
+      const alerted = status(after) === 'low' && status(before) !== 'low';
+      if (alerted)
+        await tx.run(
+          `INSERT INTO notifications (workspace_id, wallet, kind, balance, message, created_at, delivery, next_attempt_at)
+           SELECT id, ?, 'low', ?, ?, ?, CASE WHEN alert_webhook_url IS NULL THEN 'none' ELSE 'pending' END, ?
+           FROM workspaces WHERE id = ?`,
+          [
+            input.wallet,
+            available,
+            `${input.catalog.label} are low: ${available.toLocaleString('en-US')} left.`,
+            input.now,
+            input.now,
+            input.workspaceId,
+          ],
+        );
+      return { lowThreshold: after, custom: input.lowThreshold !== null, alerted };
     });
   }
 

@@ -186,6 +186,24 @@ export interface BillingStore {
     limit: number;
   }): Promise<Notification[]>;
   markRead(input: { workspaceId: string; ids: number[]; now: number }): Promise<number>;
+  /** The workspace's own low thresholds (wallets without one use the catalog's). */
+  lowThresholds(
+    workspaceId: string,
+  ): Promise<{ wallet: WalletKind; lowThreshold: number; updatedAt: number }[]>;
+  /**
+   * Set (or, with null, clear back to `catalog.lowThreshold`) one wallet's low threshold for a
+   * workspace, audited, in one transaction. When the new threshold makes the wallet low (it
+   * was not at the old one), the same write raises the wallet's low alert, as a spend that
+   * crossed it would. Returns the threshold now in force.
+   */
+  setLowThreshold(input: {
+    workspaceId: string;
+    wallet: WalletKind;
+    lowThreshold: number | null;
+    catalog: { label: string; lowThreshold: number; available: boolean };
+    now: number;
+    audit: AuditInput;
+  }): Promise<{ lowThreshold: number; custom: boolean; alerted: boolean }>;
   setAlertWebhook(input: {
     workspaceId: string;
     url: string | null;

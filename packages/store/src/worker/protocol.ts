@@ -218,6 +218,8 @@ export const BILLING_METHODS = [
   'adjust',
   'notifications',
   'markRead',
+  'lowThresholds',
+  'setLowThreshold',
   'setAlertWebhook',
   'dueDeliveries',
   'claimDelivery',
