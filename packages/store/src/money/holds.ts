@@ -107,7 +107,7 @@ export function capture(m: MoneyContext, input: CaptureInput): Promise<SettleRes
       readsAppended: false,
     },
     async (tx) => {
-      const job = await openHold(tx, input.workspaceId, input.holdId, input.now);
+      const { job, drawn } = await openHold(tx, input.workspaceId, input.holdId, input.now);
       const credits = input.credits ?? job.held;
       assertCredits(credits);
       if (credits > job.held) {
@@ -121,12 +121,13 @@ export function capture(m: MoneyContext, input: CaptureInput): Promise<SettleRes
           },
         );
       }
-      return settle(m, tx, job, {
-        status: 'completed',
-        captured: credits,
-        now: input.now,
-        actor: input.actor,
-      });
+      return settle(
+        m,
+        tx,
+        job,
+        { status: 'completed', captured: credits, now: input.now, actor: input.actor },
+        drawn,
+      );
     },
   );
 }
@@ -142,27 +143,41 @@ export function release(m: MoneyContext, input: ReleaseInput): Promise<SettleRes
       readsAppended: false,
     },
     async (tx) => {
-      const job = await openHold(tx, input.workspaceId, input.holdId, input.now);
-      return settle(m, tx, job, {
-        status: 'failed',
-        captured: 0,
-        now: input.now,
-        actor: input.actor,
-      });
+      const { job, drawn } = await openHold(tx, input.workspaceId, input.holdId, input.now);
+      return settle(
+        m,
+        tx,
+        job,
+        { status: 'failed', captured: 0, now: input.now, actor: input.actor },
+        drawn,
+      );
     },
   );
 }
 
+/** Which lots a hold drew from, in the order it drew them. */
+async function holdLots(tx: TxExecutor, jobId: string): Promise<Allocation[]> {
+  const rows = await tx.all<{ lotId: string; amount: number }>(
+    `SELECT lot_id AS "lotId", amount FROM hold_lots WHERE job_id = ? ORDER BY position`,
+    [jobId],
+  );
+  return rows.map((r) => ({ lotId: r.lotId, amount: Number(r.amount) }));
+}
+
+/** The hold, checked to be open, and the lots it drew from (read together). */
 async function openHold(
   tx: TxExecutor,
   workspaceId: string,
   holdId: string,
   now: number,
-): Promise<JobRecord> {
-  const row = await tx.get<JobRow>(
-    `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`,
-    [holdId, workspaceId],
-  );
+): Promise<{ job: JobRecord; drawn: Allocation[] }> {
+  const [row, drawn] = await Promise.all([
+    tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`, [
+      holdId,
+      workspaceId,
+    ]),
+    holdLots(tx, holdId),
+  ]);
   if (!row || row.expiresAt === null) {
     throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId });
   }
@@ -181,7 +196,7 @@ async function openHold(
       status: 'expired',
     });
   }
-  return job;
+  return { job, drawn };
 }
 
 /**
@@ -193,22 +208,11 @@ export async function settle(
   tx: TxExecutor,
   job: JobRecord,
   s: { status: Exclude<JobStatus, 'reserved'>; captured: number; now: number; actor: string },
+  /** The hold's lots, when the caller read them already. */
+  drawnRead?: Allocation[],
 ): Promise<SettleResult> {
   const w = await m.ltx(tx).openWallet(job.workspaceId, job.wallet);
-  const won = await tx.run(
-    `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
-    [s.status, s.captured, s.now, job.id],
-  );
-  if (won.changes !== 1) {
-    throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
-  }
-  await settleSpend(tx, { ...job, captured: s.captured, now: s.now });
-  const drawn = (
-    await tx.all<{ lotId: string; amount: number }>(
-      `SELECT lot_id AS "lotId", amount FROM hold_lots WHERE job_id = ? ORDER BY position`,
-      [job.id],
-    )
-  ).map((r) => ({ lotId: r.lotId, amount: Number(r.amount) }));
+  const drawn = drawnRead ?? (await holdLots(tx, job.id));
   const total = drawn.reduce((sum, a) => sum + a.amount, 0);
   if (total !== job.held)
     throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
@@ -223,8 +227,19 @@ export async function settle(
   // is still live (not expired by the sweeper or another process, not closed by a refund,
   // which sets expired_at, and not past its time at this write's `now`). A part whose lot
   // is dead expires here, so no credits are ever put back into a dead lot.
-  const landed = await Promise.all(
-    back.map((a) =>
+  // The hold settles first and once: the update matches only a reserved job (a second
+  // settlement, racing, finds nothing and stops here before touching any lot).
+  const won = await tx.run(
+    `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
+    [s.status, s.captured, s.now, job.id],
+  );
+  if (won.changes !== 1) {
+    throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
+  }
+  // Then the spend counters and the returns go out together.
+  const [, ...landed] = await Promise.all([
+    settleSpend(tx, { ...job, captured: s.captured, now: s.now }),
+    ...back.map((a) =>
       tx.all<{ id: string }>(
         `UPDATE lots SET remaining = remaining + ?
          WHERE id = ? AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
@@ -232,7 +247,7 @@ export async function settle(
         [a.amount, a.lotId, s.now],
       ),
     ),
-  );
+  ]);
   const returned: Allocation[] = [];
   const expired: Allocation[] = [];
   back.forEach((a, i) => (landed[i]!.length === 1 ? returned : expired).push(a));
