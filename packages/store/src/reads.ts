@@ -174,25 +174,34 @@ const LE_COLUMNS = ENTRY_COLUMNS.split(',')
 const ENTRY_ACTOR = `COALESCE(j.actor, le.actor)`;
 const ENTRY_JOB = `LEFT JOIN jobs j ON j.id = le.job_id AND j.workspace_id = le.workspace_id`;
 
-export async function history(read: Executor, q: HistoryQuery): Promise<Page<LedgerEntry>> {
-  const where = ['le.workspace_id = ?'];
+/** The entries a job's settlement writes, which the history folds into one line per job. */
+const JOB_STEPS = `('hold', 'spend', 'return')`;
+
+/** The history's filters (but the actor and the cursor) on the entries aliased `alias`. */
+function entryFilters(alias: string, q: HistoryQuery): { where: string[]; params: unknown[] } {
+  const where = [`${alias}.workspace_id = ?`];
   const params: unknown[] = [q.workspaceId];
   if (q.wallet) {
-    where.push('le.wallet = ?');
+    where.push(`${alias}.wallet = ?`);
     params.push(q.wallet);
   }
   if (q.types && q.types.length > 0) {
-    where.push(`le.type IN (${q.types.map(() => '?').join(', ')})`);
+    where.push(`${alias}.type IN (${q.types.map(() => '?').join(', ')})`);
     params.push(...q.types);
   }
   if (q.from !== undefined) {
-    where.push('le.created_at >= ?');
+    where.push(`${alias}.created_at >= ?`);
     params.push(q.from);
   }
   if (q.to !== undefined) {
-    where.push('le.created_at < ?');
+    where.push(`${alias}.created_at < ?`);
     params.push(q.to);
   }
+  return { where, params };
+}
+
+export async function history(read: Executor, q: HistoryQuery): Promise<Page<LedgerEntry>> {
+  const { where, params } = entryFilters('le', q);
   if (q.actor !== undefined) {
     where.push(`${ENTRY_ACTOR} = ?`);
     params.push(q.actor);
@@ -201,6 +210,19 @@ export async function history(read: Executor, q: HistoryQuery): Promise<Page<Led
     const [id] = decodeCursor(q.cursor, ['number']);
     where.push('le.id < ?');
     params.push(id);
+    if (q.foldJobs) {
+      // A job already shown on a newer page (one of its steps at or after the cursor, under
+      // the same filters) is not shown again: its older steps came with it. The actor of a
+      // job's steps is the job's, so the actor filter needs no repeating here.
+      const inner = entryFilters('e2', q);
+      where.push(
+        `NOT (le.job_id IS NOT NULL AND le.type IN ${JOB_STEPS} AND EXISTS (
+           SELECT 1 FROM ledger_entries e2
+            WHERE ${inner.where.join(' AND ')} AND e2.job_id = le.job_id
+              AND e2.type IN ${JOB_STEPS} AND e2.id >= ?))`,
+      );
+      params.push(...inner.params, id);
+    }
   }
   params.push(q.limit + 1);
   // The job is joined only for the actor filter: other pages read entries alone.
@@ -211,7 +233,31 @@ export async function history(read: Executor, q: HistoryQuery): Promise<Page<Led
   );
   const items = rows.slice(0, q.limit).map((r) => normaliseEntry(toEntry(r)));
   const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > q.limit && last ? encodeCursor([last.id]) : null };
+  const more = rows.length > q.limit && last !== undefined;
+  if (q.foldJobs && more) {
+    // The older steps of the jobs on this page join it (a job reads as one line, never split
+    // across pages); the next page leaves those jobs out.
+    const jobIds = [
+      ...new Set(
+        items
+          .filter((e) => e.jobId && ['hold', 'spend', 'return'].includes(e.type))
+          .map((e) => e.jobId!),
+      ),
+    ];
+    if (jobIds.length > 0) {
+      const f = entryFilters('le', q);
+      const older = await read.all<EntryRow>(
+        `SELECT ${LE_COLUMNS} FROM ledger_entries le
+          WHERE ${f.where.join(' AND ')} AND le.job_id IN (${jobIds.map(() => '?').join(', ')})
+            AND le.type IN ${JOB_STEPS} AND le.id < ?
+          ORDER BY le.id DESC`,
+        [...f.params, ...jobIds, last.id],
+      );
+      items.push(...older.map((r) => normaliseEntry(toEntry(r))));
+      items.sort((a, b) => b.id - a.id);
+    }
+  }
+  return { items, nextCursor: more ? encodeCursor([last.id]) : null };
 }
 
 export async function jobs(read: Executor, q: JobsQuery): Promise<Page<JobRecord>> {

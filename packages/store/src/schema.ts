@@ -321,6 +321,12 @@ CREATE TABLE wallet_low_thresholds (
   PRIMARY KEY (workspace_id, wallet)
 )`,
   },
+  {
+    // Issue 15: the history pages by job (a job's steps are found by its id).
+    version: 52,
+    name: 'ledger entries by job',
+    sql: `CREATE INDEX ledger_by_job ON ledger_entries (workspace_id, job_id, id)`,
+  },
 ];
 
 const ID_COLUMN: Record<Dialect, string> = {

@@ -188,6 +188,12 @@ export interface HistoryQuery {
   /** Opaque cursor from a previous page. */
   cursor?: string;
   limit: number;
+  /**
+   * Never split a job across pages: a page also carries the older hold, spend and return
+   * entries of the jobs on it (so it may hold more than `limit` entries), and later pages
+   * leave those jobs out.
+   */
+  foldJobs?: boolean;
 }
 export interface Page<T> {
   items: T[];

@@ -309,7 +309,11 @@ export const usageRouter = {
     )
     .query(async ({ ctx, input }) => {
       const { member: _m, apiKey: _k, ...query } = input;
-      return ctx.store.history({ ...query, actor: await actorFilter(ctx, ctx.caller, input) });
+      return ctx.store.history({
+        ...query,
+        actor: await actorFilter(ctx, ctx.caller, input),
+        foldJobs: true,
+      });
     }),
 
   /**
