@@ -363,6 +363,8 @@ export function createApp(deps: AppDeps) {
         logger: deps.logger,
         metrics: deps.metrics,
         clock: deps.clock,
+        cycles: services.cycles,
+        workspaces: services.workspaces,
       }),
     );
   }

@@ -652,6 +652,64 @@ for (const dialect of DIALECTS) {
         expect((await t.store.billing.order({ orderId }))!.status).toBe('declined');
       });
 
+      it('a plan upgrade: checkout → the sandbox page → Pay → the plan changes at once, in a cycle nobody had granted yet, once', async () => {
+        const owner = await signUpOwner();
+        // A new cycle has begun and no request has granted its allowance yet: the paid event
+        // must grant it first, or the upgrade's top-up would be a second full allowance. (The
+        // session has lapsed by then: the server's own service key asks, as an admin may.)
+        t.clock.advance(32 * DAY);
+        const auth = { bearer: t.serviceKey };
+        const made = await call<{ orderId: string; checkoutUrl: string; priceCents: number }>(
+          'plans.checkout',
+          { workspaceId: owner.workspaceId, plan: 'pro', idempotencyKey: key() },
+          auth,
+        );
+        expect(made.status).toBe(200);
+        const { orderId, checkoutUrl } = made.body.result!.data;
+        expect(made.body.result!.data.priceCents).toBe(4_900);
+        const html = await (await t.app.request(checkoutUrl)).text();
+        expect(html).toContain('Pro plan (1,000,000 AI Tokens per cycle)');
+        expect(html).toContain('$49.00');
+        const paid = await submit(checkoutUrl, parseForms(html)[0]!);
+        expect(paid.status).toBe(303);
+        expect(paid.headers.get('location')).toBe(
+          `${PUBLIC_URL}/plans?order=${orderId}&status=paid`,
+        );
+        const ai = async () =>
+          (
+            await call<{ balance: number; cycle: { planLimit: number; usedThisCycle: number } }>(
+              'wallets.get',
+              { workspaceId: owner.workspaceId, wallet: 'ai_tokens' },
+              auth,
+            )
+          ).body.result!.data;
+        expect(await ai()).toMatchObject({
+          balance: 1_000_000,
+          cycle: { planLimit: 1_000_000, usedThisCycle: 0 },
+        });
+        const plans = await call<{ currentPlan: string }>(
+          'plans.list',
+          { workspaceId: owner.workspaceId },
+          auth,
+        );
+        expect(plans.body.result!.data.currentPlan).toBe('pro');
+        // Pressing Pay again (a stale page) changes nothing.
+        const again = await submit(checkoutUrl, parseForms(html)[0]!);
+        expect(again.status).toBe(303);
+        expect(await ai()).toMatchObject({ balance: 1_000_000, cycle: { planLimit: 1_000_000 } });
+        // A plan order has a receipt naming the plan.
+        const receipt = await call<{ pack: string; kind: string; planId: string }>(
+          'receipts.get',
+          { workspaceId: owner.workspaceId, orderId },
+          auth,
+        );
+        expect(receipt.body.result!.data).toMatchObject({
+          kind: 'plan',
+          planId: 'pro',
+          pack: 'Pro plan (1,000,000 AI Tokens per cycle)',
+        });
+      });
+
       it("only the page's own forms can pay: a missing or forged token, or a changed return path, is refused", async () => {
         const owner = await signUpOwner();
         const { orderId, checkoutUrl } = await checkout(owner, 'image-100');

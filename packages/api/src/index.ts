@@ -46,3 +46,4 @@ export { WorkspaceCache, loadWorkspace } from './workspace-cache.js';
 export { workspaceServices } from './services.js';
 export { isPublicAddress, isPublicWebhookUrl, normalizeHost } from './webhook-url.js';
 export { buildReceipt, type Receipt } from './routers/receipts.js';
+export { planAction, planItemName, type PlanAction } from './routers/plans.js';

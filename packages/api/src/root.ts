@@ -12,6 +12,7 @@ import { spendingRouter } from './routers/spending.js';
 import { autoTopUpRouter } from './routers/auto-top-up.js';
 import { invitationsRouter } from './routers/invitations.js';
 import { receiptsRouter } from './routers/receipts.js';
+import { plansRouter } from './routers/plans.js';
 
 export const appRouter = createTRPCRouter({
   health: healthRouter,
@@ -26,6 +27,7 @@ export const appRouter = createTRPCRouter({
   autoTopUp: autoTopUpRouter,
   invitations: invitationsRouter,
   receipts: receiptsRouter,
+  plans: plansRouter,
 });
 
 export type AppRouter = typeof appRouter;

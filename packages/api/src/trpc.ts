@@ -38,6 +38,8 @@ export interface PaymentGateway {
   createSession(input: {
     order: Order;
     returnUrl: string;
+    /** What the provider's page calls the item (a plan order's plan); absent: the pack's credits. */
+    itemName?: string;
   }): Promise<{ session: string; url: string }>;
   /** A provider page where an owner saves a payment method for auto top-up (when supported). */
   createSetupSession?(input: {

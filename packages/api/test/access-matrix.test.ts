@@ -624,6 +624,20 @@ const INPUTS: Record<string, InputFactory> = {
 
   'receipts.get': async (t) => ({ workspaceId: t.workspaceId, orderId: await paidOrderIn(t) }),
 
+  'plans.list': ({ workspaceId }) => ({ workspaceId }),
+  // Business is an upgrade from the seeded plans (VALIDATION once an admin case made it current).
+  'plans.checkout': ({ workspaceId }) => ({
+    workspaceId,
+    plan: 'business',
+    idempotencyKey: key('plan-checkout'),
+  }),
+  'plans.scheduleDowngrade': ({ workspaceId }) => ({
+    workspaceId,
+    plan: 'free',
+    idempotencyKey: key('plan-down'),
+  }),
+  'plans.cancelDowngrade': ({ workspaceId }) => ({ workspaceId }),
+
   'notifications.list': ({ workspaceId }) => ({ workspaceId }),
   'notifications.markRead': async (t) => ({
     workspaceId: t.workspaceId,

@@ -9,6 +9,9 @@ export interface Plan {
   trialEligible: boolean;
 }
 
+/** The currency plans are sold in through checkout (a plan keeps its price in minor units only). */
+export const PLAN_CURRENCY = 'usd';
+
 export const DEFAULT_PLANS: readonly Plan[] = [
   {
     id: 'free',

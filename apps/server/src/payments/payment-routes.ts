@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { CreditsError, DEFAULT_WALLET_CATALOG } from '@credits/domain';
+import { CycleService, planItemName, type WorkspaceCache } from '@credits/api';
 import { AUTO_TOP_UP_ACTOR, type Store } from '@credits/store';
 import type { Metrics } from '../metrics.js';
 import { CHECKOUT_PAGE_CSP, renderCheckoutMessage, renderCheckoutPage } from './checkout-page.js';
@@ -58,11 +59,21 @@ export function paymentRoutes(deps: {
   logger: Logger;
   metrics: Metrics;
   clock: () => number;
+  /**
+   * The server's cycle keeper and workspace cache: a paid plan order needs this cycle's AI
+   * Token allowance granted before it tops it up, and the workspace's plan forgotten after.
+   * Without them, a keeper of its own is made.
+   */
+  cycles?: CycleService;
+  workspaces?: WorkspaceCache;
 }) {
   const { provider, publicUrl } = deps.payments;
   const deliver = deps.payments.deliver ?? ((url: string, init: RequestInit) => fetch(url, init));
   const log = deps.logger.child({ component: 'payments', provider: provider.name });
   const routes = new Hono();
+  const cycles =
+    deps.cycles ??
+    new CycleService({ store: deps.store, clock: deps.clock, workspaces: deps.workspaces });
 
   // ------------------------------------------------------------------ webhooks
 
@@ -112,6 +123,8 @@ export function paymentRoutes(deps: {
       }
       let applied: Awaited<ReturnType<Store['billing']['applyPaymentEvent']>>;
       try {
+        if (event.outcome === 'paid')
+          await currentCycleFor(deps, cycles, provider.name, event.session);
         applied = await deps.store.billing.applyPaymentEvent({
           provider: provider.name,
           ...event,
@@ -125,6 +138,8 @@ export function paymentRoutes(deps: {
       }
       const { result, order } = applied;
       deps.metrics.paymentWebhook({ provider: provider.name, result });
+      // A paid plan order changed the plan: requests must not price with the old one.
+      if (result === 'paid' && order?.kind === 'plan') deps.workspaces?.forget(order.workspaceId);
       if (order && order.createdBy === AUTO_TOP_UP_ACTOR && result !== 'duplicate') {
         // The auto top-up attempt follows its order (a failure here is caught up by the sweeper).
         await deps.store.autoTopUp
@@ -218,9 +233,10 @@ export function paymentRoutes(deps: {
     const label =
       deps.store.catalogSnapshot().find((w) => w.kind === order.wallet)?.label ??
       DEFAULT_WALLET_CATALOG[order.wallet].label;
+    const plan = order.planId ? await deps.store.billing.plan(order.planId) : null;
     return page(
       renderCheckoutPage({
-        packLabel: `${order.credits.toLocaleString('en-US')} ${label}`,
+        packLabel: plan ? planItemName(plan) : `${order.credits.toLocaleString('en-US')} ${label}`,
         priceCents: order.priceCents,
         currency: order.currency,
         workspaceName: workspace?.name ?? order.workspaceId,
@@ -317,6 +333,22 @@ export function paymentRoutes(deps: {
     sandboxSetupRoutes({ sandbox, store: deps.store, publicUrl, deliver, clock: deps.clock, page }),
   );
   return routes;
+}
+
+/**
+ * Before a `paid` event for a pending plan order is applied: this cycle's AI Token allowance
+ * of its workspace is granted (once, as any request would), so the upgrade's top-up counts it.
+ */
+async function currentCycleFor(
+  deps: { store: Store; clock: () => number },
+  cycles: CycleService,
+  provider: string,
+  session: string,
+): Promise<void> {
+  const order = await deps.store.billing.orderBySession({ provider, session });
+  if (order?.kind !== 'plan' || order.status !== 'pending') return;
+  const workspace = await deps.store.getWorkspace(order.workspaceId);
+  if (workspace) await cycles.ensure(workspace, deps.clock());
 }
 
 /** A method the provider reports saved: stored for the workspace (the same method twice changes nothing). */

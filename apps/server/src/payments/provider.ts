@@ -116,6 +116,8 @@ export interface PaymentProvider {
     order: Order;
     returnUrl: string;
     publicUrl: string;
+    /** What the provider's page calls the item (a plan order's plan); absent: the pack's credits. */
+    itemName?: string;
   }): Promise<{ session: string; url: string }>;
   /** Throws {@link WebhookVerificationError} on a bad signature, stale timestamp or malformed payload. */
   verifyWebhook(input: {
@@ -137,8 +139,8 @@ export function paymentGateway(
   const offSession = provider.offSession;
   return {
     provider: provider.name,
-    createSession: ({ order, returnUrl }) =>
-      provider.createSession({ order, returnUrl, publicUrl: publicUrl() }),
+    createSession: ({ order, returnUrl, itemName }) =>
+      provider.createSession({ order, returnUrl, itemName, publicUrl: publicUrl() }),
     ...(offSession && {
       createSetupSession: async ({ workspaceId, createdBy, returnUrl }) =>
         offSession.createSetupSession({

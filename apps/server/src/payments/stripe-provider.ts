@@ -175,8 +175,10 @@ export function createStripeProvider(input: {
   return {
     name: 'stripe',
     offSession,
-    async createSession({ order, returnUrl, publicUrl }) {
+    async createSession({ order, returnUrl, publicUrl, itemName }) {
       const label = DEFAULT_WALLET_CATALOG[order.wallet].label;
+      const what: Record<string, string> =
+        order.kind === 'plan' ? { planId: order.planId ?? '' } : { packId: order.packId ?? '' };
       const session = await stripe.checkout.sessions.create(
         {
           mode: 'payment',
@@ -185,7 +187,9 @@ export function createStripeProvider(input: {
               price_data: {
                 currency: order.currency,
                 unit_amount: order.priceCents,
-                product_data: { name: `${order.credits.toLocaleString('en-US')} ${label}` },
+                product_data: {
+                  name: itemName ?? `${order.credits.toLocaleString('en-US')} ${label}`,
+                },
               },
               quantity: 1,
             },
@@ -193,7 +197,7 @@ export function createStripeProvider(input: {
           success_url: returnLocation({ publicUrl, returnUrl, params: { status: 'paid' } }),
           cancel_url: returnLocation({ publicUrl, returnUrl, params: { status: 'cancelled' } }),
           client_reference_id: order.id,
-          metadata: { orderId: order.id, workspaceId: order.workspaceId, packId: order.packId },
+          metadata: { orderId: order.id, workspaceId: order.workspaceId, ...what },
         },
         // Two checkouts racing for one order make one Stripe session.
         { idempotencyKey: `credits-checkout-${order.id}` },

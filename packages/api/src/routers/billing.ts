@@ -1,7 +1,8 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { CreditsError } from '@credits/domain';
-import { workspaceProcedure } from '../trpc.js';
+import type { Order, Store } from '@credits/store';
+import { workspaceProcedure, type PaymentGateway } from '../trpc.js';
 import { idSchema, idempotencyKeySchema, walletSchema, workspaceIdSchema } from '../schemas.js';
 import { requestHash } from '../request-hash.js';
 import { loadWorkspace } from '../workspace-cache.js';
@@ -17,6 +18,55 @@ export function withOrder(returnPath: string, orderId: string): string {
   params.set('order', orderId);
   return `${path}?${params.toString()}`;
 }
+
+/**
+ * The provider's checkout session for a pending order (pack or plan). The replayed answer of
+ * a checkout is the order as first created, so its session is read as it is now; a replay of
+ * a request whose session was never made (or lost) makes one now; if two race, the first
+ * stored session wins and both answer with it.
+ */
+export async function openCheckout(input: {
+  store: Store;
+  payments: PaymentGateway;
+  order: Order;
+  returnPath: string;
+  now: number;
+  itemName?: string;
+}): Promise<{ current: Order; checkoutUrl: string | null }> {
+  const { store, order } = input;
+  const current = (await store.billing.order({ orderId: order.id })) ?? order;
+  let checkoutUrl = current.checkoutUrl;
+  if (checkoutUrl === null) {
+    const made = await input.payments
+      .createSession({
+        order,
+        returnUrl: withOrder(input.returnPath, order.id),
+        ...(input.itemName !== undefined && { itemName: input.itemName }),
+      })
+      // The order stays pending with no session; the retry with the same key makes it then.
+      .catch(
+        whenProviderFails(
+          'The payment provider did not answer; nothing was charged and your order is kept. Retrying with the same idempotency key is safe.',
+          { orderId: order.id, provider: input.payments.provider },
+        ),
+      );
+    checkoutUrl = (
+      await store.billing.attachSession({
+        orderId: order.id,
+        session: made.session,
+        url: made.url,
+        now: input.now,
+      })
+    ).checkoutUrl;
+  }
+  return { current, checkoutUrl };
+}
+
+/** A return path on this site (the provider sends the browser back there). */
+export const returnPathSchema = z
+  .string()
+  .regex(/^\/[A-Za-z0-9/_\-?=&.%]*$/)
+  .max(200);
 
 export const billingRouter = {
   /** The packs on sale, for one wallet or all. */
@@ -36,11 +86,7 @@ export const billingRouter = {
           workspaceId: workspaceIdSchema,
           packId: idSchema,
           idempotencyKey: idempotencyKeySchema,
-          returnPath: z
-            .string()
-            .regex(/^\/[A-Za-z0-9/_\-?=&.%]*$/)
-            .max(200)
-            .optional(),
+          returnPath: returnPathSchema.optional(),
         })
         .strict(),
     )
@@ -67,30 +113,13 @@ export const billingRouter = {
         idempotencyKey: input.idempotencyKey,
         requestHash: requestHash('billing.checkout', input),
       });
-      // The replayed answer is the order as first created: read its session as it is now.
-      const current = (await ctx.store.billing.order({ orderId: order.id })) ?? order;
-      let checkoutUrl = current.checkoutUrl;
-      if (checkoutUrl === null) {
-        // A replay of a request whose session was never made (or lost) makes one now; if two
-        // race, the first stored session wins and both answer with it.
-        const made = await ctx.payments
-          .createSession({ order, returnUrl: withOrder(input.returnPath ?? '/billing', order.id) })
-          // The order stays pending with no session; the retry with the same key makes it then.
-          .catch(
-            whenProviderFails(
-              'The payment provider did not answer; nothing was charged and your order is kept. Retrying with the same idempotency key is safe.',
-              { orderId: order.id, provider: ctx.payments.provider },
-            ),
-          );
-        checkoutUrl = (
-          await ctx.store.billing.attachSession({
-            orderId: order.id,
-            session: made.session,
-            url: made.url,
-            now,
-          })
-        ).checkoutUrl;
-      }
+      const { current, checkoutUrl } = await openCheckout({
+        store: ctx.store,
+        payments: ctx.payments,
+        order,
+        returnPath: input.returnPath ?? '/billing',
+        now,
+      });
       return {
         orderId: order.id,
         status: current.status,

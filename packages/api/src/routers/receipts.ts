@@ -4,6 +4,7 @@ import { CreditsError } from '@credits/domain';
 import type { Store } from '@credits/store';
 import { workspaceProcedure } from '../trpc.js';
 import { idSchema, workspaceIdSchema } from '../schemas.js';
+import { planItemName } from './plans.js';
 
 /** What a receipt says: a paid (or later refunded) order, as the owner and their books read it. */
 export interface Receipt {
@@ -11,9 +12,12 @@ export interface Receipt {
   orderId: string;
   workspaceId: string;
   workspaceName: string;
-  /** "500 Image Credits". */
+  /** "500 Image Credits"; for a plan order, "Pro plan (1,000,000 AI Tokens per cycle)". */
   pack: string;
-  packId: string;
+  /** What was bought: a credit pack, or a plan (an upgrade). */
+  kind: 'pack' | 'plan';
+  packId: string | null;
+  planId: string | null;
   wallet: string;
   credits: number;
   priceCents: number;
@@ -39,12 +43,22 @@ export async function buildReceipt(store: Store, workspaceId: string, orderId: s
     });
   const workspace = await store.getWorkspace(workspaceId);
   const label = store.catalogSnapshot().find((c) => c.kind === order.wallet)?.label ?? order.wallet;
+  const amount = `${order.credits.toLocaleString('en-US')} ${label}`;
+  const plan = order.planId ? await store.billing.plan(order.planId) : null;
   const receipt: Receipt = {
     orderId: order.id,
     workspaceId,
     workspaceName: workspace?.name ?? workspaceId,
-    pack: `${order.credits.toLocaleString('en-US')} ${label}`,
+    pack:
+      order.kind === 'plan'
+        ? planItemName({
+            name: plan?.name ?? String(order.planId),
+            aiTokensPerCycle: order.credits,
+          })
+        : amount,
+    kind: order.kind,
     packId: order.packId,
+    planId: order.planId,
     wallet: order.wallet,
     credits: order.credits,
     priceCents: order.priceCents,

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { CreditsError, type Pack, type WalletKind } from '@credits/domain';
+import {
+  CreditsError,
+  PLAN_CURRENCY,
+  cycleAt,
+  type Pack,
+  type Plan,
+  type WalletKind,
+} from '@credits/domain';
 import { writeAudit } from '../audit-log.js';
 import { spendFromLots } from '../money/spend.js';
+import type { TxExecutor } from '../executor.js';
+import { changePlanIn } from './cycles.js';
 import type { Order, PaymentEventResult, PaymentFacts } from './types.js';
 import { BillingPart, ORDER_COLUMNS, toOrder } from './part.js';
 
@@ -19,6 +28,63 @@ export class OrderStore extends BillingPart {
     idempotencyKey: string;
     requestHash: string;
   }): Promise<Order> {
+    return this.insertOrder(input, {
+      kind: 'pack',
+      packId: input.pack.id,
+      planId: null,
+      wallet: input.pack.wallet,
+      credits: input.pack.credits,
+      priceCents: input.pack.priceCents,
+      currency: input.pack.currency,
+    });
+  }
+
+  /**
+   * A pending order for a plan (an upgrade through checkout): the plan's display price in
+   * minor units, in {@link PLAN_CURRENCY}. The same key and body give back the same order.
+   */
+  async createPlanOrder(input: {
+    workspaceId: string;
+    plan: Plan;
+    provider: string;
+    createdBy: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<Order> {
+    if (!Number.isSafeInteger(input.plan.priceCents) || input.plan.priceCents <= 0)
+      throw new CreditsError('VALIDATION', `The ${input.plan.name} plan has no price to pay.`, {
+        plan: input.plan.id,
+      });
+    if (input.plan.aiTokensPerCycle <= 0)
+      throw new CreditsError('VALIDATION', `The ${input.plan.name} plan has no AI Tokens to buy.`, {
+        plan: input.plan.id,
+      });
+    return this.insertOrder(input, {
+      kind: 'plan',
+      packId: null,
+      planId: input.plan.id,
+      wallet: 'ai_tokens',
+      credits: input.plan.aiTokensPerCycle,
+      priceCents: input.plan.priceCents,
+      currency: PLAN_CURRENCY,
+    });
+  }
+
+  private insertOrder(
+    input: {
+      workspaceId: string;
+      provider: string;
+      createdBy: string;
+      now: number;
+      idempotencyKey: string;
+      requestHash: string;
+    },
+    what: Pick<
+      Order,
+      'kind' | 'packId' | 'planId' | 'wallet' | 'credits' | 'priceCents' | 'currency'
+    >,
+  ): Promise<Order> {
     return this.idempotent(
       {
         scope: input.workspaceId,
@@ -31,11 +97,7 @@ export class OrderStore extends BillingPart {
         const order: Order = {
           id: `ord_${randomUUID().replaceAll('-', '')}`,
           workspaceId: input.workspaceId,
-          packId: input.pack.id,
-          wallet: input.pack.wallet,
-          credits: input.pack.credits,
-          priceCents: input.pack.priceCents,
-          currency: input.pack.currency,
+          ...what,
           provider: input.provider,
           providerSession: null,
           checkoutUrl: null,
@@ -48,12 +110,14 @@ export class OrderStore extends BillingPart {
           updatedAt: input.now,
         };
         await tx.run(
-          `INSERT INTO orders (id, workspace_id, pack_id, wallet, credits, price_cents, currency, provider, status,
-             created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+          `INSERT INTO orders (id, workspace_id, kind, pack_id, plan_id, wallet, credits, price_cents, currency, provider, status,
+             created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
           [
             order.id,
             order.workspaceId,
+            order.kind,
             order.packId,
+            order.planId,
             order.wallet,
             order.credits,
             order.priceCents,
@@ -179,6 +243,7 @@ export class OrderStore extends BillingPart {
           order: { ...order, status: input.outcome, updatedAt: input.now },
         };
       }
+      if (order.kind === 'plan') return this.paidPlanOrder(tx, order, input);
       const w = await this.ledger(tx).openWallet(order.workspaceId, order.wallet);
       const lotId = `lot_${randomUUID().replaceAll('-', '')}`;
       await tx.run(
@@ -193,7 +258,7 @@ export class OrderStore extends BillingPart {
         heldDelta: 0,
         orderId: order.id,
         actor: `payment:${input.provider}`,
-        description: `Bought ${order.credits.toLocaleString('en-US')} credits (${order.packId})`,
+        description: `Bought ${order.credits.toLocaleString('en-US')} credits (${order.packId ?? order.id})`,
         lots: [{ lotId, amount: order.credits }],
         now: input.now,
       });
@@ -208,6 +273,65 @@ export class OrderStore extends BillingPart {
         order: { ...order, status: 'paid' as const, lotId, updatedAt: input.now },
       };
     });
+  }
+
+  /**
+   * A paid plan order: the plan changes at once by the one plan-change path ({@link changePlanIn},
+   * as an upgrade: the allowance rises to the new limit less what was used this cycle), in the
+   * transaction that claimed the event, so a replayed event changes nothing twice. The plan as
+   * stored now; the cycle from the workspace's anchor day (the route has made its allowance
+   * current before).
+   */
+  private async paidPlanOrder(
+    tx: TxExecutor,
+    order: Order,
+    input: { provider: string; now: number },
+  ): Promise<{ result: 'paid'; order: Order }> {
+    const [plan, ws] = await Promise.all([
+      tx.get<{
+        id: string;
+        name: string;
+        aiTokensPerCycle: number;
+        priceCents: number;
+        features: string;
+        trialEligible: number;
+      }>(
+        `SELECT id, name, ai_tokens_per_cycle AS "aiTokensPerCycle", price_cents AS "priceCents", features,
+           trial_eligible AS "trialEligible" FROM plans WHERE id = ?`,
+        [order.planId],
+      ),
+      tx.get<{ anchor: number }>(
+        `SELECT billing_anchor_day AS "anchor" FROM workspaces WHERE id = ?`,
+        [order.workspaceId],
+      ),
+    ]);
+    if (!plan || !ws)
+      throw new Error(`ledger bug: plan order ${order.id} has no plan or workspace`);
+    await changePlanIn(
+      { tx, lockRows: this.driver.lockRows, ledger: this.ledger(tx) },
+      {
+        workspaceId: order.workspaceId,
+        plan: {
+          id: plan.id,
+          name: plan.name,
+          aiTokensPerCycle: Number(plan.aiTokensPerCycle),
+          priceCents: Number(plan.priceCents),
+          features: JSON.parse(plan.features) as string[],
+          trialEligible: Boolean(Number(plan.trialEligible)),
+        },
+        downgrade: false,
+        cycle: cycleAt({ anchorDay: Number(ws.anchor), now: input.now }),
+        actor: `payment:${input.provider}`,
+        reason: `Plan order ${order.id} paid`,
+        now: input.now,
+      },
+    );
+    const upd = await tx.run(
+      `UPDATE orders SET status = 'paid', updated_at = ? WHERE id = ? AND status = 'pending'`,
+      [input.now, order.id],
+    );
+    if (upd.changes !== 1) throw new Error(`ledger bug: order ${order.id} changed while locked`);
+    return { result: 'paid', order: { ...order, status: 'paid', updatedAt: input.now } };
   }
 
   /** Pending orders older than `before` expire (no credits). */
@@ -254,6 +378,12 @@ export class OrderStore extends BillingPart {
         ]);
         if (!row) throw new CreditsError('NOT_FOUND', 'No such order.', { orderId: input.orderId });
         const order = toOrder(row);
+        if (order.kind === 'plan')
+          throw new CreditsError(
+            'VALIDATION',
+            'A plan order has no credits to take back: change the plan (admin.workspaces.setPlan) and refund the payment at the provider.',
+            { orderId: order.id, kind: order.kind },
+          );
         if (order.status !== 'paid' || !order.lotId) {
           throw new CreditsError(
             'VALIDATION',

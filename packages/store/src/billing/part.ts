@@ -3,7 +3,7 @@ import type { AuditInput } from '../account-types.js';
 import type { LedgerTx } from '../ledger-tx.js';
 import type { Order } from './types.js';
 
-export const ORDER_COLUMNS = `id, workspace_id AS "workspaceId", pack_id AS "packId", wallet, credits, price_cents AS "priceCents",
+export const ORDER_COLUMNS = `id, workspace_id AS "workspaceId", kind, pack_id AS "packId", plan_id AS "planId", wallet, credits, price_cents AS "priceCents",
   currency, provider, provider_session AS "providerSession", checkout_url AS "checkoutUrl", status, lot_id AS "lotId",
   refunded_credits AS "refundedCredits", spent_before_refund AS "spentBeforeRefund", created_by AS "createdBy",
   created_at AS "createdAt", updated_at AS "updatedAt"`;

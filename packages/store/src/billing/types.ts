@@ -9,11 +9,20 @@ import type { AuditInput } from '../account-types.js';
 
 export type OrderStatus = 'pending' | 'paid' | 'declined' | 'expired' | 'refunded';
 
+/** What an order buys: a credit pack, or a plan (an upgrade through checkout, SPEC 16). */
+export type OrderKind = 'pack' | 'plan';
+
 export interface Order {
   id: string;
   workspaceId: string;
-  packId: string;
+  kind: OrderKind;
+  /** The pack bought (pack orders); null for a plan order. */
+  packId: string | null;
+  /** The plan bought (plan orders); null for a pack order. */
+  planId: string | null;
+  /** The pack's wallet; `ai_tokens` for a plan order (the wallet the plan's allowance is in). */
   wallet: WalletKind;
+  /** The pack's credits; for a plan order, the plan's AI Tokens per cycle when it was ordered. */
   credits: number;
   priceCents: number;
   currency: string;
@@ -110,6 +119,21 @@ export interface BillingStore {
     idempotencyKey: string;
     requestHash: string;
   }): Promise<Order>;
+  /**
+   * A pending order for a plan (an upgrade through checkout): the plan's display price in
+   * minor units, in `PLAN_CURRENCY` (domain). Its verified `paid` event changes the plan at once
+   * (as {@link BillingStore.changePlan} does an upgrade). The same key and body give back the
+   * same order. A plan with no price or no AI Tokens cannot be ordered (VALIDATION).
+   */
+  createPlanOrder(input: {
+    workspaceId: string;
+    plan: Plan;
+    provider: string;
+    createdBy: string;
+    now: number;
+    idempotencyKey: string;
+    requestHash: string;
+  }): Promise<Order>;
   /** Remember the provider's session for an order (set once: the first one wins). */
   attachSession(input: {
     orderId: string;
@@ -123,7 +147,9 @@ export interface BillingStore {
   /**
    * Apply a verified payment event once: the event id is claimed first (a UNIQUE key, kept
    * for good), then a pending order becomes paid with a purchase lot in the pack's wallet
-   * (never another), or declined/expired with no credits. A `paid` event whose amount,
+   * (never another) — or, for a plan order, the plan changes at once with the upgrade rule of
+   * {@link BillingStore.changePlan}, in the same transaction — or declined/expired with no
+   * credits. A `paid` event whose amount,
    * currency or reference is not the order's is `mismatch`: audited (`payment.mismatch`),
    * no credits, the order stays pending. Returns what happened.
    */
@@ -279,6 +305,8 @@ export interface BillingStore {
     now: number;
     idempotencyKey: string;
     requestHash: string;
+    /** Whose idempotency keys these are: `_admin` (the default) or the workspace (an owner's change). */
+    scope?: string;
   }): Promise<{
     plan: string;
     pendingPlan: string | null;
@@ -286,6 +314,12 @@ export interface BillingStore {
     toppedUp: number;
   }>;
   pendingPlan(workspaceId: string): Promise<string | null>;
+  /** Cancel a scheduled downgrade (audited); the plan it named, or null when none was pending. */
+  cancelPendingPlan(input: {
+    workspaceId: string;
+    actor: string;
+    now: number;
+  }): Promise<string | null>;
   /** Apply a pending downgrade (at a reset): once, only if it is still pending. */
   applyPendingPlan(input: { workspaceId: string; now: number }): Promise<string | null>;
   /** The latest cycle a workspace's AI Token allowance was granted for (its key), if any. */
