@@ -128,7 +128,7 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
     expect(findings).toEqual([]);
   });
 
-  it('an owner: Billing, Usage, the studios, account and settings pages', async () => {
+  it('an owner: Billing, Usage, the studios, Plans, account and settings pages', async () => {
     const findings = await visitAll(DEMO.owner, [
       { path: '/billing', name: 'billing', ready: (p) => p.getByTestId('wallets').waitFor() },
       {
@@ -145,6 +145,11 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
         path: '/studio/video',
         name: 'video-studio',
         ready: (p) => p.getByTestId('estimate-credits').waitFor(),
+      },
+      {
+        path: '/plans',
+        name: 'plans',
+        ready: (p) => p.getByTestId('plans-table').waitFor(),
       },
       { path: '/account/security', name: 'account-security', ready: heading },
       { path: '/settings/members', name: 'settings-members', ready: heading },
@@ -170,7 +175,7 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
     expect(findings).toEqual([]);
   });
 
-  it('a member: Billing, Usage and the admin refusal', async () => {
+  it('a member: Billing, Usage, Plans (read only) and the admin refusal', async () => {
     const findings = await visitAll(DEMO.member, [
       {
         path: '/billing',
@@ -178,6 +183,11 @@ suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`
         ready: (p) => p.getByTestId('wallets').waitFor(),
       },
       { path: '/usage', name: 'usage-member', ready: usageReady },
+      {
+        path: '/plans',
+        name: 'plans-member',
+        ready: (p) => p.getByTestId('plans-table').waitFor(),
+      },
       {
         path: '/admin',
         name: 'admin-denied',

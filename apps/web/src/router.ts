@@ -43,6 +43,7 @@ export const routes: RouteRecordRaw[] = [
     component: () => import('./pages/Billing.vue'),
     meta: { title: 'Billing & Usage' },
   },
+  { path: '/plans', component: () => import('./pages/Plans.vue'), meta: { title: 'Plans' } },
   { path: '/usage', component: () => import('./pages/Usage.vue'), meta: { title: 'Usage' } },
   {
     path: '/studio/image',

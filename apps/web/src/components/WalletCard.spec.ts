@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { mount } from '@vue/test-utils';
+import { config, mount } from '@vue/test-utils';
 import WalletCard from './WalletCard.vue';
 import { makeWallet } from '../test-fixtures';
+
+// The AI Tokens card links to Plans; no router here.
+config.global.stubs = { RouterLink: true };
 
 const buttons = (w: ReturnType<typeof mount>) => w.findAll('button').map((b) => b.text());
 

@@ -22,6 +22,17 @@ export const WALLET_LABELS: Record<WalletKind, string> = {
   audio_credits: 'Audio Credits',
 };
 
+/** Plan features as the comparison names them (the help article's "Video Edit when available"). */
+export const FEATURE_LABELS: Record<string, string> = {
+  video_edit: 'Video Edit',
+};
+
+/** "Pro plan" for a plan order (orders carry the plan's id; seeded names are the ids capitalized). */
+export function planOrderLabel(planId: string | null): string {
+  const id = planId ?? 'plan';
+  return `${id.charAt(0).toUpperCase()}${id.slice(1)} plan`;
+}
+
 export const WALLET_KINDS = Object.keys(WALLET_LABELS) as WalletKind[];
 
 export function walletUnit(kind: WalletKind): 'token' | 'credit' {
