@@ -4,7 +4,7 @@ import { isCreditsError } from '@credits/domain';
 import { openServingStore, type Store } from '@credits/store';
 import { createApp } from './app.js';
 import { createMetrics, metricsApp } from './metrics.js';
-import { createPaymentProvider, defaultPublicUrl } from './payments/index.js';
+import { autoTopUpRunner, createPaymentProvider, defaultPublicUrl } from './payments/index.js';
 import { startSweeper } from './sweeper.js';
 import { createLogger, type Logger } from './logger.js';
 import type { Env } from './env.js';
@@ -106,6 +106,15 @@ export async function startServer(
     cycles: services.cycles,
     intervalMs: env.SWEEP_INTERVAL_MS,
     logger,
+    autoTopUp: paymentProvider
+      ? autoTopUpRunner({
+          store,
+          provider: paymentProvider,
+          publicUrl: () => publicUrl,
+          clock,
+          logger,
+        })
+      : undefined,
   });
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { CycleService } from '@credits/api';
 import type { Store } from '@credits/store';
 import { deliverDueAlerts, type DeliveryReport, type FetchLike } from './alert-delivery.js';
-import { reconcileAutoTopUps } from './payments/auto-top-up.js';
+import { reconcileAutoTopUps, type AutoTopUpRunner } from './payments/auto-top-up.js';
 
 /** Idempotency keys are kept a week, well past the promised 24 hours. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -50,6 +50,11 @@ export interface SweepOptions {
   /** Kept across passes by {@link startSweeper}; a fresh one checks every workspace. */
   state?: SweepState;
   cycleBatch?: number;
+  /**
+   * Starts auto top-up purchases (the server's runner). With one, each pass also starts the
+   * purchase of a crossing whose trigger was lost ({@link catchUpAutoTopUps}).
+   */
+  autoTopUp?: Pick<AutoTopUpRunner, 'run'>;
   alertBatch?: number;
   alertTimeoutMs?: number;
 }
@@ -75,6 +80,8 @@ export interface SweepResult {
   orders: number;
   /** Auto top-up attempts settled after their order (a crash between the two, or an expired order). */
   autoTopUps: number;
+  /** Auto top-up purchases started for crossings whose trigger was lost. */
+  autoTopUpsStarted: number;
   /** Idempotency keys forgotten. */
   keys: number;
   alerts: DeliveryReport;
@@ -102,7 +109,8 @@ const NO_ALERTS: DeliveryReport = {
  *    moment, nor a false "empty" alert). While step 2 has a backlog this waits a pass;
  *    reads and writes expire what they touch meanwhile;
  * 4. pending orders older than {@link ORDER_TTL_MS} expire, and auto top-up attempts follow
- *    their orders ({@link reconcileAutoTopUps});
+ *    their orders ({@link reconcileAutoTopUps}); with a runner, crossings whose purchase was
+ *    never started are started ({@link catchUpAutoTopUps});
  * 5. idempotency keys older than {@link IDEMPOTENCY_RETENTION_MS} are forgotten;
  * 6. due alert webhooks are sent ({@link deliverDueAlerts}).
  *
@@ -140,6 +148,10 @@ export async function sweepOnce(
     store.billing.expireOrders({ before: now - ORDER_TTL_MS, now }),
   );
   const autoTopUps = await step('autoTopUps', 0, () => reconcileAutoTopUps({ store, now }));
+  const runner = opts.autoTopUp;
+  const autoTopUpsStarted = runner
+    ? await step('autoTopUps', 0, () => catchUpAutoTopUps({ store, runner }))
+    : 0;
   const keys = await step('keys', 0, () =>
     store.pruneIdempotencyKeys({ before: now - IDEMPOTENCY_RETENTION_MS }),
   );
@@ -159,10 +171,29 @@ export async function sweepOnce(
     lots,
     orders,
     autoTopUps,
+    autoTopUpsStarted,
     keys,
     alerts,
     failures,
   };
+}
+
+/**
+ * Start the purchase of every crossing whose trigger was lost: an auto top-up that is on, a
+ * wallet below its threshold, no attempt in flight (`store.autoTopUp.lostCrossings`), run
+ * under the key the spend trigger would have used, so `begin` starts it once — never for a
+ * crossing already tried — within the monthly cap and one attempt per wallet. Returns how
+ * many purchases started.
+ */
+export async function catchUpAutoTopUps(input: {
+  store: Store;
+  runner: Pick<AutoTopUpRunner, 'run'>;
+  limit?: number;
+}): Promise<number> {
+  let started = 0;
+  for (const c of await input.store.autoTopUp.lostCrossings({ limit: input.limit ?? 100 }))
+    if ((await input.runner.run(c)).started) started += 1;
+  return started;
 }
 
 /** Step 2: make the cycle of each due workspace current, one workspace at a time. */
@@ -209,6 +240,7 @@ export function startSweeper(opts: {
   logger: Logger;
   cycles?: CycleService;
   fetch?: FetchLike;
+  autoTopUp?: Pick<AutoTopUpRunner, 'run'>;
 }) {
   const state = newSweepState();
   let running: Promise<void> = Promise.resolve();
@@ -220,6 +252,7 @@ export function startSweeper(opts: {
         state,
         cycles: opts.cycles,
         fetch: opts.fetch,
+        autoTopUp: opts.autoTopUp,
       });
       for (const f of r.failures)
         opts.logger.error(
@@ -234,6 +267,7 @@ export function startSweeper(opts: {
         r.lots ||
         r.orders ||
         r.autoTopUps ||
+        r.autoTopUpsStarted ||
         r.keys ||
         r.alerts.attempted
       )

@@ -17,13 +17,19 @@ import {
 } from '../src/payments/index.js';
 import type { Store } from '@credits/store';
 import { makeTestApp, type TestApp } from './test-app.js';
+import { sweepOnce } from '../src/sweeper.js';
 
 const PUBLIC_URL = 'http://credits.test';
 const STRIPE_WEBHOOK_SECRET = 'whsec_test_0123456789abcdef';
 const key = () => `k-${randomUUID()}`;
 
 /** The app with a provider whose own webhooks come back into it (no socket); what it posted is kept. */
-async function appWith(dialect: DialectFixture, provider: PaymentProvider) {
+async function appWith(
+  dialect: DialectFixture,
+  provider: PaymentProvider,
+  /** While `on`, the spend trigger's runs are lost (as when the process stops before them). */
+  lostTriggers: { on: boolean } = { on: false },
+) {
   const ref: { t?: TestApp } = {};
   const posted: { url: string; body: string; headers: Headers }[] = [];
   const deliver = async (url: string, init: RequestInit) => {
@@ -36,7 +42,12 @@ async function appWith(dialect: DialectFixture, provider: PaymentProvider) {
     store: {
       autoTopUp: { settings: (i: { workspaceId: string }) => ref.t!.store.autoTopUp.settings(i) },
     } as unknown as Store,
-    runner: { run: (i) => made.runner!.run(i) },
+    runner: {
+      run: (i) =>
+        lostTriggers.on
+          ? Promise.resolve({ started: false as const, skipped: 'unsupported' as const })
+          : made.runner!.run(i),
+    },
     logger: pino({ level: 'silent' }),
   });
   const t = await makeTestApp({
@@ -223,6 +234,50 @@ for (const dialect of DIALECTS) {
         spentCents: 1000,
         inFlight: false,
       });
+    });
+
+    it('sandbox: a crossing whose trigger was lost (the process stopped) is bought by the next sweep, exactly once', async () => {
+      const lost = { on: true };
+      env = await appWith(
+        dialect,
+        createSandboxProvider({ secret: 'sandbox-secret-0123456789' }),
+        lost,
+      );
+      const ws = await env.workspace();
+      expect((await saveSandboxCard(ws, '4242')).status).toBe(303);
+      await env.enable(ws, 5000);
+      await env.setBalance(ws, 55);
+      await env.charge(ws); // 55 → 45 crosses 50; the trigger's run is lost
+      await env.trigger.idle();
+      expect(await env.balance(ws)).toBe(45);
+      lost.on = false;
+      const sweep = () => sweepOnce(env!.t.store, env!.t.clock.now(), { autoTopUp: env!.runner });
+
+      // Two passes at once (two processes): one purchase.
+      const passes = await Promise.all([sweep(), sweep()]);
+      expect(passes.map((p) => p.failures)).toEqual([[], []]);
+      expect(passes.reduce((n, p) => n + p.autoTopUpsStarted, 0)).toBe(1);
+      expect(await env.balance(ws)).toBe(245);
+      // Below the threshold again without a new crossing by a job (an adjustment): that
+      // crossing was bought already, so nothing more.
+      await env.setBalance(ws, 30);
+      expect((await sweep()).autoTopUpsStarted).toBe(0);
+      const purchases = await env.t.store.history({
+        workspaceId: ws,
+        types: ['purchase'],
+        limit: 10,
+      });
+      expect(purchases.items).toHaveLength(1);
+      // A crossing the trigger did buy is not bought again by the sweep.
+      await env.setBalance(ws, 55);
+      await env.charge(ws); // crosses; the trigger buys
+      await env.trigger.idle();
+      expect(await env.balance(ws)).toBe(245);
+      await env.setBalance(ws, 30);
+      expect((await sweep()).autoTopUpsStarted).toBe(0);
+      expect(
+        (await env.t.store.history({ workspaceId: ws, types: ['purchase'], limit: 10 })).items,
+      ).toHaveLength(2);
     });
 
     it('spends: 200 concurrent charges crossing the threshold start exactly one purchase, credited by the webhook', async () => {

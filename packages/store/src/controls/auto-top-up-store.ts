@@ -446,6 +446,46 @@ export class SqlAutoTopUp implements AutoTopUpStore {
     );
   }
 
+  async lostCrossings(input: {
+    limit: number;
+  }): Promise<{ workspaceId: string; wallet: WalletKind; crossingKey: string }[]> {
+    const below = await this.driver.read.all<{
+      workspaceId: string;
+      wallet: WalletKind;
+      threshold: number;
+    }>(
+      `SELECT a.workspace_id AS "workspaceId", a.wallet, c.threshold
+         FROM auto_top_ups a
+         JOIN auto_top_up_consents c ON c.id = a.consent_id
+         JOIN wallets w ON w.workspace_id = a.workspace_id AND w.kind = a.wallet
+        WHERE a.enabled = 1 AND w.available < c.threshold
+          AND NOT EXISTS (SELECT 1 FROM auto_top_up_attempts t
+                           WHERE t.workspace_id = a.workspace_id AND t.wallet = a.wallet
+                             AND t.status = 'pending')
+        ORDER BY a.workspace_id, a.wallet LIMIT ?`,
+      [input.limit],
+    );
+    const out: { workspaceId: string; wallet: WalletKind; crossingKey: string }[] = [];
+    for (const b of below) {
+      const threshold = Number(b.threshold);
+      const crossing = await this.driver.read.get<{ jobId: string }>(
+        `SELECT job_id AS "jobId" FROM ledger_entries
+          WHERE workspace_id = ? AND wallet = ? AND job_id IS NOT NULL AND type IN ('hold', 'spend')
+            AND amount < 0
+            AND balance_after < ? AND balance_after - amount >= ?
+          ORDER BY id DESC LIMIT 1`,
+        [b.workspaceId, b.wallet, threshold, threshold],
+      );
+      if (crossing)
+        out.push({
+          workspaceId: b.workspaceId,
+          wallet: b.wallet,
+          crossingKey: `${b.wallet}:${crossing.jobId}`,
+        });
+    }
+    return out;
+  }
+
   /** Off for a reason of the system's own, with one notification; false when it was already off. */
   private async turnOff(
     tx: TxExecutor,

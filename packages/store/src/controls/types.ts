@@ -266,4 +266,14 @@ export interface AutoTopUpStore {
   }): Promise<{ settled: boolean; status: AutoTopUpAttemptStatus | null; turnedOff: boolean }>;
   /** Pending attempts whose order is no longer pending (a crash between the two), to settle. */
   unsettled(input: { limit: number }): Promise<{ orderId: string }[]>;
+  /**
+   * Wallets whose auto top-up is on, whose available balance is below its threshold and with
+   * no attempt in flight, each with the crossing that took it below (the newest debit of a
+   * job from at or above the threshold to below it: `<wallet>:<jobId>`, the key the spend
+   * trigger uses), so a crossing whose trigger was lost (the process stopped) can be started
+   * again; `begin` refuses a crossing already tried. Wallets with no such debit are left out.
+   */
+  lostCrossings(input: {
+    limit: number;
+  }): Promise<{ workspaceId: string; wallet: WalletKind; crossingKey: string }[]>;
 }

@@ -259,6 +259,7 @@ export const AUTO_TOP_UP_METHODS = [
   'begin',
   'settle',
   'unsettled',
+  'lostCrossings',
 ] as const;
 
 // A method added to Store or one of its parts must be listed above (or the build fails).
