@@ -8,6 +8,7 @@ import {
   type CombinerEvent,
   type Job,
 } from './index.js';
+import { TOO_LARGE_MESSAGE } from './combine.js';
 
 const video = (durationSec: number, referenceImages?: number): Job => ({
   kind: 'video',
@@ -176,6 +177,22 @@ describe('integer arithmetic', () => {
       ),
       { numRuns: 5000 },
     );
+  });
+
+  it('a job priced past the safe integer range is refused with a reason, never a crash (the property found it)', () => {
+    const events: CombinerEvent[] = [
+      rate(3),
+      ...[692392, 885304, 814001, 978363, 937009, 503207, 945181].map((bps): CombinerEvent => ({
+        type: 'multiplier',
+        bps,
+        label: 'M',
+      })),
+    ];
+    expect(combine({ events, job: video(138) })).toEqual({
+      ok: false,
+      reason: 'FEATURE_UNAVAILABLE',
+      message: TOO_LARGE_MESSAGE,
+    });
   });
 
   it('refuses totals past the safe integer range instead of rounding silently', () => {

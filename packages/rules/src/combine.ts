@@ -44,6 +44,12 @@ export const BPS_ONE = 10_000;
 
 /** Message when no rule prices a job: an unpriced job is never free, it is not offered. */
 export const UNPRICED_MESSAGE = 'No pricing rule matches this job.';
+/** Message when the rules price a job past what integer credits can hold exactly. */
+export const TOO_LARGE_MESSAGE =
+  'The rules price this job at more credits than can be counted exactly, so it is not offered.';
+
+/** A price past Number.MAX_SAFE_INTEGER: refused, never rounded (see {@link combine}). */
+class PriceTooLarge extends RangeError {}
 
 /**
  * `factor` (a decimal with at most 4 places) as integer basis points, or `null` when it is not
@@ -131,7 +137,7 @@ const UNIT_SUFFIX: Readonly<Record<RateUnit, readonly [string, string]>> = {
 };
 
 function checkSafe(n: number): number {
-  if (!Number.isSafeInteger(n)) throw new RangeError('price exceeds the safe integer range');
+  if (!Number.isSafeInteger(n)) throw new PriceTooLarge('price exceeds the safe integer range');
   return n;
 }
 
@@ -159,9 +165,21 @@ export function applyBps(total: number, bps: number): number {
  * 4. if no `rate`, `flat` or `minimum` event matched, the job is unpriced and comes back as
  *    FEATURE_UNAVAILABLE (never free by accident).
  *
- * Every line is an integer and the lines sum exactly to `credits`.
+ * Every line is an integer and the lines sum exactly to `credits`. A job the rules price past
+ * the safe integer range (huge rates or stacked multipliers) comes back as FEATURE_UNAVAILABLE
+ * too: refused with a message, never rounded and never a crash.
  */
 export function combine(input: { events: readonly CombinerEvent[]; job: Job }): CombineResult {
+  try {
+    return combineExact(input);
+  } catch (e) {
+    if (e instanceof PriceTooLarge)
+      return { ok: false, reason: 'FEATURE_UNAVAILABLE', message: TOO_LARGE_MESSAGE };
+    throw e;
+  }
+}
+
+function combineExact(input: { events: readonly CombinerEvent[]; job: Job }): CombineResult {
   const { events, job } = input;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
