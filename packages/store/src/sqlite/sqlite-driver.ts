@@ -132,12 +132,17 @@ const GUARD_PREFIX = 'cw_guard_';
 const GUARD_OPEN = 'BEGIN IMMEDIATE; INSERT INTO temp.cw_tx_guard (open) VALUES (1)';
 const GUARD_CLOSE = 'DELETE FROM temp.cw_tx_guard; COMMIT';
 
+/** The `name` column of a query on the connection itself (outside any batch). */
+function names(db: sqlite3.Database, sql: string): Promise<{ name: string }[]> {
+  return new Promise((resolve, reject) =>
+    db.all(sql, (err, rows: { name: string }[]) => (err ? reject(err) : resolve(rows))),
+  );
+}
+
 async function installGuards(db: sqlite3.Database): Promise<void> {
-  const tables = await new Promise<{ name: string }[]>((resolve, reject) =>
-    db.all(
-      `SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
-      (err, rows: { name: string }[]) => (err ? reject(err) : resolve(rows)),
-    ),
+  const tables = await names(
+    db,
+    `SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`,
   );
   const sql = ['CREATE TEMP TABLE IF NOT EXISTS cw_tx_guard (open INTEGER NOT NULL)'];
   for (const { name } of tables) {
@@ -154,11 +159,9 @@ async function installGuards(db: sqlite3.Database): Promise<void> {
 
 /** Drop the guards (a migration may rebuild or rename the tables they are on). */
 async function dropGuards(db: sqlite3.Database): Promise<void> {
-  const triggers = await new Promise<{ name: string }[]>((resolve, reject) =>
-    db.all(
-      `SELECT name FROM temp.sqlite_master WHERE type = 'trigger' AND name LIKE '${GUARD_PREFIX}%'`,
-      (err, rows: { name: string }[]) => (err ? reject(err) : resolve(rows)),
-    ),
+  const triggers = await names(
+    db,
+    `SELECT name FROM temp.sqlite_master WHERE type = 'trigger' AND name LIKE '${GUARD_PREFIX}%'`,
   );
   if (triggers.length > 0) {
     await exec(db, triggers.map(({ name }) => `DROP TRIGGER temp."${name}"`).join(';\n'));
