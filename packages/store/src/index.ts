@@ -1,6 +1,6 @@
 export * from './types.js';
 export type * from './controls/types.js';
-export { AUTO_TOP_UP_ACTOR } from './controls/auto-top-up-store.js';
+export { AUTO_TOP_UP_ACTOR } from './controls/auto-top-up-purchases.js';
 export type {
   AddTarget,
   AppendedRows,

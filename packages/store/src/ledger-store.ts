@@ -10,9 +10,10 @@ import type { Driver, TxExecutor } from './executor.js';
 import { LedgerTx } from './ledger-tx.js';
 import { accountStore } from './accounts-store.js';
 import type { AccountStore } from './account-types.js';
+import type { AutoTopUpStore } from './controls/types.js';
 import { billingStore } from './billing/index.js';
 import { SqlSpendLimits } from './controls/limits-store.js';
-import { SqlAutoTopUp } from './controls/auto-top-up-store.js';
+import { autoTopUpStore } from './controls/auto-top-up-store.js';
 import { refundJobBody, type RefundJobInput, type RefundJobResult } from './controls/refunds.js';
 import { idempotent, pruneIdempotencyKeys, type Idempotent } from './idempotency.js';
 import type { MoneyContext } from './money/context.js';
@@ -62,11 +63,11 @@ export class LedgerStore implements Store, MoneyContext {
   readonly accounts: AccountStore;
   readonly billing: BillingStore;
   readonly spendLimits: SqlSpendLimits;
-  readonly autoTopUp: SqlAutoTopUp;
+  readonly autoTopUp: AutoTopUpStore;
   constructor(readonly driver: Driver) {
     this.accounts = accountStore(driver);
     this.spendLimits = new SqlSpendLimits(driver);
-    this.autoTopUp = new SqlAutoTopUp(driver, (kind) => this.catalogView(kind).label);
+    this.autoTopUp = autoTopUpStore(driver, (kind) => this.catalogView(kind).label);
     this.billing = billingStore(
       driver,
       (tx) => this.ltx(tx),
