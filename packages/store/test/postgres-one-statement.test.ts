@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerStore } from '../src/ledger-store.js';
 import { PostgresDriver } from '../src/postgres/postgres-driver.js';
-import { grant, priced, workspace, write } from './fixtures.js';
+import { T0, grant, outcome, priced, workspace, write } from './fixtures.js';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? '';
 
@@ -76,6 +76,37 @@ describe.skipIf(!PG_URL)('postgres: reserves and charges as one statement', () =
       available: 960,
       held: 40,
     });
+    expect((await a.verify()).ok).toBe(true);
+  });
+
+  it('a limit set by another process on a wallet remembered as without one is counted', async () => {
+    const ws = await workspace(a);
+    await grant(a, ws.id, 1_000);
+    // A remembers the wallet, and that it has no spending limit.
+    await a.charge({ ...write(ws.id), priced: priced(10) });
+    await b.spendLimits.set({
+      workspaceId: ws.id,
+      wallet: 'video_credits',
+      scope: 'workspace',
+      subjectId: null,
+      amount: 25,
+      mode: 'hard',
+      thresholds: [],
+      now: T0,
+      audit: { actor: 'user:usr_owner', action: 'test.change' },
+    });
+    // The next charge must count against the limit (10 + 10 of 25), the one after is refused.
+    await a.charge({ ...write(ws.id), priced: priced(10) });
+    expect(await outcome(a.charge({ ...write(ws.id), priced: priced(10) }))).toEqual({
+      ok: false,
+      reason: 'SPEND_LIMIT_REACHED',
+    });
+    const usage = await a.spendLimits.usageByActor({
+      workspaceId: ws.id,
+      wallet: 'video_credits',
+      since: T0 - 86_400_000,
+    });
+    expect(usage).toEqual([{ actor: 'test', used: 20, held: 0 }]);
     expect((await a.verify()).ok).toBe(true);
   });
 });

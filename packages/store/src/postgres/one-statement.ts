@@ -79,13 +79,17 @@ export class OneStatementWriter {
   }
 
   private async run(group: Pending[]): Promise<void> {
-    // Wallets are remembered across groups (their version checks them); anything else an
-    // operation remembers (a wallet's spending limits) only while this group is planned.
-    const memory = new RememberedWallets(this.cache, new Map());
+    // Wallets are remembered across groups (their version checks them), and so is that a
+    // wallet has no spending limits (the statement checks it again); a wallet's limits only
+    // while this group is planned.
+    const others = new Map<string, unknown>();
     const planned: { p: Pending; value: unknown }[] = [];
     const writes: Coalesced = { inserts: [], adds: [] };
     const appended: AppendedRows = [];
+    const relied = new Set<string>();
     for (const p of group) {
+      const opRelied = new Set<string>();
+      const memory = new RememberedWallets(this.cache, others, opRelied);
       const tracked = trackedExecutor(this.planReads, memory, true);
       let value: unknown;
       try {
@@ -107,10 +111,11 @@ export class OneStatementWriter {
       writes.inserts.push(...c.inserts);
       writes.adds.push(...c.adds);
       appended.push(...tracked.takeAppended());
+      for (const key of opRelied) relied.add(key);
       planned.push({ p, value });
     }
     if (planned.length === 0) return;
-    const { sql, params } = oneStatement(writes, appended);
+    const { sql, params } = oneStatement(writes, appended, [...relied].map(limitsWallet));
     try {
       await this.db.all(sql, params);
     } catch {
@@ -128,33 +133,67 @@ export class OneStatementWriter {
 
 /** Keys of what `ledger-tx.ts` remembers of a wallet. */
 const WALLET_KEY = 'wallet\u0000';
+/** Keys of what `controls/enforce.ts` remembers of a wallet's spending limits: `limits\0ws\0wallet`. */
+const LIMITS_KEY = 'limits\u0000';
+
+/** A wallet's limits as `controls/enforce.ts` remembers them; `value` null: it has none. */
+function noLimits(value: unknown): boolean {
+  return (value as { value?: unknown } | undefined)?.value === null;
+}
 
 /**
- * The cache PostgreSQL's operations see: wallets go to the process-wide map (a write on a
- * remembered wallet checks its version), everything else to `others` (null: not kept at all),
- * because nothing checks it against what another process changed.
+ * The cache PostgreSQL's operations see. Wallets go to the process-wide map (a write on a
+ * remembered wallet checks its version). That a wallet has no spending limits goes there too,
+ * for pipelined operations only: each one statement that relies on it checks it again
+ * (`relied`, see {@link oneStatement}), so nothing is read for it while planning. Anything
+ * else (a wallet's limits) goes to `others` (null: not kept at all), because nothing checks
+ * it against what another process changed. Ordinary transactions (`relied` null) never see a
+ * remembered fact about limits: they read them, with the wallet locked.
  */
 export class RememberedWallets extends Map<string, unknown> {
   constructor(
     private readonly wallets: Map<string, unknown>,
     private readonly others: Map<string, unknown> | null,
+    /** Pipelined planning: the limits keys whose "none" the operation relied on. */
+    private readonly relied: Set<string> | null = null,
   ) {
     super();
   }
   override get(key: string): unknown {
-    return key.startsWith(WALLET_KEY) ? this.wallets.get(key) : this.others?.get(key);
+    if (key.startsWith(WALLET_KEY)) return this.wallets.get(key);
+    if (key.startsWith(LIMITS_KEY) && this.relied) {
+      const known = this.others?.get(key) ?? this.wallets.get(key);
+      if (noLimits(known)) this.relied.add(key);
+      return known;
+    }
+    return this.others?.get(key);
   }
   override has(key: string): boolean {
-    return key.startsWith(WALLET_KEY) ? this.wallets.has(key) : (this.others?.has(key) ?? false);
+    if (key.startsWith(WALLET_KEY)) return this.wallets.has(key);
+    if (key.startsWith(LIMITS_KEY) && this.relied)
+      return (this.others?.has(key) ?? false) || this.wallets.has(key);
+    return this.others?.has(key) ?? false;
   }
   override set(key: string, value: unknown): this {
     if (key.startsWith(WALLET_KEY)) this.wallets.set(key, value);
-    else this.others?.set(key, value);
+    else if (key.startsWith(LIMITS_KEY) && this.relied && noLimits(value)) {
+      this.wallets.set(key, value);
+      this.relied.add(key);
+    } else this.others?.set(key, value);
     return this;
   }
   override delete(key: string): boolean {
-    return key.startsWith(WALLET_KEY) ? this.wallets.delete(key) : !!this.others?.delete(key);
+    const others = !!this.others?.delete(key);
+    return key.startsWith(WALLET_KEY) || key.startsWith(LIMITS_KEY)
+      ? this.wallets.delete(key) || others
+      : others;
   }
+}
+
+/** The wallet (`[workspaceId, wallet]`) a limits key of `controls/enforce.ts` names. */
+function limitsWallet(key: string): [string, string] {
+  const [, workspaceId, wallet] = key.split('\u0000');
+  return [workspaceId!, wallet!];
 }
 
 interface Pending {
@@ -182,6 +221,8 @@ function typed(v: unknown): string {
 export function oneStatement(
   writes: Coalesced,
   appended: AppendedRows,
+  /** Wallets (`[workspaceId, wallet]`) the group planned on as having no spending limits. */
+  withoutLimits: readonly (readonly [string, string])[] = [],
 ): { sql: string; params: unknown[] } {
   const parts: string[] = [];
   const params: unknown[] = [];
@@ -236,10 +277,17 @@ export function oneStatement(
     expected.push(before);
   }
 
-  const checks = expected.map((e) => `(SELECT count(*) FROM ${e.name}) = ${e.rows}`).join(' AND ');
+  const checks = expected.map((e) => `(SELECT count(*) FROM ${e.name}) = ${e.rows}`);
+  if (withoutLimits.length > 0) {
+    // Planned without reading the wallets' limits (remembered as none): still none.
+    checks.push(
+      `NOT EXISTS (SELECT 1 FROM spend_limits WHERE (workspace_id, wallet) IN (${withoutLimits.map(() => '(?::text, ?::text)').join(', ')}))`,
+    );
+    for (const w of withoutLimits) params.push(...w);
+  }
   return {
     sql: `WITH ${parts.join(',\n')}
-      SELECT 1 / (CASE WHEN ${checks || 'true'} THEN 1 ELSE 0 END) AS ok`,
+      SELECT 1 / (CASE WHEN ${checks.join(' AND ') || 'true'} THEN 1 ELSE 0 END) AS ok`,
     params,
   };
 }
