@@ -10,6 +10,8 @@
  *
  *  1. procedure:   `createCaller(ctx).usage.charge(…)`: zod, pricing, reads, store (no HTTP);
  *  2. store:       `store.charge(…)` with the job priced beforehand;
+ *  2b. pairs:      `store.reserve(…)` then `store.capture(…)` of half of it (a studio job);
+ *                  ops/s counts pairs, SQL calls per pair;
  *  3. empty write: `driver.write(async () => undefined)`: the queue alone (BEGIN IMMEDIATE,
  *                  SAVEPOINT/RELEASE per operation, COMMIT with its fsync).
  *
@@ -330,6 +332,30 @@ async function main(): Promise<void> {
         priced: priced[n % priced.length]!,
       }),
     );
+
+    await drive('2b. store.reserve → store.capture (pairs, each op counted)', probe, async (n) => {
+      const base = {
+        workspaceId: ids[n % WORKSPACES]!,
+        actor: 'service:profile',
+        now: Date.now(),
+      };
+      const p = priced[n % priced.length]!;
+      const hold = await store.reserve({
+        ...base,
+        idempotencyKey: `r-${n}`,
+        requestHash: `r-${n}`,
+        priced: p,
+        ttlMs: 3_600_000,
+      });
+      await store.capture({
+        ...base,
+        now: Date.now(),
+        idempotencyKey: `c-${n}`,
+        requestHash: `c-${n}`,
+        holdId: hold.holdId,
+        credits: Math.max(1, Math.floor(p.credits / 2)),
+      });
+    });
 
     await drive('3. empty write (the queue, savepoints and commit alone)', probe, () =>
       driver.write(async () => undefined),

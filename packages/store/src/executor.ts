@@ -126,6 +126,19 @@ export class RunAfterCommit extends Error {
 }
 
 /**
+ * A checked write (see {@link TxExecutor.deferRun}) found its rows not as the operation read
+ * them: another write got there first. Nothing of the operation is kept, and the adapter runs
+ * it again from the start, so it decides on what it reads then (as {@link RunAfterCommit}).
+ */
+export class StaleRead extends RunAfterCommit {
+  constructor(readonly detail: string) {
+    super();
+    this.name = 'StaleRead';
+    this.message = `a checked write found its rows moved: ${detail}`;
+  }
+}
+
+/**
  * An expected outcome that undoes an operation (all it wrote rolls back) and says nothing
  * is wrong with the rows the writer remembers; the caller above the driver handles it.
  */

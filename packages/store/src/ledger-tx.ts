@@ -42,6 +42,16 @@ interface RememberedWallet {
   lots: LotState[];
 }
 
+/** A lot row with its numbers as numbers (PostgreSQL's BIGINTs may arrive as text). */
+function lotState(raw: LotState): LotState {
+  return {
+    ...raw,
+    remaining: Number(raw.remaining),
+    expiresAt: raw.expiresAt === null ? null : Number(raw.expiresAt),
+    createdAt: Number(raw.createdAt),
+  };
+}
+
 function walletKey(workspaceId: string, wallet: WalletKind): string {
   return `wallet\u0000${workspaceId}\u0000${wallet}`;
 }
@@ -287,12 +297,7 @@ export class LedgerTx {
     const rows = prefetched ?? (await this.selectLots(w.workspaceId, w.wallet));
     const live: LotState[] = [];
     for (const raw of rows) {
-      const lot = {
-        ...raw,
-        remaining: Number(raw.remaining),
-        expiresAt: raw.expiresAt === null ? null : Number(raw.expiresAt),
-        createdAt: Number(raw.createdAt),
-      };
+      const lot = lotState(raw);
       if (lot.expiresAt !== null && lot.expiresAt <= now) {
         // Once: only a lot not yet expired is marked; its remainder goes by a checked
         // addition (to exactly 0), which in a pipelined group adds up with earlier draws.
@@ -330,6 +335,30 @@ export class LedgerTx {
     const lots = live
       .map((l) => ({ ...l, remaining: l.remaining - (taken.get(l.id) ?? 0) }))
       .filter((l) => l.remaining > 0);
+    const state: RememberedWallet = {
+      available: w.available,
+      held: w.held,
+      version: w.version,
+      lots,
+    };
+    this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
+  }
+
+  /**
+   * After a settlement that read the wallet through {@link readWalletAndLots}: remember the
+   * wallet as it leaves it, with the returned credits back in their lots (`returned`: each
+   * lot with `remaining` = what went back to it). Kept only if the operation succeeds.
+   */
+  rememberReturned(w: WalletMove, live: readonly LotState[], returned: readonly LotState[]): void {
+    if (!this.tx.cache) return;
+    const lots = live.map((l) => ({ ...lotState(l) }));
+    for (const r of returned) {
+      const known = lots.find((l) => l.id === r.id);
+      // A lot not among the live ones with credits had none left: it holds what came back.
+      if (known) known.remaining += r.remaining;
+      else lots.push({ ...r });
+    }
+    lots.sort((a, b) => a.createdAt - b.createdAt);
     const state: RememberedWallet = {
       available: w.available,
       held: w.held,

@@ -1,11 +1,12 @@
-import type {
-  AddTarget,
-  AppendedRows,
-  Coalesced,
-  Executor,
-  OpCache,
-  RowGroup,
-  TxExecutor,
+import {
+  StaleRead,
+  type AddTarget,
+  type AppendedRows,
+  type Coalesced,
+  type Executor,
+  type OpCache,
+  type RowGroup,
+  type TxExecutor,
 } from './executor.js';
 
 /**
@@ -288,9 +289,7 @@ export function trackedExecutor(
       track(() =>
         inner.run(sql, params).then((r) => {
           if (expectChanges !== undefined && r.changes !== expectChanges) {
-            throw new Error(
-              `ledger bug: expected ${expectChanges} row(s) changed by: ${sql.slice(0, 80)}`,
-            );
+            throw new StaleRead(`${r.changes} of ${expectChanges} row(s): ${sql.slice(0, 80)}`);
           }
         }),
       );

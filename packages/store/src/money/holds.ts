@@ -4,15 +4,15 @@ import {
   returnOrder,
   type Allocation,
   type JobStatus,
+  type LotState,
+  type WalletKind,
 } from '@credits/domain';
 import { admitSpend, settleSpend } from '../controls/enforce.js';
 import type { RowGroup, TxExecutor } from '../executor.js';
 import { newId } from '../ids.js';
 import type { WalletRead } from '../ledger-tx.js';
-import { JOB_COLUMNS, toJob, type JobRow } from '../reads.js';
 import type {
   CaptureInput,
-  JobRecord,
   ReleaseInput,
   ReserveInput,
   ReserveResult,
@@ -94,10 +94,7 @@ export function reserve(m: MoneyContext, input: ReserveInput): Promise<ReserveRe
 }
 
 export function capture(m: MoneyContext, input: CaptureInput): Promise<SettleResult> {
-  return m.idempotent(
-    // readsAppended: false although settling reads the hold's lots, which are appended: a
-    // hold's id reaches its caller only after the commit that wrote them (the sweeper reads
-    // committed holds too), so no capture or release can meet them unwritten.
+  return m.idempotent<SettleResult, HoldRow[]>(
     {
       scope: input.workspaceId,
       key: input.idempotencyKey,
@@ -105,35 +102,36 @@ export function capture(m: MoneyContext, input: CaptureInput): Promise<SettleRes
       requestHash: input.requestHash,
       now: input.now,
       readsAppended: false,
+      pipelined: true,
     },
-    async (tx) => {
-      const { job, drawn } = await openHold(tx, input.workspaceId, input.holdId, input.now);
-      const credits = input.credits ?? job.held;
+    async (tx, read) => {
+      const hold = openHold(await read!, input.holdId, input.now);
+      const credits = input.credits ?? hold.held;
       assertCredits(credits);
-      if (credits > job.held) {
+      if (credits > hold.held) {
         throw new CreditsError(
           'CAPTURE_EXCEEDS_HOLD',
           'A capture cannot take more than the hold.',
           {
-            holdId: job.id,
-            held: job.held,
+            holdId: hold.id,
+            held: hold.held,
             requested: credits,
           },
         );
       }
-      return settle(
-        m,
-        tx,
-        job,
-        { status: 'completed', captured: credits, now: input.now, actor: input.actor },
-        drawn,
-      );
+      return settle(m, tx, hold, {
+        status: 'completed',
+        captured: credits,
+        now: input.now,
+        actor: input.actor,
+      });
     },
+    (tx) => readHold(m, tx, input.workspaceId, input.holdId),
   );
 }
 
 export function release(m: MoneyContext, input: ReleaseInput): Promise<SettleResult> {
-  return m.idempotent(
+  return m.idempotent<SettleResult, HoldRow[]>(
     {
       scope: input.workspaceId,
       key: input.idempotencyKey,
@@ -141,118 +139,182 @@ export function release(m: MoneyContext, input: ReleaseInput): Promise<SettleRes
       requestHash: input.requestHash,
       now: input.now,
       readsAppended: false,
+      pipelined: true,
     },
-    async (tx) => {
-      const { job, drawn } = await openHold(tx, input.workspaceId, input.holdId, input.now);
-      return settle(
-        m,
-        tx,
-        job,
-        { status: 'failed', captured: 0, now: input.now, actor: input.actor },
-        drawn,
-      );
+    async (tx, read) => {
+      const hold = openHold(await read!, input.holdId, input.now);
+      return settle(m, tx, hold, {
+        status: 'failed',
+        captured: 0,
+        now: input.now,
+        actor: input.actor,
+      });
     },
+    (tx) => readHold(m, tx, input.workspaceId, input.holdId),
   );
 }
 
-/** Which lots a hold drew from, in the order it drew them. */
-async function holdLots(tx: TxExecutor, jobId: string): Promise<Allocation[]> {
-  const rows = await tx.all<{ lotId: string; amount: number }>(
-    `SELECT lot_id AS "lotId", amount FROM hold_lots WHERE job_id = ? ORDER BY position`,
-    [jobId],
-  );
-  return rows.map((r) => ({ lotId: r.lotId, amount: Number(r.amount) }));
+/**
+ * A hold with the lots it drew from, in the order it drew them, each lot as it is now: one
+ * row per lot (one row with no lot for a hold that drew none). The job's row is locked
+ * (PostgreSQL): a settlement racing this one waits, then finds it settled. A hold's lots are
+ * written with the commit that answers its reserve, so whoever names a hold finds them.
+ */
+const holdSql = (lockRows: string) =>
+  `SELECT j.id, j.workspace_id AS "workspaceId", j.wallet, j.status, j.held,
+    j.expires_at AS "expiresAt", j.rule_version AS "ruleVersion", j.actor,
+    h.lot_id AS "lotId", h.amount, l.source, l.expires_at AS "lotExpiresAt",
+    l.expired_at AS "lotExpiredAt", l.restriction, l.created_at AS "lotCreatedAt"
+  FROM (SELECT * FROM jobs WHERE id = ? AND workspace_id = ? ${lockRows}) j
+  LEFT JOIN hold_lots h ON h.job_id = j.id LEFT JOIN lots l ON l.id = h.lot_id
+  ORDER BY h.position`;
+
+interface HoldRow {
+  id: string;
+  workspaceId: string;
+  wallet: WalletKind;
+  status: JobStatus;
+  held: number;
+  expiresAt: number | null;
+  ruleVersion: number | null;
+  actor: string;
+  lotId: string | null;
+  amount: number | null;
+  source: LotState['source'];
+  lotExpiresAt: number | null;
+  lotExpiredAt: number | null;
+  restriction: string | null;
+  lotCreatedAt: number;
 }
 
-/** The hold, checked to be open, and the lots it drew from (read together). */
-async function openHold(
+/** What settling needs of a hold: the job, what it drew and from which lots. */
+interface Hold {
+  id: string;
+  workspaceId: string;
+  wallet: WalletKind;
+  status: JobStatus;
+  held: number;
+  expiresAt: number | null;
+  ruleVersion: number | null;
+  /** Who reserved it (their spend counters move when it settles). */
+  actor: string;
+  drawn: Allocation[];
+  /** The lots drawn from, as read. */
+  lots: Map<string, LotState>;
+  /** Those of them closed (expired, or their order refunded) when read. */
+  closed: Set<string>;
+}
+
+function readHold(
+  m: MoneyContext,
   tx: TxExecutor,
   workspaceId: string,
   holdId: string,
-  now: number,
-): Promise<{ job: JobRecord; drawn: Allocation[] }> {
-  const [row, drawn] = await Promise.all([
-    tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ? AND workspace_id = ?`, [
-      holdId,
-      workspaceId,
-    ]),
-    holdLots(tx, holdId),
-  ]);
-  if (!row || row.expiresAt === null) {
+): Promise<HoldRow[]> {
+  return tx.all<HoldRow>(holdSql(m.driver.lockRows), [holdId, workspaceId]);
+}
+
+function toHold(rows: HoldRow[]): Hold | null {
+  const [r] = rows;
+  if (!r) return null;
+  const parts = rows.filter((x) => x.lotId !== null);
+  return {
+    id: r.id,
+    workspaceId: r.workspaceId,
+    wallet: r.wallet,
+    status: r.status,
+    held: Number(r.held),
+    expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
+    ruleVersion: r.ruleVersion === null ? null : Number(r.ruleVersion),
+    actor: r.actor,
+    drawn: parts.map((x) => ({ lotId: x.lotId!, amount: Number(x.amount) })),
+    lots: new Map(
+      parts.map((x) => [
+        x.lotId!,
+        {
+          id: x.lotId!,
+          source: x.source,
+          remaining: 0,
+          expiresAt: x.lotExpiresAt === null ? null : Number(x.lotExpiresAt),
+          restriction: x.restriction,
+          createdAt: Number(x.lotCreatedAt),
+        },
+      ]),
+    ),
+    closed: new Set(parts.filter((x) => x.lotExpiredAt !== null).map((x) => x.lotId!)),
+  };
+}
+
+/** The hold, checked to be open at `now`. */
+function openHold(rows: HoldRow[], holdId: string, now: number): Hold {
+  const hold = toHold(rows);
+  if (!hold || hold.expiresAt === null) {
     throw new CreditsError('HOLD_NOT_FOUND', 'No such hold in this workspace.', { holdId });
   }
-  const job = toJob(row);
-  job.held = Number(job.held);
-  job.expiresAt = Number(job.expiresAt);
-  if (job.status !== 'reserved') {
-    throw new CreditsError('HOLD_SETTLED', `This hold is already ${job.status}.`, {
+  if (hold.status !== 'reserved') {
+    throw new CreditsError('HOLD_SETTLED', `This hold is already ${hold.status}.`, {
       holdId,
-      status: job.status,
+      status: hold.status,
     });
   }
-  if (job.expiresAt <= now) {
+  if (hold.expiresAt <= now) {
     throw new CreditsError('HOLD_SETTLED', 'This hold expired; its credits are being returned.', {
       holdId,
       status: 'expired',
     });
   }
-  return { job, drawn };
+  return hold;
 }
 
 /**
- * Settle a hold once: the status update matches only a reserved job, so a second
- * settlement (capture, release or expiry racing) finds nothing and fails.
+ * Settle a hold once (SPEC 6): capture what the job used, return the rest to the lots it came
+ * from, last drawn first. A returned part whose lot is no longer live — expired, closed by a
+ * refund, or past its time at `now` — expires instead, so no credit goes back into a dead lot.
+ * The hold and its lots are decided on as read; the writes check both again (the job still
+ * reserved, each lot still live), and a check that fails means another write got there
+ * first: the operation runs again from the start and decides on what it finds then.
  */
 export async function settle(
   m: MoneyContext,
   tx: TxExecutor,
-  job: JobRecord,
+  hold: Hold,
   s: { status: Exclude<JobStatus, 'reserved'>; captured: number; now: number; actor: string },
-  /** The hold's lots, when the caller read them already. */
-  drawnRead?: Allocation[],
 ): Promise<SettleResult> {
-  const w = await m.ltx(tx).openWallet(job.workspaceId, job.wallet);
-  const drawn = drawnRead ?? (await holdLots(tx, job.id));
-  const total = drawn.reduce((sum, a) => sum + a.amount, 0);
-  if (total !== job.held)
-    throw new Error(`ledger bug: hold ${job.id} allocations ${total} ≠ ${job.held}`);
+  const ltx = m.ltx(tx);
+  const { w, rows } = await ltx.readWalletAndLots(hold.workspaceId, hold.wallet);
+  const total = hold.drawn.reduce((sum, a) => sum + a.amount, 0);
+  if (total !== hold.held)
+    throw new Error(`ledger bug: hold ${hold.id} allocations ${total} ≠ ${hold.held}`);
 
-  const back = returnOrder({ allocations: drawn, amount: job.held - s.captured });
+  const back = returnOrder({ allocations: hold.drawn, amount: hold.held - s.captured });
   const backBy = new Map(back.map((a) => [a.lotId, a.amount]));
-  const spent = drawn
+  const spent = hold.drawn
     .map((a) => ({ lotId: a.lotId, amount: a.amount - (backBy.get(a.lotId) ?? 0) }))
     .filter((a) => a.amount > 0);
-  // Whether a returned part goes back to its lot or expires is decided by the lot's row as
-  // this write finds it, not by what anyone read before: the update matches only a lot that
-  // is still live (not expired by the sweeper or another process, not closed by a refund,
-  // which sets expired_at, and not past its time at this write's `now`). A part whose lot
-  // is dead expires here, so no credits are ever put back into a dead lot.
-  // The hold settles first and once: the update matches only a reserved job (a second
-  // settlement, racing, finds nothing and stops here before touching any lot).
-  const won = await tx.run(
+  const isLive = (lotId: string) => {
+    const expiresAt = hold.lots.get(lotId)!.expiresAt;
+    return !hold.closed.has(lotId) && (expiresAt === null || expiresAt > s.now);
+  };
+  const returned = back.filter((a) => isLive(a.lotId));
+  const expired = back.filter((a) => !isLive(a.lotId));
+
+  // Once: the update matches only a reserved job.
+  tx.deferRun(
     `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
-    [s.status, s.captured, s.now, job.id],
+    [s.status, s.captured, s.now, hold.id],
+    1,
   );
-  if (won.changes !== 1) {
-    throw new CreditsError('HOLD_SETTLED', 'This hold is already settled.', { holdId: job.id });
+  await settleSpend(tx, { ...hold, captured: s.captured, now: s.now });
+  for (const a of returned) {
+    tx.deferRun(
+      `UPDATE lots SET remaining = remaining + ?
+       WHERE id = ? AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
+      [a.amount, a.lotId, s.now],
+      1,
+    );
   }
-  // Then the spend counters and the returns go out together.
-  const [, ...landed] = await Promise.all([
-    settleSpend(tx, { ...job, captured: s.captured, now: s.now }),
-    ...back.map((a) =>
-      tx.all<{ id: string }>(
-        `UPDATE lots SET remaining = remaining + ?
-         WHERE id = ? AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-         RETURNING id`,
-        [a.amount, a.lotId, s.now],
-      ),
-    ),
-  ]);
-  const returned: Allocation[] = [];
-  const expired: Allocation[] = [];
-  back.forEach((a, i) => (landed[i]!.length === 1 ? returned : expired).push(a));
   const sum = (xs: Allocation[]) => xs.reduce((t, a) => t + a.amount, 0);
-  const ruleVersion = job.ruleVersion;
+  const ruleVersion = hold.ruleVersion;
 
   if (s.captured > 0) {
     await w.entry({
@@ -260,7 +322,7 @@ export async function settle(
       amount: -s.captured,
       availableDelta: 0,
       heldDelta: -s.captured,
-      jobId: job.id,
+      jobId: hold.id,
       ruleVersion,
       actor: s.actor,
       description: 'Job completed: held credits spent',
@@ -280,7 +342,7 @@ export async function settle(
       amount: sum(returned),
       availableDelta: sum(returned),
       heldDelta: -sum(returned),
-      jobId: job.id,
+      jobId: hold.id,
       ruleVersion,
       actor: s.actor,
       description: reason,
@@ -294,7 +356,7 @@ export async function settle(
       amount: -sum(expired),
       availableDelta: 0,
       heldDelta: -sum(expired),
-      jobId: job.id,
+      jobId: hold.id,
       ruleVersion,
       actor: s.actor,
       description: 'Returned credits whose lot had expired',
@@ -303,8 +365,13 @@ export async function settle(
     });
   }
   const after = await w.save(s.now);
+  ltx.rememberReturned(
+    w,
+    rows,
+    returned.map((a) => ({ ...hold.lots.get(a.lotId)!, remaining: a.amount })),
+  );
   return {
-    holdId: job.id,
+    holdId: hold.id,
     status: s.status,
     captured: s.captured,
     returned: sum(returned),
@@ -327,11 +394,9 @@ export async function expireHolds(
     due.map((d) =>
       m.driver
         .write(async (tx) => {
-          const row = await tx.get<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`, [d.id]);
-          if (!row || row.status !== 'reserved') return 0;
-          const job = toJob(row);
-          job.held = Number(job.held);
-          await settle(m, tx, job, {
+          const hold = toHold(await readHold(m, tx, d.workspaceId, d.id));
+          if (!hold || hold.status !== 'reserved') return 0;
+          await settle(m, tx, hold, {
             status: 'expired',
             captured: 0,
             now: input.now,
