@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIALECTS, type TestStore } from './dialects.js';
+import type { ReserveResult } from '../src/types.js';
 import { grant, key, outcome, priced, workspace, write } from './fixtures.js';
 
 const HOUR = 3_600_000;
@@ -59,7 +60,7 @@ for (const dialect of DIALECTS) {
               await grant(t.store, ws.id, Math.floor(granted / 2), {
                 expiresAt: Date.UTC(2030, 0),
               });
-            const holds = [];
+            const holds: ReserveResult[] = [];
             for (const credits of holdSizes) {
               holds.push(
                 await t.store.reserve({ ...write(ws.id), priced: priced(credits), ttlMs: HOUR }),
