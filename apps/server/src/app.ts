@@ -294,6 +294,9 @@ export function createApp(deps: AppDeps) {
       workspaces: services.workspaces,
       now: deps.clock,
       caller: c.get('caller'),
+      // Set per workspace procedure; null up front, so one acting for an API key (no role)
+      // keeps this context instead of copying it (see workspaceProcedure).
+      role: null,
       config: { holdTtlMs: deps.holdTtlMs },
       observe: (e: { op: string; ok: boolean; reason?: string; ms: number }) =>
         deps.metrics.operation(e),
