@@ -44,8 +44,11 @@ export interface CyclePreview extends CycleState {
  * const { key, end, plan } = await cycles.ensure(workspace);
  */
 export class CycleService {
-  /** Cycles whose allowance this instance has seen granted, per workspace. */
-  private readonly ensured = new Map<string, string>();
+  /**
+   * The cycle whose allowance this instance has seen granted, per workspace, with the anchor
+   * day it was worked out from: while the clock is inside it, nothing needs working out.
+   */
+  private readonly ensured = new Map<string, Cycle & { anchorDay: number }>();
   private readonly store: Store;
   private readonly clock: () => number;
   private readonly workspaces: WorkspaceCache | undefined;
@@ -66,8 +69,19 @@ export class CycleService {
    * `now` defaults to the service's clock; the sweeper passes the time of its pass.
    */
   async ensure(workspace: Workspace, now = this.clock()): Promise<CycleState> {
+    const seen = this.ensured.get(workspace.id);
+    // Cycles partition time: inside the one seen granted (same anchor day), cycleAt would
+    // answer that very cycle, so a request mid-cycle computes nothing.
+    if (
+      seen &&
+      seen.anchorDay === workspace.billingAnchorDay &&
+      now >= seen.start &&
+      now < seen.end
+    ) {
+      return { start: seen.start, end: seen.end, key: seen.key, plan: workspace.plan };
+    }
     const current = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
-    if (this.ensured.get(workspace.id) === current.key) return { ...current, plan: workspace.plan };
+    if (seen?.key === current.key) return { ...current, plan: workspace.plan };
     const last = await this.store.billing.lastAllowanceCycle(workspace.id);
     let plan = workspace.plan;
     if (last !== current.key) {
@@ -107,7 +121,7 @@ export class CycleService {
         }
       }
     }
-    this.ensured.set(workspace.id, current.key);
+    this.ensured.set(workspace.id, { ...current, anchorDay: workspace.billingAnchorDay });
     return { ...current, plan };
   }
 
@@ -115,7 +129,7 @@ export class CycleService {
   async preview(workspace: Workspace, now = this.clock()): Promise<CyclePreview> {
     const current = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
     const unchanged = { ...current, plan: workspace.plan, features: null, allowance: null };
-    if (this.ensured.get(workspace.id) === current.key) return unchanged;
+    if (this.ensured.get(workspace.id)?.key === current.key) return unchanged;
     const last = await this.store.billing.lastAllowanceCycle(workspace.id);
     if (last !== null && last >= current.key) return unchanged;
     let plan = workspace.plan;

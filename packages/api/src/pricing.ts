@@ -78,12 +78,18 @@ export async function priceForWorkspace(
   // Read lots only when something needs them: a quote (the usable balance), or rules that
   // read the workspace's trial credits (which sit in the video wallet).
   const needTrial = rules.pricer.usesTrialRemaining;
-  const [lots, videoLots] = await Promise.all([
-    input.quote ? ctx.store.lots({ workspaceId: workspace.id, wallet }) : Promise.resolve([]),
-    needTrial && !(input.quote && wallet === 'video_credits')
-      ? ctx.store.lots({ workspaceId: workspace.id, wallet: 'video_credits' })
-      : Promise.resolve(null),
-  ]);
+  const readVideoLots = needTrial && !(input.quote && wallet === 'video_credits');
+  let lots: Lot[] = [];
+  let videoLots: Lot[] | null = null;
+  // A reserve or charge under rules that never read the trial reads no lots (and awaits nothing).
+  if (input.quote || readVideoLots) {
+    [lots, videoLots] = await Promise.all([
+      input.quote ? ctx.store.lots({ workspaceId: workspace.id, wallet }) : Promise.resolve([]),
+      readVideoLots
+        ? ctx.store.lots({ workspaceId: workspace.id, wallet: 'video_credits' })
+        : Promise.resolve(null),
+    ]);
+  }
   if (pendingAllowance) lots.push(pendingAllowance);
   const trialRemaining = needTrial
     ? (videoLots ?? lots)
