@@ -1,22 +1,10 @@
 // @vitest-environment node
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import {
-  DEMO,
-  DESKTOP,
-  PHONE,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  screenshots,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { DEMO, DESKTOP, PHONE, browserSuite, screenshots, type Account } from './harness';
 
-const suite = SKIP ? describe.skip : describe;
 const AXE_SOURCE = readFileSync(
   createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
   'utf8',
@@ -66,48 +54,27 @@ async function axe(page: Page, name: string): Promise<Finding[]> {
  * link's label-content-name-mismatch and the usage chart's role-img-alt were found). Each
  * page is also photographed at both widths.
  */
-suite(`browser: accessibility of every page${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('accessibility of every page', (s) => {
   async function visitAll(
-    who: { email: string; password: string } | null,
+    who: Account | null,
     pages: { path: string; name: string; ready: (p: Page) => Promise<unknown> }[],
   ): Promise<Finding[]> {
     const findings: Finding[] = [];
     for (const viewport of [DESKTOP, PHONE]) {
       // axe is injected as an inline script, which the app's CSP (rightly) refuses.
-      const ctx = await browser.newContext({
-        baseURL: app.baseUrl,
-        viewport,
-        reducedMotion: 'reduce',
-        bypassCSP: true,
-      });
-      ctx.setDefaultTimeout(15_000);
-      const page = await ctx.newPage();
-      try {
-        if (who) await signIn(page, who.email, who.password);
-        for (const p of pages) {
-          await page.goto(p.path);
-          await p.ready(page);
-          await page.waitForTimeout(300);
-          findings.push(...(await axe(page, p.name)));
-          if (viewport === DESKTOP) await screenshots(page, `a11y-${p.name}`);
-        }
-      } finally {
-        await ctx.close();
-      }
+      await s.session(
+        who,
+        async (page) => {
+          for (const p of pages) {
+            await page.goto(p.path);
+            await p.ready(page);
+            await page.waitForTimeout(300);
+            findings.push(...(await axe(page, p.name)));
+            if (viewport === DESKTOP) await screenshots(page, `a11y-${p.name}`);
+          }
+        },
+        { viewport, bypassCSP: true },
+      );
     }
     return findings;
   }

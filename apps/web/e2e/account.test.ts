@@ -1,45 +1,24 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  screenshots,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { DEMO, browserSuite, screenshots, signIn } from './harness';
 
-const suite = SKIP ? describe.skip : describe;
 const NEW_PASSWORD = 'velvet-otter-canyon-42';
 
 /** Issue 12: the account security page and the reset page, in the real browser over http://127.0.0.1. */
-suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
+browserSuite('account security', (s) => {
   let laptop: BrowserContext;
   let phone: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-    laptop = await newContext(browser, app.baseUrl);
-    phone = await newContext(browser, app.baseUrl);
-    page = await laptop.newPage();
-    await signIn(page, DEMO.owner.email, DEMO.owner.password);
-    await signIn(await phone.newPage(), DEMO.owner.email, DEMO.owner.password);
-  }, 300_000);
+    ({ ctx: laptop, page } = await s.signedIn(DEMO.owner));
+    ({ ctx: phone } = await s.signedIn(DEMO.owner));
+  });
 
   afterAll(async () => {
     await laptop?.close();
     await phone?.close();
-    await browser?.close();
-    await app?.stop();
   });
 
   it('the __Host- Secure session cookie works over http://127.0.0.1', async () => {
@@ -75,7 +54,7 @@ suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       .poll(async () => page.getByTestId('security-events').innerText())
       .toContain('Password changed');
     const other = await phone.newPage();
-    const me = await other.request.get(`${app.baseUrl}/trpc/auth.me`);
+    const me = await other.request.get(`${s.app.baseUrl}/trpc/auth.me`);
     expect(me.status()).toBe(401);
 
     await page.getByTestId('sign-out-everywhere').click();
@@ -84,9 +63,7 @@ suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
   });
 
   it('the reset page: reached from sign-in, without a link it says how to get one; a made-up link is refused', async () => {
-    const anon = await newContext(browser, app.baseUrl);
-    try {
-      const p = await anon.newPage();
+    await s.session(null, async (p) => {
       await p.goto('/signin');
       await p.getByRole('link', { name: 'Forgot your password?' }).click();
       await p.waitForURL('**/reset');
@@ -97,8 +74,6 @@ suite(`browser: account security${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       await p.getByRole('button', { name: 'Set new password' }).click();
       await p.getByText(/This reset link is not valid/).waitFor();
       await screenshots(p, 'reset-password');
-    } finally {
-      await anon.close();
-    }
+    });
   });
 });

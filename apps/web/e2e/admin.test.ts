@@ -1,39 +1,18 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  screenshots,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { DEMO, browserSuite, screenshots } from './harness';
 
-const suite = SKIP ? describe.skip : describe;
-
-suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
+browserSuite('admin console', (s) => {
   let ctx: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-    ctx = await newContext(browser, app.baseUrl);
-    page = await ctx.newPage();
-    await signIn(page, DEMO.admin.email, DEMO.admin.password);
-  }, 300_000);
+    ({ ctx, page } = await s.signedIn(DEMO.admin));
+  });
 
   afterAll(async () => {
     await ctx?.close();
-    await browser?.close();
-    await app?.stop();
   });
 
   it('finds a workspace, shows its wallets, lots and ledger, and grants credits with a reason', async () => {
@@ -73,10 +52,7 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
 
   it('edits a price, sees the simulation, publishes, and the studio estimate changes', async (t) => {
     // The owner watches a hero image estimate in Image Studio (8 credits under the seeded rules).
-    const ownerCtx = await newContext(browser, app.baseUrl);
-    const owner = await ownerCtx.newPage();
-    try {
-      await signIn(owner, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (owner) => {
       await owner.goto('/studio/image');
       const credits = owner.getByTestId('estimate-credits');
       await credits.waitFor();
@@ -135,9 +111,7 @@ suite(`browser: admin console${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       expect(await image.getByTestId('buys').textContent()).toBe(
         `At today's prices: about ${Math.floor(balance / 10)} hero images.`,
       );
-    } finally {
-      await ownerCtx.close();
-    }
+    });
   });
 
   it('after a rollback the editor shows the live version, and never publishes over it unseen', async (t) => {

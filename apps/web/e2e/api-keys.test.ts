@@ -1,19 +1,7 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import { DEMO, browserSuite } from './harness';
 import { checkPage } from './owner-kit';
-
-const suite = SKIP ? describe.skip : describe;
 
 /** Call a procedure with a bearer key, as a service would. */
 async function callWithKey(base: string, key: string, path: string, input: unknown) {
@@ -25,27 +13,10 @@ async function callWithKey(base: string, key: string, path: string, input: unkno
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-suite(`browser: API keys page${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('API keys page', (s) => {
   it('an owner creates a key (shown once), a service spends with it, the page shows its last use and spend, revoking stops it', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
     const problems: string[] = [];
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page
         .getByRole('navigation', { name: 'Main' })
         .getByRole('link', { name: 'Settings' })
@@ -68,7 +39,7 @@ suite(`browser: API keys page${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       problems.push(...(await checkPage(page, 'settings-keys-created')));
 
       // The key works through the API: a one-step charge of two hero images.
-      const charged = await callWithKey(app.baseUrl, secret, 'usage.charge', {
+      const charged = await callWithKey(s.app.baseUrl, secret, 'usage.charge', {
         workspaceId: 'demo',
         job: { kind: 'image', type: 'hero', count: 2 },
         idempotencyKey: 'e2e-key-charge-1',
@@ -93,29 +64,22 @@ suite(`browser: API keys page${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       page.once('dialog', (d) => void d.accept());
       await row.getByRole('button', { name: 'Revoke render-farm' }).click();
       await row.getByTestId('key-revoked').waitFor();
-      const after = await callWithKey(app.baseUrl, secret, 'usage.charge', {
+      const after = await callWithKey(s.app.baseUrl, secret, 'usage.charge', {
         workspaceId: 'demo',
         job: { kind: 'image', type: 'hero', count: 1 },
         idempotencyKey: 'e2e-key-charge-2',
       });
       expect(after.status).toBe(401);
       problems.push(...(await checkPage(page, 'settings-keys-revoked')));
-    } finally {
-      await ctx.close();
-    }
+    });
 
     // A member sees that keys are for owners.
-    const mctx = await newContext(browser, app.baseUrl);
-    const mp = await mctx.newPage();
-    try {
-      await signIn(mp, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (mp) => {
       await mp.goto('/keys');
       await mp.waitForURL('**/settings/keys');
       await mp.getByTestId('keys-owners-only').waitFor();
       problems.push(...(await checkPage(mp, 'settings-keys-member')));
-    } finally {
-      await mctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

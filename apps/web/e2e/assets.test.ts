@@ -1,18 +1,7 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page, Response } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
-
-const suite = SKIP ? describe.skip : describe;
+import { expect, it } from 'vitest';
+import type { Page, Response } from 'playwright-core';
+import { browserSuite, newContext } from './harness';
 
 interface Fetched {
   path: string;
@@ -62,29 +51,12 @@ const total = (list: Fetched[]) => list.reduce((n, f) => n + f.bytes, 0);
  * first Billing load). Measured here in Chromium: the bytes of a first Billing load (HTML,
  * scripts, styles, icon) and of a second visit.
  */
-suite(`browser: static assets compressed and cached${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('static assets compressed and cached', (s) => {
   it('a first Billing load is compressed, hashed files are immutable, index.html is revalidated', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page, ctx) => {
       await ctx.clearCookies({ name: 'never' });
       // A new tab with an empty cache: the first Billing load, until the wallets show.
-      const fresh = await newContext(browser, app.baseUrl);
+      const fresh = await newContext(s.browser, s.app.baseUrl);
       await fresh.addCookies(await ctx.cookies());
       const first = await fresh.newPage();
       const billing = await recordStatic(first, async () => {
@@ -96,7 +68,7 @@ suite(`browser: static assets compressed and cached${SKIP ? ` (skipped: ${SKIP})
       // The same files as they were served before (uncompressed bodies, for the report).
       let uncompressed = 0;
       for (const f of billing) {
-        const r = await fetch(`${app.baseUrl}${f.path}`, {
+        const r = await fetch(`${s.app.baseUrl}${f.path}`, {
           headers: { 'accept-encoding': 'identity' },
         });
         uncompressed += (await r.arrayBuffer()).byteLength;
@@ -131,8 +103,6 @@ suite(`browser: static assets compressed and cached${SKIP ? ` (skipped: ${SKIP})
       // Second visit: hashed files come from the cache; only the page is revalidated.
       expect(again.filter((f) => f.path.startsWith('/assets/') && f.bodyBytes > 0)).toEqual([]);
       await fresh.close();
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe } from 'vitest';
 
 export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = resolve(WEB_ROOT, '../..');
@@ -170,12 +171,28 @@ export function launchBrowser(): Promise<Browser> {
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 375, height: 812 };
 
+export interface ContextOptions {
+  viewport?: { width: number; height: number };
+  /** Let the page run inline scripts the app's CSP refuses (axe-core injected as one). */
+  bypassCSP?: boolean;
+}
+
+export interface SessionOptions extends ContextOptions {
+  /** Done to the new context before its page opens (a longer timeout, init scripts). */
+  prepare?: (ctx: BrowserContext) => Promise<void>;
+}
+
 export async function newContext(
   browser: Browser,
   baseURL: string,
-  viewport = DESKTOP,
+  { viewport = DESKTOP, bypassCSP }: ContextOptions = {},
 ): Promise<BrowserContext> {
-  const ctx = await browser.newContext({ baseURL, viewport, reducedMotion: 'reduce' });
+  const ctx = await browser.newContext({
+    baseURL,
+    viewport,
+    reducedMotion: 'reduce',
+    ...(bypassCSP ? { bypassCSP } : {}),
+  });
   ctx.setDefaultTimeout(15_000);
   return ctx;
 }
@@ -221,3 +238,88 @@ export const DEMO = {
   member: { email: 'member@demo.test', password: 'demo-member-password' },
   admin: { email: 'admin@demo.test', password: 'demo-admin-password' },
 } as const;
+
+export type Account = { readonly email: string; readonly password: string };
+
+/** What a browser suite's tests work with: set by its `beforeAll`, so read it inside tests. */
+export interface BrowserSuite {
+  /** The server started for this file. */
+  readonly app: RunningApp;
+  readonly browser: Browser;
+  /**
+   * A new context with one page, signed in as `who` first (null: signed out), that the
+   * caller closes. For a context kept across tests.
+   */
+  signedIn(
+    who: Account | null,
+    options?: ContextOptions,
+  ): Promise<{ ctx: BrowserContext; page: Page }>;
+  /**
+   * `run` on a new page signed in as `who` (null: signed out); its context is closed after,
+   * whether `run` passed or threw.
+   */
+  session<T>(
+    who: Account | null,
+    run: (page: Page, ctx: BrowserContext) => Promise<T>,
+    options?: SessionOptions,
+  ): Promise<T>;
+  /** {@link BrowserSuite.session} as the demo workspace's owner. */
+  ownerSession<T>(
+    run: (page: Page, ctx: BrowserContext) => Promise<T>,
+    options?: SessionOptions,
+  ): Promise<T>;
+}
+
+/**
+ * One file's browser tests: a `describe` named `browser: <title>` (skipped, saying why, where
+ * there is no Chromium) whose `beforeAll` builds the web app if needed, starts the server and
+ * launches Chromium, and whose `afterAll` closes them. `body` declares the tests with the
+ * handle it is given; hooks it adds run after the harness's `beforeAll`, before its `afterAll`.
+ */
+export function browserSuite(title: string, body: (s: BrowserSuite) => void): void {
+  const name = `browser: ${title}${SKIP ? ` (skipped: ${SKIP})` : ''}`;
+  (SKIP ? describe.skip : describe)(name, () => {
+    let app: RunningApp | undefined;
+    let browser: Browser | undefined;
+    const started = <T>(v: T | undefined, what: string): T => {
+      if (v === undefined) throw new Error(`the browser suite's ${what} is not started yet`);
+      return v;
+    };
+    beforeAll(async () => {
+      await ensureBuilt();
+      app = await startApp();
+      browser = await launchBrowser();
+    }, 300_000);
+    afterAll(async () => {
+      await browser?.close();
+      await app?.stop();
+    });
+    const s: BrowserSuite = {
+      get app() {
+        return started(app, 'server');
+      },
+      get browser() {
+        return started(browser, 'browser');
+      },
+      async signedIn(who, options) {
+        const ctx = await newContext(s.browser, s.app.baseUrl, options);
+        const page = await ctx.newPage();
+        if (who) await signIn(page, who.email, who.password);
+        return { ctx, page };
+      },
+      async session(who, run, options) {
+        const ctx = await newContext(s.browser, s.app.baseUrl, options);
+        try {
+          await options?.prepare?.(ctx);
+          const page = await ctx.newPage();
+          if (who) await signIn(page, who.email, who.password);
+          return await run(page, ctx);
+        } finally {
+          await ctx.close();
+        }
+      },
+      ownerSession: (run, options) => s.session(DEMO.owner, run, options),
+    };
+    body(s);
+  });
+}

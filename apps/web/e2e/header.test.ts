@@ -1,21 +1,9 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import {
-  DEMO,
-  DESKTOP,
-  PHONE,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { DEMO, PHONE, browserSuite } from './harness';
 import { checkPage } from './owner-kit';
 
-const suite = SKIP ? describe.skip : describe;
 /** The development service key the test server accepts (NODE_ENV=test). */
 const SERVICE_KEY = 'dev-service-key-change-me';
 
@@ -58,43 +46,26 @@ async function headerLayout(page: Page) {
 const overlaps = (a: { left: number; right: number; top: number; bottom: number }, b: typeof a) =>
   a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
 
-suite(`browser: header${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('header', (s) => {
   it('at 1280×800 an admin owner with two workspaces sees every page link on one row and the workspace and name uncut; at 375×812 the menu lists them; axe clean', async () => {
     // The admin also owns the demo workspace and one with a long name: every nav item shows.
-    await call(app.baseUrl, 'workspaces.addMember', {
+    await call(s.app.baseUrl, 'workspaces.addMember', {
       workspaceId: 'demo',
       email: DEMO.admin.email,
       role: 'owner',
     });
-    await call(app.baseUrl, 'admin.workspaces.create', {
+    await call(s.app.baseUrl, 'admin.workspaces.create', {
       id: 'northwind-creative',
       name: 'Northwind Creative Studio Europe',
       plan: 'pro',
       idempotencyKey: 'e2e-header-ws',
     });
-    await call(app.baseUrl, 'workspaces.addMember', {
+    await call(s.app.baseUrl, 'workspaces.addMember', {
       workspaceId: 'northwind-creative',
       email: DEMO.admin.email,
       role: 'owner',
     });
-    const ctx = await newContext(browser, app.baseUrl, DESKTOP);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.admin.email, DEMO.admin.password);
+    await s.session(DEMO.admin, async (page) => {
       await page.getByTestId('workspace-switcher').selectOption('northwind-creative');
       await page.getByRole('link', { name: 'Admin', exact: true }).waitFor();
       const d = await headerLayout(page);
@@ -133,8 +104,6 @@ suite(`browser: header${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       const m = await headerLayout(page);
       expect(new Set(m.links.map((l) => Math.round(l.left))).size).toBe(1); // a column
       expect(problems).toEqual([]);
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 });

@@ -1,42 +1,13 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import { browserSuite } from './harness';
 import { checkPage } from './owner-kit';
 
-const suite = SKIP ? describe.skip : describe;
-
-suite(`browser: members and invitations${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('members and invitations', (s) => {
   it('an owner invites by email, the invitee signs up through the link and sees the workspace; the link works once; withdrawn links stop', async () => {
     const problems: string[] = [];
-    const owner = await newContext(browser, app.baseUrl);
-    const page = await owner.newPage();
     let url = '';
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.goto('/members');
       await page.waitForURL('**/settings/members');
       const table = page.getByTestId('members-table');
@@ -71,20 +42,15 @@ suite(`browser: members and invitations${SKIP ? ` (skipped: ${SKIP})` : ''}`, ()
             .textContent(),
         )
         .toContain('Withdrawn');
-      const gone = await newContext(browser, app.baseUrl);
-      const gp = await gone.newPage();
-      await gp.goto(goneUrl.replace(app.baseUrl, ''));
-      await gp.getByText('This invitation was withdrawn').waitFor();
-      await gone.close();
-    } finally {
-      await owner.close();
-    }
+      await s.session(null, async (gp) => {
+        await gp.goto(goneUrl.replace(s.app.baseUrl, ''));
+        await gp.getByText('This invitation was withdrawn').waitFor();
+      });
+    });
 
     // The invitee: signed out, opens the link, creates an account, joins.
-    const guest = await newContext(browser, app.baseUrl);
-    const gp = await guest.newPage();
-    try {
-      const path = url.replace(app.baseUrl, '');
+    await s.session(null, async (gp) => {
+      const path = url.replace(s.app.baseUrl, '');
       await gp.goto(path);
       await expect(gp.getByTestId('invitation-text').textContent()).resolves.toMatch(
         /Demo Owner invited\s*newbie@example\.com\s*to join\s*Demo workspace\s*as a member\./,
@@ -112,15 +78,10 @@ suite(`browser: members and invitations${SKIP ? ` (skipped: ${SKIP})` : ''}`, ()
       // The link works once.
       await gp.goto(path);
       await gp.getByText('This invitation was accepted already').waitFor();
-    } finally {
-      await guest.close();
-    }
+    });
 
     // The owner sees the new member and the invitation accepted.
-    const again = await newContext(browser, app.baseUrl);
-    const op = await again.newPage();
-    try {
-      await signIn(op, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (op) => {
       await op.goto('/settings/members');
       await op.locator('[data-member="newbie@example.com"]').waitFor();
       await expect(
@@ -129,9 +90,7 @@ suite(`browser: members and invitations${SKIP ? ` (skipped: ${SKIP})` : ''}`, ()
           .getByTestId('invitation-status')
           .textContent(),
       ).resolves.toContain('Accepted');
-    } finally {
-      await again.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

@@ -1,19 +1,8 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import { DEMO, browserSuite } from './harness';
 import { checkPage } from './owner-kit';
 
-const suite = SKIP ? describe.skip : describe;
 /** The development service key the test server accepts (NODE_ENV=test). */
 const SERVICE_KEY = 'dev-service-key-change-me';
 
@@ -27,39 +16,22 @@ async function call(base: string, path: string, input: unknown) {
   return ((await res.json()) as { result: { data: unknown } }).result.data;
 }
 
-suite(`browser: notifications${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('notifications', (s) => {
   it('a low alert appears in the bell and resolves after a purchase; the webhook log shows each attempt and Resend', async () => {
     const problems: string[] = [];
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.getByTestId('bell').waitFor();
       await expect(page.getByTestId('bell-count').count()).resolves.toBe(0);
 
       // A service spends Image Credits from 500 down to 20 (the low threshold): heroes at 8
       // each, fewer than 10 per job (no volume discount): 6 × 9 + 6 = 60 heroes, 480 credits.
       for (const [i, count] of [9, 9, 9, 9, 9, 9, 6].entries())
-        await call(app.baseUrl, 'usage.charge', {
+        await call(s.app.baseUrl, 'usage.charge', {
           workspaceId: 'demo',
           job: { kind: 'image', type: 'hero', count },
           idempotencyKey: `e2e-low-${i}`,
         });
-      const wallet = (await call(app.baseUrl, 'wallets.get', {
+      const wallet = (await call(s.app.baseUrl, 'wallets.get', {
         workspaceId: 'demo',
         wallet: 'image_credits',
       })) as { balance: number; status: string };
@@ -125,37 +97,27 @@ suite(`browser: notifications${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
         .poll(() => page.getByTestId('hook-secret').locator('code').textContent())
         .not.toBe(firstSecret);
       problems.push(...(await checkPage(page, 'settings-notifications')));
-    } finally {
-      await ctx.close();
-    }
+    });
 
     // A member sees the bell and the alerts, not the webhook.
-    const mctx = await newContext(browser, app.baseUrl);
-    const mp = await mctx.newPage();
-    try {
-      await signIn(mp, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (mp) => {
       await mp.goto('/settings/notifications');
       await mp.getByText('Only workspace owners can change where alerts are sent.').waitFor();
       await expect(mp.getByLabel('Webhook URL').count()).resolves.toBe(0);
       problems.push(...(await checkPage(mp, 'settings-notifications-member')));
-    } finally {
-      await mctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
   it('an owner raises Video Credits’ low threshold above the balance: the card reads Low and the bell gets the alert; lowering it resolves the alert; a member only reads the thresholds', async () => {
     const problems: string[] = [];
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
     // The demo's 200 purchased Video Credits and the trial's 50.
-    const { balance } = (await call(app.baseUrl, 'wallets.get', {
+    const { balance } = (await call(s.app.baseUrl, 'wallets.get', {
       workspaceId: 'demo',
       wallet: 'video_credits',
     })) as { balance: number };
     expect(balance).toBe(250);
     const videoAlert = `Video Credits are low: ${balance} left.`;
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       const video = page.locator('[data-wallet="video_credits"]');
       await expect(video.getByTestId('status-badge').textContent()).resolves.toBe('Active');
 
@@ -198,23 +160,16 @@ suite(`browser: notifications${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
         .locator('li', { hasText: videoAlert })
         .getByTestId('resolved')
         .waitFor();
-    } finally {
-      await ctx.close();
-    }
+    });
 
-    const mctx = await newContext(browser, app.baseUrl);
-    const mp = await mctx.newPage();
-    try {
-      await signIn(mp, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (mp) => {
       await mp.goto('/settings/notifications');
       await mp.locator('[data-threshold="video_credits"]').getByText('50').first().waitFor();
       await expect(mp.getByLabel('Low threshold for Video Credits').count()).resolves.toBe(0);
       await expect(
         mp.getByRole('button', { name: 'Save Video Credits threshold' }).count(),
       ).resolves.toBe(0);
-    } finally {
-      await mctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

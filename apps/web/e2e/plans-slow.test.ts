@@ -1,20 +1,7 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  screenshots,
-  signIn,
-  signUp,
-  startApp,
-  type RunningApp,
-} from './harness';
-
-const suite = SKIP ? describe.skip : describe;
+import { expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { DEMO, browserSuite, screenshots, signUp } from './harness';
 
 /** Every tRPC answer reaches the browser this late (the server has already acted on it). */
 const DELAY_MS = 1500;
@@ -215,6 +202,12 @@ async function payLater(page: Page): Promise<{ pay: () => Promise<number>; back:
   };
 }
 
+/** Every context here: a longer timeout (each answer comes DELAY_MS late), and the recorder. */
+async function recording(ctx: BrowserContext): Promise<void> {
+  ctx.setDefaultTimeout(20_000);
+  await ctx.addInitScript(recordInPage);
+}
+
 /**
  * Issue 15 (plans, owners' side) on a slow network: every tRPC answer reaches the browser
  * 1.5 s after the server acted. The Plans page never shows what is no longer true once the
@@ -225,142 +218,120 @@ async function payLater(page: Page): Promise<{ pay: () => Promise<number>; back:
  * once the purchase shows as paid. Each state is sampled in the page (every change and every
  * 25 ms); a state is stale when it is still on screen 300 ms after the answer was heard.
  */
-suite(`browser: plans and header on a slow network${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('plans and header on a slow network', (s) => {
   it('Plans: a scheduled and a cancelled downgrade, and a confirmed upgrade, show at once; a double click starts one checkout', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    ctx.setDefaultTimeout(20_000);
-    await ctx.addInitScript(recordInPage);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
-      const calls = await slowNetwork(ctx);
-      await page.goto('/plans');
-      const table = page.getByTestId('plans-table');
-      await table.locator('[data-plan="pro"] [data-testid="current-badge"]').waitFor();
+    await s.ownerSession(
+      async (page, ctx) => {
+        const calls = await slowNetwork(ctx);
+        await page.goto('/plans');
+        const table = page.getByTestId('plans-table');
+        await table.locator('[data-plan="pro"] [data-testid="current-badge"]').waitFor();
 
-      // A downgrade to Starter, double-clicked: scheduled once, and shown as soon as it is heard.
-      await clearRecord(page);
-      await table.getByRole('button', { name: 'Downgrade to Starter' }).dblclick();
-      await page.getByTestId('pending-downgrade').waitFor();
-      await page.waitForTimeout(DELAY_MS + 500);
-      let rec = await recorded(page);
-      expect(calls.get('plans.scheduleDowngrade')).toBe(1);
-      const scheduled = heardAt(rec.heard, 'plans.scheduleDowngrade');
-      expect(
-        staleAfter(rec.samples, scheduled, (s) =>
-          !s.pending?.includes('Changes to Starter on')
-            ? 'the scheduled downgrade is not shown'
-            : s.buttons.some((b) => b.startsWith('Downgrade to Starter'))
-              ? 'Downgrade to Starter is still offered'
+        // A downgrade to Starter, double-clicked: scheduled once, and shown as soon as it is heard.
+        await clearRecord(page);
+        await table.getByRole('button', { name: 'Downgrade to Starter' }).dblclick();
+        await page.getByTestId('pending-downgrade').waitFor();
+        await page.waitForTimeout(DELAY_MS + 500);
+        let rec = await recorded(page);
+        expect(calls.get('plans.scheduleDowngrade')).toBe(1);
+        const scheduled = heardAt(rec.heard, 'plans.scheduleDowngrade');
+        expect(
+          staleAfter(rec.samples, scheduled, (s) =>
+            !s.pending?.includes('Changes to Starter on')
+              ? 'the scheduled downgrade is not shown'
+              : s.buttons.some((b) => b.startsWith('Downgrade to Starter'))
+                ? 'Downgrade to Starter is still offered'
+                : null,
+          ),
+        ).toEqual([]);
+        await screenshots(page, 'plans-slow-downgrade-scheduled');
+
+        // Cancelled: gone as soon as it is heard.
+        await clearRecord(page);
+        await page.getByTestId('cancel-downgrade').click();
+        await page.getByTestId('pending-downgrade').waitFor({ state: 'detached' });
+        await page.waitForTimeout(DELAY_MS + 500);
+        rec = await recorded(page);
+        const cancelled = heardAt(rec.heard, 'plans.cancelDowngrade');
+        expect(
+          staleAfter(rec.samples, cancelled, (s) =>
+            s.pending !== null ? 'the cancelled downgrade is still shown' : null,
+          ),
+        ).toEqual([]);
+
+        // Upgrade to Business, double-clicked: one checkout.
+        await table
+          .locator('[data-plan="business"]')
+          .getByRole('button', { name: 'Upgrade to Business' })
+          .dblclick();
+        const checkout = await payLater(page);
+        expect(calls.get('plans.checkout')).toBe(1);
+
+        // Back on Plans before the payment is confirmed (a provider may redirect before its
+        // webhook): confirming, with no Upgrade on offer; then paid, outside the page.
+        await page.goto(checkout.back);
+        await page.getByTestId('order-result').getByText('Confirming your payment').waitFor();
+        await table.locator('[data-plan="pro"] [data-testid="current-badge"]').waitFor();
+        await screenshots(page, 'plans-slow-confirming');
+        expect(await checkout.pay()).toBe(303);
+        await page.getByTestId('order-paid').waitFor();
+        await page.waitForTimeout(DELAY_MS + 500);
+        rec = await recorded(page);
+        expect(
+          everShown(rec.samples, (s) =>
+            s.confirming !== null &&
+            s.buttons.some((b) => b.startsWith('Upgrade to Business') && !b.endsWith('(disabled)'))
+              ? 'Upgrade to Business is offered while the upgrade is being confirmed'
               : null,
-        ),
-      ).toEqual([]);
-      await screenshots(page, 'plans-slow-downgrade-scheduled');
+          ),
+        ).toEqual([]);
+        expect(
+          everShown(rec.samples, (s) => {
+            if (s.orderPaid === null) return null;
+            if (s.currentRow !== null && s.currentRow !== 'business')
+              return `the paid upgrade is shown beside ${s.currentRow} as the current plan`;
+            if (s.currentPlan !== null && s.currentPlan !== 'Business')
+              return `the paid upgrade is shown beside "Your plan: ${s.currentPlan}"`;
+            if (s.planLimit !== null && s.planLimit !== '5,000,000')
+              return `the paid upgrade is shown beside the old limit ${s.planLimit}`;
+            if (s.buttons.some((b) => b.startsWith('Upgrade to Business')))
+              return 'the paid upgrade is shown beside Upgrade to Business';
+            return null;
+          }),
+        ).toEqual([]);
+        await expect(page.getByTestId('order-paid').textContent()).resolves.toContain(
+          'Business plan',
+        );
+        await expect(page.getByTestId('plan-limit').textContent()).resolves.toBe('5,000,000');
+        await screenshots(page, 'plans-slow-upgraded');
 
-      // Cancelled: gone as soon as it is heard.
-      await clearRecord(page);
-      await page.getByTestId('cancel-downgrade').click();
-      await page.getByTestId('pending-downgrade').waitFor({ state: 'detached' });
-      await page.waitForTimeout(DELAY_MS + 500);
-      rec = await recorded(page);
-      const cancelled = heardAt(rec.heard, 'plans.cancelDowngrade');
-      expect(
-        staleAfter(rec.samples, cancelled, (s) =>
-          s.pending !== null ? 'the cancelled downgrade is still shown' : null,
-        ),
-      ).toEqual([]);
-
-      // Upgrade to Business, double-clicked: one checkout.
-      await table
-        .locator('[data-plan="business"]')
-        .getByRole('button', { name: 'Upgrade to Business' })
-        .dblclick();
-      const checkout = await payLater(page);
-      expect(calls.get('plans.checkout')).toBe(1);
-
-      // Back on Plans before the payment is confirmed (a provider may redirect before its
-      // webhook): confirming, with no Upgrade on offer; then paid, outside the page.
-      await page.goto(checkout.back);
-      await page.getByTestId('order-result').getByText('Confirming your payment').waitFor();
-      await table.locator('[data-plan="pro"] [data-testid="current-badge"]').waitFor();
-      await screenshots(page, 'plans-slow-confirming');
-      expect(await checkout.pay()).toBe(303);
-      await page.getByTestId('order-paid').waitFor();
-      await page.waitForTimeout(DELAY_MS + 500);
-      rec = await recorded(page);
-      expect(
-        everShown(rec.samples, (s) =>
-          s.confirming !== null &&
-          s.buttons.some((b) => b.startsWith('Upgrade to Business') && !b.endsWith('(disabled)'))
-            ? 'Upgrade to Business is offered while the upgrade is being confirmed'
-            : null,
-        ),
-      ).toEqual([]);
-      expect(
-        everShown(rec.samples, (s) => {
-          if (s.orderPaid === null) return null;
-          if (s.currentRow !== null && s.currentRow !== 'business')
-            return `the paid upgrade is shown beside ${s.currentRow} as the current plan`;
-          if (s.currentPlan !== null && s.currentPlan !== 'Business')
-            return `the paid upgrade is shown beside "Your plan: ${s.currentPlan}"`;
-          if (s.planLimit !== null && s.planLimit !== '5,000,000')
-            return `the paid upgrade is shown beside the old limit ${s.planLimit}`;
-          if (s.buttons.some((b) => b.startsWith('Upgrade to Business')))
-            return 'the paid upgrade is shown beside Upgrade to Business';
-          return null;
-        }),
-      ).toEqual([]);
-      await expect(page.getByTestId('order-paid').textContent()).resolves.toContain(
-        'Business plan',
-      );
-      await expect(page.getByTestId('plan-limit').textContent()).resolves.toBe('5,000,000');
-      await screenshots(page, 'plans-slow-upgraded');
-
-      // Billing through the app's own link: its header names Business from the first frame.
-      await clearRecord(page);
-      await page
-        .getByRole('navigation', { name: 'Main' })
-        .getByRole('link', { name: 'Billing & Usage' })
-        .click();
-      await page.waitForURL('**/billing');
-      await page.locator('[data-wallet="ai_tokens"] [data-testid="plan-limit"]').waitFor();
-      rec = await recorded(page);
-      expect(
-        everShown(rec.samples, (s) =>
-          s.path === '/billing' && s.headPlan !== null && s.headPlan !== 'business'
-            ? `Billing's header says ${s.headPlan}`
-            : null,
-        ),
-      ).toEqual([]);
-      await expect(
-        page.locator('[data-wallet="ai_tokens"] [data-testid="plan-limit"]').textContent(),
-      ).resolves.toBe('5,000,000');
-    } finally {
-      await ctx.close();
-    }
+        // Billing through the app's own link: its header names Business from the first frame.
+        await clearRecord(page);
+        await page
+          .getByRole('navigation', { name: 'Main' })
+          .getByRole('link', { name: 'Billing & Usage' })
+          .click();
+        await page.waitForURL('**/billing');
+        await page.locator('[data-wallet="ai_tokens"] [data-testid="plan-limit"]').waitFor();
+        rec = await recorded(page);
+        expect(
+          everShown(rec.samples, (s) =>
+            s.path === '/billing' && s.headPlan !== null && s.headPlan !== 'business'
+              ? `Billing's header says ${s.headPlan}`
+              : null,
+          ),
+        ).toEqual([]);
+        await expect(
+          page.locator('[data-wallet="ai_tokens"] [data-testid="plan-limit"]').textContent(),
+        ).resolves.toBe('5,000,000');
+      },
+      { prepare: recording },
+    );
   }, 120_000);
 
   it("header: after switching workspace, never the other workspace's name, plan or balance; after a purchase shows paid, never the balance before it", async () => {
     // A second workspace (Free, no Image Credits) whose owner invites the demo owner as owner.
-    const other = await newContext(browser, app.baseUrl);
-    const op = await other.newPage();
-    let secondId: string;
-    let secondName: string;
-    try {
+    const { secondId, secondName, invite } = await s.session(null, async (op) => {
       await signUp(op, {
         name: 'Sam Second',
         email: 'sam.second@example.test',
@@ -372,22 +343,19 @@ suite(`browser: plans and header on a slow network${SKIP ? ` (skipped: ${SKIP})`
         undefined,
         false,
       );
-      secondId = me.workspaces[0]!.workspaceId;
-      secondName = me.workspaces[0]!.name;
+      const secondId = me.workspaces[0]!.workspaceId;
+      const secondName = me.workspaces[0]!.name;
       const invite = await trpcInPage<{ path: string }>(
         op,
         'invitations.create',
         { workspaceId: secondId, email: DEMO.owner.email, role: 'owner' },
         true,
       );
-      await other.close();
+      return { secondId, secondName, invite };
+    });
 
-      const ctx = await newContext(browser, app.baseUrl);
-      ctx.setDefaultTimeout(20_000);
-      await ctx.addInitScript(recordInPage);
-      const page = await ctx.newPage();
-      try {
-        await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(
+      async (page, ctx) => {
         await trpcInPage(
           page,
           'invitations.accept',
@@ -521,11 +489,8 @@ suite(`browser: plans and header on a slow network${SKIP ? ` (skipped: ${SKIP})`
           page.getByTestId('image-balance').locator('strong').textContent(),
         ).resolves.toBe(after);
         await screenshots(page, 'header-slow-after-purchase');
-      } finally {
-        await ctx.close();
-      }
-    } finally {
-      await other.close().catch(() => undefined);
-    }
+      },
+      { prepare: recording },
+    );
   }, 180_000);
 });

@@ -1,19 +1,8 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { DEMO, browserSuite } from './harness';
 import { checkPage } from './owner-kit';
-
-const suite = SKIP ? describe.skip : describe;
 
 /** The AI Tokens card's plan limit on Billing, as the owner reads it ("5,000,000"). */
 async function billingPlanLimit(page: Page): Promise<string> {
@@ -30,27 +19,10 @@ async function billingPlanLimit(page: Page): Promise<string> {
  * once; a downgrade scheduled for the next reset shows its date and can be cancelled; a member
  * reads the comparison without any button. axe at both widths, screenshots of each state.
  */
-suite(`browser: plans${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('plans', (s) => {
   it('an upgrade through the sandbox raises the AI Token limit at once; a downgrade is scheduled with its date and cancelled', async () => {
     const problems: string[] = [];
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       expect(await billingPlanLimit(page)).toBe('1,000,000');
 
       // From Billing's header to the comparison.
@@ -125,18 +97,13 @@ suite(`browser: plans${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
           .getByRole('button', { name: 'Downgrade to Starter' })
           .count(),
       ).resolves.toBe(1);
-    } finally {
-      await ctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 
   it('a member reads the comparison with no Upgrade or Downgrade buttons', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
     const problems: string[] = [];
-    try {
-      await signIn(page, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (page) => {
       await page.goto('/plans');
       const table = page.getByTestId('plans-table');
       await table.waitFor();
@@ -149,9 +116,7 @@ suite(`browser: plans${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
         'Only a workspace owner can change the plan.',
       );
       problems.push(...(await checkPage(page, 'plans-member')));
-    } finally {
-      await ctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

@@ -1,42 +1,13 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { browserSuite } from './harness';
 import { checkPage } from './owner-kit';
 
-const suite = SKIP ? describe.skip : describe;
-
-suite(`browser: receipts${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('receipts', (s) => {
   it('a paid order has a receipt page linked from Purchases, and its PDF downloads', async () => {
     const problems: string[] = [];
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       const video = page.locator('[data-wallet="video_credits"]');
       await video.getByRole('button', { name: 'Buy Video Credits' }).click();
       const dialog = page.getByRole('dialog', { name: 'Buy Video Credits' });
@@ -71,13 +42,11 @@ suite(`browser: receipts${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
       expect(bytes.toString('latin1')).toContain(`Receipt ${orderId}`);
 
       // Another workspace's caller, or no order: nothing.
-      const anon = await fetch(`${app.baseUrl}/receipts/${orderId}.pdf?workspaceId=demo`);
+      const anon = await fetch(`${s.app.baseUrl}/receipts/${orderId}.pdf?workspaceId=demo`);
       expect(anon.status).toBe(401);
       const missing = await page.request.get(`/receipts/ord_nope.pdf?workspaceId=demo`);
       expect(missing.status()).toBe(404);
-    } finally {
-      await ctx.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

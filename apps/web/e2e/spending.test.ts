@@ -1,41 +1,11 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  screenshots,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
+import { expect, it } from 'vitest';
+import { DEMO, browserSuite, screenshots } from './harness';
 import { checkPage } from './owner-kit';
 
-const suite = SKIP ? describe.skip : describe;
-
-suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('spending controls on Billing', (s) => {
   it('an owner sets a hard limit, saves a card and turns auto top-up on; a member reads it all and edits nothing', async () => {
-    const owner = await newContext(browser, app.baseUrl);
-    const page = await owner.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.goto('/billing');
       const video = page.locator('[data-spending-wallet="video_credits"]');
       await video.getByText('No limit: jobs may spend whatever the wallet holds.').waitFor();
@@ -78,14 +48,9 @@ suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}
       await expect(video.getByTestId('consent-terms').textContent()).resolves.toBe(shown);
       await expect(video.getByTestId('auto-top-up-state').textContent()).resolves.toBe('On');
       await screenshots(page, 'billing-spending-controls-owner');
-    } finally {
-      await owner.close();
-    }
+    });
 
-    const member = await newContext(browser, app.baseUrl);
-    const mp = await member.newPage();
-    try {
-      await signIn(mp, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (mp) => {
       await mp.goto('/billing');
       const controls = mp.getByTestId('spending-controls');
       await controls.getByText('Only workspace owners can change them.').waitFor();
@@ -98,19 +63,14 @@ suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}
       );
       await expect(controls.locator('button').count()).resolves.toBe(0);
       await screenshots(mp, 'billing-spending-controls-member');
-    } finally {
-      await member.close();
-    }
+    });
   });
 
   it('a member hits the limit in Video Studio (estimate first, on a slow network) and is told to ask an owner; the owner sees the alert and who spent', async () => {
     // The owner set a hard limit of 100 Video Credits in the test above.
     // Each page this shows is checked with axe (serious or critical) at 1280×800 and 375×812.
     const problems: string[] = [];
-    const member = await newContext(browser, app.baseUrl);
-    const mp = await member.newPage();
-    try {
-      await signIn(mp, DEMO.member.email, DEMO.member.password);
+    await s.session(DEMO.member, async (mp) => {
       await mp.goto('/studio/video');
       const estimate = mp.getByTestId('estimate');
       const generate = mp.getByTestId('generate');
@@ -157,14 +117,9 @@ suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}
         (url) => url.pathname.startsWith('/trpc/') && url.pathname.includes('usage.quote'),
       );
       problems.push(...(await checkPage(mp, 'video-studio-limit-member')));
-    } finally {
-      await member.close();
-    }
+    });
 
-    const owner = await newContext(browser, app.baseUrl);
-    const page = await owner.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.goto('/billing');
       // The bell: the 100 % alert of the workspace's hard limit.
       await page.getByTestId('bell-count').waitFor();
@@ -223,9 +178,7 @@ suite(`browser: spending controls on Billing${SKIP ? ` (skipped: ${SKIP})` : ''}
       await page.getByLabel('By API key').check();
       await table.locator('tr[data-who="others"]').waitFor();
       await expect(table.locator('thead th').first().textContent()).resolves.toBe('API key');
-    } finally {
-      await owner.close();
-    }
+    });
     expect(problems).toEqual([]);
   });
 });

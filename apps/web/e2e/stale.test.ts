@@ -1,19 +1,6 @@
 // @vitest-environment node
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import {
-  DEMO,
-  SKIP,
-  ensureBuilt,
-  launchBrowser,
-  newContext,
-  screenshots,
-  signIn,
-  startApp,
-  type RunningApp,
-} from './harness';
-
-const suite = SKIP ? describe.skip : describe;
+import { expect, it } from 'vitest';
+import { DEMO, browserSuite, screenshots, signIn } from './harness';
 
 /**
  * Issue 15: on a slow connection the Video Studio kept showing the previous inputs' estimate
@@ -22,25 +9,9 @@ const suite = SKIP ? describe.skip : describe;
  * page records every moment Generate is enabled: the estimate shown must then be the one made
  * for the inputs on screen, and its price must be what the API says for those inputs.
  */
-suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
-  let app: RunningApp;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    await ensureBuilt();
-    app = await startApp();
-    browser = await launchBrowser();
-  }, 300_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.stop();
-  });
-
+browserSuite('studio estimates on a slow network', (s) => {
   it('never enables Generate while the shown estimate belongs to other inputs', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
+    await s.session(null, async (page) => {
       await page.addInitScript(() => {
         type Seen = {
           enabled: { job: string; credits: string; trial: boolean }[];
@@ -171,16 +142,11 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
         );
         expect(shown.credits.replaceAll(',', '')).toBe(String(q.credits));
       }
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   it('after paying, comes back to the studio the buyer came from, with the order and the new balance', async (t) => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.goto('/studio/image');
       await page.getByLabel('Number of images').fill('100');
       const short = page.getByTestId('insufficient');
@@ -205,16 +171,11 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
           document.querySelector('[data-testid="image-balance"] strong')?.textContent === '1,000',
       );
       await screenshots(page, 'image-studio-after-paying');
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   it('Usage: one job is one line, Recent usage names the wallet, filters say when they (not the data) are empty, the chart follows the dates', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       // Each wallet card says what its balance buys, at the seeded prices (8 a hero image,
       // 50 a five-second Standard video at 720p).
       for (const [kind, each, words] of [
@@ -276,16 +237,11 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
       );
       expect(await page.getByText('No usage yet.').count()).toBe(0);
       await screenshots(page, 'usage-from-after-to');
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
   it('with the server down, navigation still works and every error offers Try again', async () => {
-    const ctx = await newContext(browser, app.baseUrl);
-    const page = await ctx.newPage();
-    try {
-      await signIn(page, DEMO.owner.email, DEMO.owner.password);
+    await s.ownerSession(async (page) => {
       await page.getByTestId('wallets').waitFor();
       // Let the idle prefetch (from 2.5 s after the first page) bring every page's code.
       await page.waitForTimeout(7000);
@@ -303,8 +259,6 @@ suite(`browser: studio estimates on a slow network${SKIP ? ` (skipped: ${SKIP})`
       await page.unroute('**/*');
       await page.getByTestId('estimate-retry').click();
       await page.locator('[data-testid="estimate"][data-state="current"]').waitFor();
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 });
