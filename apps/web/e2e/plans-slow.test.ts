@@ -24,6 +24,7 @@ interface Sample {
   buttons: string[];
   orderPaid: string | null;
   confirming: string | null;
+  bell: string | null;
 }
 interface Heard {
   proc: string;
@@ -75,6 +76,7 @@ function recordInPage() {
       ].map((b) => `${b.textContent?.trim() ?? ''}${b.disabled ? ' (disabled)' : ''}`),
       orderPaid: text('[data-testid="order-paid"]'),
       confirming: text('[data-testid="order-result"] [role="status"]'),
+      bell: text('[data-testid="bell-count"]'),
     };
     const key = JSON.stringify(s);
     if (key === last) return;
@@ -454,12 +456,24 @@ browserSuite('plans and header on a slow network', (s) => {
         expect(new Set(rec.samples.map((s) => s.wsId))).toEqual(new Set(['demo', secondId]));
         expect(rec.samples.some((s) => s.wsName === secondName)).toBe(true);
 
-        // A purchase in the second workspace from the Image Studio, paid after the buyer is back.
-        await switcher.selectOption(secondId);
+        // A purchase in the demo workspace from the Image Studio, paid after the buyer is back.
+        // Its Image Credits are made low first (a threshold 50 above the balance): the header's
+        // bell counts that alert until the 100-credit pack resolves it.
+        await trpcInPage(
+          page,
+          'notifications.setLowThreshold',
+          {
+            workspaceId: 'demo',
+            wallet: 'image_credits',
+            lowThreshold: balances.demo.balance + 50,
+          },
+          true,
+        );
+        await switcher.selectOption('demo');
         await page.goto('/studio/image');
         await page.waitForFunction(
           (b) => document.querySelector('[data-testid="image-balance"] strong')?.textContent === b,
-          shown(balances.second.balance),
+          shown(balances.demo.balance),
         );
         await page.getByLabel('Number of images').fill('100');
         const short = page.getByTestId('insufficient');
@@ -472,17 +486,25 @@ browserSuite('plans and header on a slow network', (s) => {
         await page.goto(checkout.back);
         await page.getByTestId('order-result').getByText('Confirming your payment').waitFor();
         await page.getByTestId('image-balance').waitFor();
+        const bell = page.getByTestId('bell-count');
+        const unreadBefore = Number(await bell.textContent());
+        expect(unreadBefore).toBeGreaterThanOrEqual(1);
+        const unreadAfter = unreadBefore - 1 === 0 ? null : String(unreadBefore - 1);
         await clearRecord(page);
         expect(await checkout.pay()).toBe(303);
         await page.getByTestId('order-paid').waitFor();
         await page.waitForTimeout(DELAY_MS + 500);
         rec = await recorded(page);
-        const after = shown(balances.second.balance + 100);
+        const after = shown(balances.demo.balance + 100);
         expect(
           everShown(rec.samples, (s) =>
-            s.orderPaid !== null && s.imageBalance !== after
-              ? `"${s.orderPaid}" beside a balance of ${s.imageBalance}`
-              : null,
+            s.orderPaid === null
+              ? null
+              : s.imageBalance !== after
+                ? `"${s.orderPaid}" beside a balance of ${s.imageBalance}`
+                : s.bell !== unreadAfter
+                  ? `"${s.orderPaid}" beside the bell counting ${s.bell} unread (the low alert resolved)`
+                  : null,
           ),
         ).toEqual([]);
         await expect(
