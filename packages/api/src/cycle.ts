@@ -70,14 +70,7 @@ export class CycleService {
    */
   async ensure(workspace: Workspace, now = this.clock()): Promise<CycleState> {
     const seen = this.ensured.get(workspace.id);
-    // Cycles partition time: inside the one seen granted (same anchor day), cycleAt would
-    // answer that very cycle, so a request mid-cycle computes nothing.
-    if (
-      seen &&
-      seen.anchorDay === workspace.billingAnchorDay &&
-      now >= seen.start &&
-      now < seen.end
-    ) {
+    if (seen && this.isEnsured(workspace, now)) {
       return { start: seen.start, end: seen.end, key: seen.key, plan: workspace.plan };
     }
     const current = cycleAt({ anchorDay: workspace.billingAnchorDay, now });
@@ -123,6 +116,21 @@ export class CycleService {
     }
     this.ensured.set(workspace.id, { ...current, anchorDay: workspace.billingAnchorDay });
     return { ...current, plan };
+  }
+
+  /**
+   * True when {@link ensure} would do nothing now: the clock is inside the cycle this
+   * instance saw granted, for the same anchor day. Cycles partition time, so cycleAt would
+   * answer that very cycle: a request mid-cycle computes and reads nothing.
+   */
+  isEnsured(workspace: Workspace, now = this.clock()): boolean {
+    const seen = this.ensured.get(workspace.id);
+    return (
+      seen !== undefined &&
+      seen.anchorDay === workspace.billingAnchorDay &&
+      now >= seen.start &&
+      now < seen.end
+    );
   }
 
   /** What {@link ensure} would do now, read only (see {@link CyclePreview}). */

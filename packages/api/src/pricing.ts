@@ -57,10 +57,13 @@ export async function priceForWorkspace(
   const wallet = walletForJob(input.job.kind);
   const catalog = ctx.store.catalogSnapshot().find((c) => c.kind === wallet)!;
   const now = ctx.now();
-  const [stored, rules] = await Promise.all([
-    ctx.workspaces.get(input.workspaceId, now),
-    input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version),
-  ]);
+  const rulesNow = () =>
+    input.version === undefined ? ctx.rules.current() : ctx.rules.version(input.version);
+  // The workspace cached (nearly every call): only the rules are awaited.
+  const cached = ctx.workspaces.peek(input.workspaceId, now);
+  const [stored, rules] = cached
+    ? [cached, await rulesNow()]
+    : await Promise.all([ctx.workspaces.get(input.workspaceId, now), rulesNow()]);
   if (!catalog.available) {
     throw new CreditsError('COMING_SOON', `${catalog.label} are coming soon.`, {
       wallet,

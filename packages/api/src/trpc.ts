@@ -205,16 +205,31 @@ export async function mayAccess(
   workspaceId: string,
   need: Need,
 ): Promise<{ ok: boolean; role: Role | null }> {
+  const known = accessWithoutStore(caller, workspaceId, need);
+  if (known) return known;
+  const userId = (caller as Extract<Caller, { kind: 'user' }>).userId;
+  const role = await ctx.store.accounts.role({ workspaceId, userId });
+  return { ok: role !== null && (need !== 'owner' || role === 'owner'), role };
+}
+
+/**
+ * {@link mayAccess}'s answer when it needs no store read: admins, API keys and the service
+ * key (their scopes say it all). Null for a signed-in user who is not an admin: the answer is
+ * their role in the workspace.
+ */
+function accessWithoutStore(
+  caller: Caller,
+  workspaceId: string,
+  need: Need,
+): { ok: boolean; role: Role | null } | null {
   if (isAdmin(caller)) return { ok: true, role: null };
   const scoped = (scopes: readonly string[]) =>
     need === 'read'
       ? scopes.includes('wallets:read') || scopes.includes('usage:write')
       : need === 'use' && scopes.includes('usage:write');
   switch (caller.kind) {
-    case 'user': {
-      const role = await ctx.store.accounts.role({ workspaceId, userId: caller.userId });
-      return { ok: role !== null && (need !== 'owner' || role === 'owner'), role };
-    }
+    case 'user':
+      return null;
     case 'workspace_key':
       return { ok: caller.workspaceId === workspaceId && scoped(caller.scopes), role: null };
     case 'service':
@@ -245,7 +260,11 @@ export function workspaceProcedure(need: Need) {
             message: 'Invalid input',
             cause: parsed.error,
           });
-        const { ok, role } = await mayAccess(ctx, ctx.caller, parsed.data.workspaceId, need);
+        const workspaceId = parsed.data.workspaceId;
+        // Keys and admins are answered without an await; a user's role is read.
+        const { ok, role } =
+          accessWithoutStore(ctx.caller, workspaceId, need) ??
+          (await mayAccess(ctx, ctx.caller, workspaceId, need));
         if (!ok) refuse('FORBIDDEN', 'You do not have access to this workspace.');
         narrowed = { caller: ctx.caller, role };
       } catch (e) {

@@ -20,12 +20,19 @@ export class WorkspaceCache {
 
   /** The workspace, from the cache when read less than `ttlMs` before `now`. */
   async get(workspaceId: string, now: number): Promise<Workspace> {
-    const hit = this.entries.get(workspaceId);
-    if (hit && now - hit.at >= 0 && now - hit.at < this.ttlMs) return hit.workspace;
+    const hit = this.peek(workspaceId, now);
+    if (hit) return hit;
     const workspace = await loadWorkspace(this.store, workspaceId);
     if (this.entries.size > 10_000) this.entries.clear();
     this.entries.set(workspaceId, { at: now, workspace });
     return workspace;
+  }
+
+  /** What {@link get} would answer from the cache now, without awaiting; undefined on a miss. */
+  peek(workspaceId: string, now: number): Workspace | undefined {
+    const hit = this.entries.get(workspaceId);
+    if (hit && now - hit.at >= 0 && now - hit.at < this.ttlMs) return hit.workspace;
+    return undefined;
   }
 
   /** Forget a workspace (its plan changed here), or every one. */

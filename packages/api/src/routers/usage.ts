@@ -47,7 +47,11 @@ async function ensureCycleFor(ctx: Context, input: { workspaceId: string; job: J
   // A Coming Soon wallet is refused by pricing, and granted nothing here.
   if (!ctx.store.catalogSnapshot().find((c) => c.kind === 'ai_tokens')?.available) return;
   const now = ctx.now();
-  await ctx.cycles.ensure(await ctx.workspaces.get(input.workspaceId, now), now);
+  // Mid-cycle with the workspace cached (nearly every call), nothing is awaited.
+  const workspace =
+    ctx.workspaces.peek(input.workspaceId, now) ??
+    (await ctx.workspaces.get(input.workspaceId, now));
+  if (!ctx.cycles.isEnsured(workspace, now)) await ctx.cycles.ensure(workspace, now);
 }
 
 /** Tell the server's auto top-up trigger (if any) about a committed spend; never fails the call. */
