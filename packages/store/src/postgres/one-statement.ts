@@ -8,24 +8,36 @@ import {
 import { groupBy, summedAdds, trackedExecutor } from '../tracked-executor.js';
 
 /**
- * PostgreSQL's fast path for pipelined operations (reserve, charge): the operations waiting
- * while a statement is in flight are planned one after another on what this process
- * remembers of their wallets (or on fresh reads), and all their writes go to the database as
+ * PostgreSQL's fast path for pipelined operations (reserve, charge): each operation is planned
+ * as soon as it arrives, on what this process remembers of its wallet (or on a fresh read),
+ * and the operations planned while a statement is in flight go to the database together as
  * ONE data-modifying statement in autocommit: one round trip, the wallet rows locked only for
  * that statement. The statement carries its own checks — each wallet must reach exactly the
- * balances and version its operation expected, every row must go in or move — and fails
+ * balances and version its operations expected, every row must go in or move — and fails
  * whole when one does not hold, so nothing of the group is written. Then (and for any other
  * failure, and for an operation that throws, refuses or needs a statement the single
  * statement cannot carry) each operation runs again alone as an ordinary transaction, where
  * its outcome is exact: callers only ever see the one-at-a-time outcome.
  *
- * One group is in flight at a time, so the group after it is planned on the balances this
- * one leaves and never races it for a wallet inside this process. Other processes are held
- * off by the wallet's version: any change to a wallet (or its lots) moves it.
+ * Wallets are split into lanes by a hash of their key (one lane unless the driver is given
+ * `statementsInFlight`), and each lane has at most one statement in flight: lanes never share a wallet, so their statements never wait for each
+ * other's row locks (nor deadlock on them) and run side by side. Within a lane, the group
+ * after the one in flight is planned on the balances that one leaves but sent only once it
+ * has committed, so a statement is only ever planned on committed state or on its own
+ * earlier operations: a version the statement expects names exactly one state of the
+ * wallet. If the statement in flight fails, what its lane remembers is forgotten and the
+ * group planned on it is planned again. Other processes (and ordinary transactions here) are
+ * held off by the wallet's version: any change to a wallet (or its lots) moves it.
  */
 export class OneStatementWriter {
+  /** Operations not planned yet, in the order they came. */
   private readonly waiting: Pending[] = [];
-  private inFlight = false;
+  private readonly lanes: Lane[];
+  /** True while operations are being planned (one at a time: each plans on the one before). */
+  private planning = false;
+  private inFlight = 0;
+  /** Most statements that were in flight at once so far (for tests and diagnostics). */
+  peakInFlight = 0;
   /**
    * Reads while planning take no lock (`FOR UPDATE` dropped): they wait for nobody, and the
    * statement's expectations check what they read.
@@ -39,6 +51,8 @@ export class OneStatementWriter {
     /** Run one operation alone, as an ordinary transaction. */
     private readonly alone: <T>(op: (tx: TxExecutor) => Promise<T>) => Promise<T>,
     private readonly counters: { writes: number; commits: number },
+    /** Statements in flight at most (one per lane of wallets); 1: one at a time. */
+    lanes = 1,
   ) {
     const plain = (sql: string) => sql.replace(/\s+FOR UPDATE\s*$/i, '');
     this.planReads = {
@@ -46,6 +60,11 @@ export class OneStatementWriter {
       get: (sql, params) => db.get(plain(sql), params),
       run: (sql, params) => db.run(plain(sql), params),
     };
+    this.lanes = Array.from({ length: Math.max(1, Math.floor(lanes)) }, () => ({
+      inFlight: false,
+      pending: [],
+      epoch: 0,
+    }));
   }
 
   write<T>(op: (tx: TxExecutor) => Promise<T>): Promise<T> {
@@ -55,41 +74,46 @@ export class OneStatementWriter {
         resolve: resolve as Pending['resolve'],
         reject,
       });
-      this.pump();
+      this.plan();
     });
   }
 
-  /** Operations waiting or in flight. */
+  /** Operations waiting for a statement (planned or not), not those in flight. */
   get queued(): number {
-    return this.waiting.length;
+    let n = this.waiting.length;
+    for (const lane of this.lanes) for (const g of lane.pending) n += g.planned.length;
+    return n;
   }
 
-  private pump(): void {
-    if (this.inFlight || this.waiting.length === 0) return;
-    this.inFlight = true;
-    const group = this.waiting.splice(0, MAX_GROUP);
-    void this.run(group).finally(() => {
-      this.inFlight = false;
-      this.pump();
+  /** Plan what waits (unless planning already), then send what can go. */
+  private plan(): void {
+    if (this.planning || this.waiting.length === 0) return;
+    this.planning = true;
+    void this.planWaiting().finally(() => {
+      this.planning = false;
+      this.send();
+      this.plan();
     });
   }
 
-  private runAlone(p: Pending): void {
-    this.alone(p.op).then(p.resolve, p.reject);
+  /** The operations waiting now, each planned on what the one before it leaves. */
+  private async planWaiting(): Promise<void> {
+    // Anything else an operation remembers (a wallet's spending limits) is kept only while
+    // these are planned.
+    const others = new Map<string, unknown>();
+    for (let n = this.waiting.length; n > 0 && this.waiting.length > 0; n--) {
+      await this.planOne(this.waiting.shift()!, others);
+    }
   }
 
-  private async run(group: Pending[]): Promise<void> {
-    // Wallets are remembered across groups (their version checks them), and so is that a
-    // wallet has no spending limits (the statement checks it again); a wallet's limits only
-    // while this group is planned.
-    const others = new Map<string, unknown>();
-    const planned: { p: Pending; value: unknown }[] = [];
-    const writes: Coalesced = { inserts: [], adds: [] };
-    const appended: AppendedRows = [];
-    const relied = new Set<string>();
-    for (const p of group) {
-      const opRelied = new Set<string>();
-      const memory = new RememberedWallets(this.cache, others, opRelied);
+  private async planOne(p: Pending, others: Map<string, unknown>): Promise<void> {
+    for (;;) {
+      const epochs = this.lanes.map((l) => l.epoch);
+      const relied = new Set<string>();
+      const touched = new Set<number>();
+      const memory = new RememberedWallets(this.cache, others, relied, (wallet) =>
+        touched.add(this.laneOf(wallet)),
+      );
       const tracked = trackedExecutor(this.planReads, memory, true);
       let value: unknown;
       try {
@@ -98,37 +122,117 @@ export class OneStatementWriter {
         // A refusal decided on remembered balances, or a read that failed: decide it again
         // alone, on what the database holds.
         this.runAlone(p);
-        continue;
+        return;
       }
-      if (tracked.heldCount() > 0) {
-        // A statement of its own (a lot past its time, an alert): not for the one statement.
-        this.runAlone(p);
-        continue;
-      }
-      // The next operation of the group plans on what this one leaves.
-      tracked.keepCache();
       const c = tracked.takeCoalesced();
-      writes.inserts.push(...c.inserts);
-      writes.adds.push(...c.adds);
-      appended.push(...tracked.takeAppended());
-      for (const key of opRelied) relied.add(key);
-      planned.push({ p, value });
+      for (const a of c.adds) {
+        if (a.target.table === 'wallets') touched.add(this.laneOf(a.key.join('\u0000')));
+      }
+      if (tracked.heldCount() > 0 || touched.size > 1) {
+        // A statement of its own (a lot past its time, an alert), or wallets of two lanes:
+        // not for the one statement.
+        this.runAlone(p);
+        return;
+      }
+      const laneNo = touched.size === 1 ? [...touched][0]! : 0;
+      const lane = this.lanes[laneNo]!;
+      if (lane.epoch !== epochs[laneNo]) {
+        // The lane's statement failed while this was planned, maybe on what it would have
+        // left: forget this plan (nothing of it was kept) and plan again.
+        continue;
+      }
+      // The next operation plans on what this one leaves.
+      tracked.keepCache();
+      let g = lane.pending.at(-1);
+      if (!g || g.planned.length >= MAX_GROUP) lane.pending.push((g = newGroup()));
+      g.writes.inserts.push(...c.inserts);
+      g.writes.adds.push(...c.adds);
+      g.appended.push(...tracked.takeAppended());
+      for (const key of relied) g.relied.add(key);
+      g.planned.push({ p, value });
+      return;
     }
-    if (planned.length === 0) return;
-    const { sql, params } = oneStatement(writes, appended, [...relied].map(limitsWallet));
+  }
+
+  /** Each lane with nothing in flight sends its next group. */
+  private send(): void {
+    for (const lane of this.lanes) {
+      if (lane.inFlight || lane.pending.length === 0) continue;
+      const g = lane.pending.shift()!;
+      lane.inFlight = true;
+      this.inFlight += 1;
+      this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
+      void this.execute(lane, g).finally(() => {
+        lane.inFlight = false;
+        this.inFlight -= 1;
+        this.send();
+        this.plan();
+      });
+    }
+  }
+
+  private runAlone(p: Pending): void {
+    this.alone(p.op).then(p.resolve, p.reject);
+  }
+
+  private async execute(lane: Lane, g: Group): Promise<void> {
+    const { sql, params } = oneStatement(g.writes, g.appended, [...g.relied].map(limitsWallet));
     try {
       await this.db.all(sql, params);
     } catch {
       // A key already taken, a wallet that moved, a lot short, a deadlock, a lost connection:
-      // nothing of the group was written. Forget what was planned on, run each alone.
-      this.cache.clear();
-      for (const { p } of planned) this.runAlone(p);
+      // nothing of the group was written. Forget what the lane remembers (it was planned on
+      // this), plan again what was planned after it, and run each of this group alone.
+      this.forgetLane(lane);
+      for (const { p } of g.planned) this.runAlone(p);
       return;
     }
     this.counters.commits += 1;
-    this.counters.writes += planned.length;
-    for (const { p, value } of planned) p.resolve(value);
+    this.counters.writes += g.planned.length;
+    for (const { p, value } of g.planned) p.resolve(value);
   }
+
+  private forgetLane(lane: Lane): void {
+    lane.epoch += 1;
+    const n = this.lanes.indexOf(lane);
+    for (const key of [...this.cache.keys()]) {
+      const wallet = rememberedWallet(key);
+      if (wallet !== null && this.laneOf(wallet) === n) this.cache.delete(key);
+    }
+    const again = lane.pending.flatMap((g) => g.planned.map((x) => x.p));
+    lane.pending = [];
+    this.waiting.unshift(...again);
+  }
+
+  /** The lane of a wallet (`workspaceId\0kind`). */
+  private laneOf(wallet: string): number {
+    if (this.lanes.length === 1) return 0;
+    // FNV-1a: any stable spread will do.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < wallet.length; i++) h = Math.imul(h ^ wallet.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % this.lanes.length;
+  }
+}
+
+/** One statement's worth of planned operations. */
+interface Group {
+  planned: { p: Pending; value: unknown }[];
+  writes: Coalesced;
+  appended: AppendedRows;
+  /** Limits keys whose "none" the group planned on (see {@link RememberedWallets}). */
+  relied: Set<string>;
+}
+
+function newGroup(): Group {
+  return { planned: [], writes: { inserts: [], adds: [] }, appended: [], relied: new Set() };
+}
+
+/** A share of the wallets: at most one statement in flight, groups planned after it waiting. */
+interface Lane {
+  inFlight: boolean;
+  pending: Group[];
+  /** Moves when the lane's statement fails: plans begun before are planned again. */
+  epoch: number;
 }
 
 /** Keys of what `ledger-tx.ts` remembers of a wallet. */
@@ -156,10 +260,17 @@ export class RememberedWallets extends Map<string, unknown> {
     private readonly others: Map<string, unknown> | null,
     /** Pipelined planning: the limits keys whose "none" the operation relied on. */
     private readonly relied: Set<string> | null = null,
+    /** Told of every wallet (`workspaceId\0kind`) the operation looks up, keeps or forgets. */
+    private readonly onWallet?: (wallet: string) => void,
   ) {
     super();
   }
+  private about(key: string): void {
+    const wallet = this.onWallet ? rememberedWallet(key) : null;
+    if (wallet !== null) this.onWallet!(wallet);
+  }
   override get(key: string): unknown {
+    this.about(key);
     if (key.startsWith(WALLET_KEY)) return this.wallets.get(key);
     if (key.startsWith(LIMITS_KEY) && this.relied) {
       const known = this.others?.get(key) ?? this.wallets.get(key);
@@ -169,12 +280,14 @@ export class RememberedWallets extends Map<string, unknown> {
     return this.others?.get(key);
   }
   override has(key: string): boolean {
+    this.about(key);
     if (key.startsWith(WALLET_KEY)) return this.wallets.has(key);
     if (key.startsWith(LIMITS_KEY) && this.relied)
       return (this.others?.has(key) ?? false) || this.wallets.has(key);
     return this.others?.has(key) ?? false;
   }
   override set(key: string, value: unknown): this {
+    this.about(key);
     if (key.startsWith(WALLET_KEY)) this.wallets.set(key, value);
     else if (key.startsWith(LIMITS_KEY) && this.relied && noLimits(value)) {
       this.wallets.set(key, value);
@@ -183,11 +296,19 @@ export class RememberedWallets extends Map<string, unknown> {
     return this;
   }
   override delete(key: string): boolean {
+    this.about(key);
     const others = !!this.others?.delete(key);
     return key.startsWith(WALLET_KEY) || key.startsWith(LIMITS_KEY)
       ? this.wallets.delete(key) || others
       : others;
   }
+}
+
+/** The wallet (`workspaceId\0kind`) a key the writer remembers is about, or null. */
+function rememberedWallet(key: string): string | null {
+  if (key.startsWith(WALLET_KEY)) return key.slice(WALLET_KEY.length);
+  if (key.startsWith(LIMITS_KEY)) return key.slice(LIMITS_KEY.length);
+  return null;
 }
 
 /** The wallet (`[workspaceId, wallet]`) a limits key of `controls/enforce.ts` names. */
