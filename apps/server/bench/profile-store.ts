@@ -115,13 +115,14 @@ function timingDriver(inner: Driver, probe: Probe): Driver {
           // Deferred statements pass through untimed (they overlap the next ones).
           return await op({
             ...timed(tx, 'write', probe),
-            deferRun: tx.deferRun.bind(tx),
-            deferAll: tx.deferAll.bind(tx),
+            write: tx.write.bind(tx),
             append: tx.append.bind(tx),
             insert: tx.insert.bind(tx),
             add: tx.add.bind(tx),
-            cache: tx.cache,
-            pipelined: tx.pipelined,
+            claim: tx.claim.bind(tx),
+            recall: tx.recall.bind(tx),
+            remember: tx.remember.bind(tx),
+            forget: tx.forget.bind(tx),
           });
         } finally {
           rec.end = performance.now();

@@ -6,36 +6,40 @@ export interface Executor {
 }
 
 /**
- * The executor a write operation gets. Besides waiting calls, it can issue a statement
- * without waiting for it (`deferRun`, `deferAll`): the driver waits for every deferred
- * statement before the operation's savepoint or transaction ends, and a failure — or a
- * failed check — fails the operation as if it had been thrown. Defer only statements whose
- * effect nothing later in the same operation reads, and whose order against other
- * statements does not matter (statements with the same SQL text keep their order).
+ * What a write operation says must happen, in its own terms; how each is sent (at once,
+ * later, many to a statement, grouped with other operations) is the adapter's business.
+ * Besides the waiting calls of {@link Executor} (reads, and writes whose outcome the
+ * operation reads), an operation:
+ *
+ * - `write`s a statement whose outcome it does not read (given `expect`, the rows it must
+ *   change — else it read something that has moved since, see {@link StaleRead});
+ * - `insert`s a row that must go in (a conflict fails the operation);
+ * - `append`s a row that only grows a log (ledger entries, a hold's lots, finished jobs) and
+ *   that nothing in the same operation reads back;
+ * - `add`s deltas to a row's numeric columns, checked against what it must hold afterwards;
+ * - `claim`s its idempotency key and stores its answer with it;
+ * - `recall`s, `remember`s and `forget`s what the store may keep between operations (a
+ *   wallet's balances and live lots, a wallet's limits).
+ *
+ * Any failure of any of these fails the operation as if it had been thrown: nothing of it is
+ * kept. Statements with the same SQL text keep their order; others may go in any order, so
+ * `write` only statements whose order against the operation's other writes does not matter.
  */
 export interface TxExecutor extends Executor {
-  deferRun(sql: string, params: readonly unknown[], expectChanges?: number): void;
-  deferAll<T>(sql: string, params: readonly unknown[], check: (rows: T[]) => void): void;
+  write(sql: string, params: readonly unknown[], expect?: number): void;
   /**
-   * Add one row to a table that only grows within a write (ledger entries, completed jobs,
-   * stored answers). The driver writes appended rows later, many per statement, inside the
-   * same transaction and before it commits: an operation that fails drops its rows with
-   * everything else it did. Until then, no write operation that declared
-   * `readsAppended: false` may read them (SQLite flushes them before any operation that did
-   * not), so append only rows that no later statement of the same operation reads.
+   * Add one row to a table that only grows (ledger entries, a hold's lots, finished jobs,
+   * stored answers). It is written before the operation's transaction commits, and goes with
+   * everything else if the operation fails. Only rows nothing in the same operation reads.
    */
   append(rows: RowGroup, params: readonly unknown[]): void;
-  /**
-   * Insert one row, deferred; it must go in (a conflict fails the operation). Pipelined, the
-   * group's rows of one kind go in as one multi-row INSERT.
-   */
+  /** Insert one row; it must go in (a conflict fails the operation). */
   insert(rows: RowGroup, params: readonly unknown[]): void;
   /**
-   * Add `deltas` to `target.columns` of the row whose key is `key`, deferred. The row must
-   * exist (and the table's CHECKs hold); given `after`, it must hold exactly those values
-   * afterwards — so a row that moved under the operation fails it. Pipelined, the group's
-   * deltas for one row are summed and every row of a target moves in one
-   * `UPDATE … FROM (VALUES …)`, checked against the last `after` given for it.
+   * Add `deltas` to `target.columns` of the row whose key is `key`. The row must exist (and
+   * the table's CHECKs hold); given `after`, it must hold exactly those values once every
+   * operation committed with this one has moved it — so a row that moved under the operation
+   * fails it.
    */
   add(
     target: AddTarget,
@@ -44,23 +48,45 @@ export interface TxExecutor extends Executor {
     after?: readonly number[],
   ): void;
   /**
-   * Rows the writer keeps between operations (SQLite's single writer; null elsewhere). See
-   * {@link OpCache}.
+   * Claim the operation's idempotency key (the database's UNIQUE key on scope and key
+   * decides who has it); {@link KeyClaim.answer} stores the answer with it.
    */
-  readonly cache: OpCache | null;
+  claim(key: KeyRow): KeyClaim;
   /**
-   * True when the operation runs pipelined (SQLite, `write(…, { pipelined: true })`): with no
-   * savepoint of its own, its deferred statements sent only once it has returned, and checked
-   * after the operations beside it ran. It may read while it runs, but every write must be
-   * deferred or appended; a failed statement or check sends the whole group back to run again
-   * one operation at a time. Elsewhere false.
+   * What the store remembers of `key` as some operation committed it, when this operation may
+   * plan on it; otherwise undefined, and the operation reads the database. Values are frozen.
    */
-  readonly pipelined: boolean;
+  recall<T>(key: string): T | undefined;
+  /** This operation leaves `key` as `value`: kept once (and only if) it succeeds. */
+  remember(key: string, value: unknown): void;
+  /** This operation changes what `key` names in a way it does not remember: forget it. */
+  forget(key: string): void;
+}
+
+/** An idempotency key's row, as an operation claims it. */
+export interface KeyRow {
+  scope: string;
+  key: string;
+  operation: string;
+  requestHash: string;
+  now: number;
+}
+
+/** An idempotency key claimed by an operation. */
+export interface KeyClaim {
+  /**
+   * Whether this operation has the key (false: another operation took it first). It may be
+   * known only when the operation's writes are sent: then it is true here, and a key found
+   * taken then fails the operation, which the adapter runs again to find it taken.
+   */
+  readonly held: Promise<boolean>;
+  /** Store the operation's answer (JSON) with its key, for replays. */
+  answer(response: string): void;
 }
 
 /**
- * What the single SQLite writer remembers of rows it wrote, so a later operation on the same
- * wallet need not read them again. An operation sees its own `set`s at once; the others see
+ * What an adapter remembers of rows operations wrote (behind {@link TxExecutor.recall}), so a
+ * later operation on the same wallet need not read them again. An operation sees its own `set`s at once; the others see
  * them only once it has succeeded (a rolled-back operation leaves nothing). `delete` is
  * immediate. The driver forgets everything when a transaction rolls back and when another
  * connection has committed since its last transaction (`PRAGMA data_version`). Values are
@@ -113,6 +139,18 @@ export interface Coalesced {
 export type AppendedRows = { rows: RowGroup; params: readonly unknown[] }[];
 
 /**
+ * Thrown by an adapter when an operation it runs grouped with others must run on its own
+ * instead (it writes and waits for the outcome, e.g. a spending limit's counters). It never
+ * reaches a caller.
+ */
+export class NeedsOwnRun extends Error {
+  constructor(detail: string) {
+    super(`run this operation on its own: ${detail}`);
+    this.name = 'NeedsOwnRun';
+  }
+}
+
+/**
  * Thrown by an operation that must run again after the current commit: it found an
  * idempotency key claimed by an operation of the same, still open, transaction whose answer
  * is not written yet. The driver rolls the operation back and runs it again later; its
@@ -126,7 +164,7 @@ export class RunAfterCommit extends Error {
 }
 
 /**
- * A checked write (see {@link TxExecutor.deferRun}) found its rows not as the operation read
+ * A checked write (see {@link TxExecutor.write}) found its rows not as the operation read
  * them: another write got there first. Nothing of the operation is kept, and the adapter runs
  * it again from the start, so it decides on what it reads then (as {@link RunAfterCommit}).
  */
@@ -149,21 +187,14 @@ export class Rollback extends Error {
   }
 }
 
-/** Options for {@link Driver.write}. */
+/** What {@link Driver.write} is told of an operation. */
 export interface WriteOptions {
   /**
-   * False when the operation reads none of the rows operations append (ledger entries,
-   * completed jobs, stored answers other than through its own key claim), so the driver need
-   * not write waiting rows before it runs. Default true.
+   * What the operation is (`reserve`, `charge`, `capture`, `release`, `grant`, …): the adapter
+   * decides from it how to run the operation fast (see each adapter). Without it, the
+   * operation runs on its own.
    */
-  readsAppended?: boolean;
-  /**
-   * The operation may run pipelined ({@link TxExecutor.pipelined}): it must be safe to run
-   * again from the start (it changes nothing outside the transaction), write only through
-   * deferred statements and appended rows, and read only rows that no pipelined operation
-   * writes without the writer's cache knowing (SQLite only; ignored elsewhere). Default false.
-   */
-  pipelined?: boolean;
+  operation?: string;
 }
 
 export type Dialect = 'sqlite' | 'postgres';

@@ -3,7 +3,7 @@ import {
   Rollback,
   RunAfterCommit,
   type Driver,
-  type RowGroup,
+  type KeyClaim,
   type TxExecutor,
 } from './executor.js';
 import { writeAudit } from './audit-log.js';
@@ -24,10 +24,6 @@ export interface IdempotentInput {
   now: number;
   /** Written in the same transaction, with the answer as `after` unless given. */
   audit?: AuditInput;
-  /** False for operations that read no appended rows (see {@link WriteOptions}). */
-  readsAppended?: boolean;
-  /** The body may run pipelined (see {@link WriteOptions}). */
-  pipelined?: boolean;
 }
 
 /** {@link idempotent} bound to a driver, as money code and the billing store take it. */
@@ -43,23 +39,6 @@ class KeyTaken extends Rollback {
     this.name = 'KeyTaken';
   }
 }
-
-/** Claim an idempotency key: one row back when this operation has it, none when taken. */
-const CLAIM_KEY = `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
-  VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`;
-
-/** A key claimed with its answer at once (pipelined: the body has already run). */
-const KEY_WITH_ANSWER: RowGroup = {
-  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
-  columns: 6,
-};
-
-/** A key's stored answer, written with the batch (the key itself was claimed first). */
-const KEY_ANSWERS: RowGroup = {
-  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
-  columns: 6,
-  tail: `ON CONFLICT (scope, key) DO UPDATE SET response = excluded.response`,
-};
 
 /**
  * Run `body` as one idempotent write: the first request with a key runs it and stores its
@@ -77,22 +56,15 @@ export function idempotent<T, P = undefined>(
   /** Reads (only reads) to start alongside the key's claim, saving a round trip. */
   prefetch?: (tx: TxExecutor) => Promise<P>,
 ): Promise<T> {
-  const options = {
-    readsAppended: input.readsAppended ?? true,
-    pipelined: input.pipelined ?? false,
-  };
   // First, optimistically: claim the key and run the body at once (a new key is the usual
   // case), so the claim costs no round trip of its own. If the key turns out taken, that
   // attempt rolls back whole and the careful path below answers.
   return driver
-    .write((tx) => claimAndRun(tx, input, body, prefetch, true), options)
+    .write((tx) => claimAndRun(tx, input, body, prefetch, true), { operation: input.operation })
     .catch((e: unknown) => {
-      // The careful path runs alone (never pipelined): its key is known to be taken.
+      // The careful path runs on its own: its key is known to be taken.
       if (e instanceof KeyTaken) {
-        return driver.write((tx) => claimAndRun(tx, input, body, prefetch, false), {
-          ...options,
-          pipelined: false,
-        });
+        return driver.write((tx) => claimAndRun(tx, input, body, prefetch, false));
       }
       throw e;
     });
@@ -114,42 +86,21 @@ async function claimAndRun<T, P>(
   const pre = prefetch?.(tx);
   // Handled here; the body (or the replay path below) waits for it.
   pre?.catch(() => undefined);
-  if (tx.pipelined) {
-    // The claim goes with the body's writes, answer and all; a taken key fails the check,
-    // and the driver runs this operation again on its own (where a taken key replays).
-    const result = await body(tx, pre);
-    if (input.audit) throw new Error('ledger bug: an audited operation cannot run pipelined');
-    tx.insert(KEY_WITH_ANSWER, [
-      input.scope,
-      input.key,
-      input.operation,
-      input.requestHash,
-      input.now,
-      JSON.stringify(result),
-    ]);
-    return result;
-  }
-  const claim = tx.all<{ claimed: number }>(CLAIM_KEY, [
-    input.scope,
-    input.key,
-    input.operation,
-    input.requestHash,
-    input.now,
-  ]);
+  const claim = tx.claim(input);
   if (optimistic) {
-    claim.catch(() => undefined);
+    claim.held.catch(() => undefined);
     let result: T;
     try {
       result = await body(tx, pre);
     } catch (e) {
       // A refusal means nothing if the key was taken: the first answer stands.
-      if ((await claim).length === 0) throw new KeyTaken();
+      if (!(await claim.held)) throw new KeyTaken();
       throw e;
     }
-    if ((await claim).length === 0) throw new KeyTaken();
-    return answer(tx, input, result);
+    if (!(await claim.held)) throw new KeyTaken();
+    return answer(tx, claim, input, result);
   }
-  if ((await claim).length === 0) {
+  if (!(await claim.held)) {
     if (pre) await pre.catch(() => undefined);
     const prior = await tx.get<{
       operation: string;
@@ -173,21 +124,19 @@ async function claimAndRun<T, P>(
     }
     return JSON.parse(prior.response) as T;
   }
-  return answer(tx, input, await body(tx, pre));
+  return answer(tx, claim, input, await body(tx, pre));
 }
 
 /** Audit (when asked) and store the answer with the key, for replays. */
-async function answer<T>(tx: TxExecutor, input: IdempotentInput, result: T): Promise<T> {
+async function answer<T>(
+  tx: TxExecutor,
+  claim: KeyClaim,
+  input: IdempotentInput,
+  result: T,
+): Promise<T> {
   if (input.audit)
     await writeAudit(tx, { ...input.audit, after: input.audit.after ?? result }, input.now);
-  tx.append(KEY_ANSWERS, [
-    input.scope,
-    input.key,
-    input.operation,
-    input.requestHash,
-    input.now,
-    JSON.stringify(result),
-  ]);
+  claim.answer(JSON.stringify(result));
   return result;
 }
 

@@ -34,7 +34,7 @@ const ENTRY_ROWS: RowGroup = {
   columns: 15,
 };
 
-/** What the writer remembers of a wallet after a spend: balances and live lots. */
+/** What the store remembers of a wallet after a spend: balances and live lots. */
 interface RememberedWallet {
   available: number;
   held: number;
@@ -147,7 +147,7 @@ export class WalletMove {
     const dh = this.held - this.start.held;
     if (da === 0 && dh === 0) return { available: this.available, held: this.held };
     // Checked: the wallet must hold exactly these balances and the next version afterwards
-    // (a wallet that moved under this operation fails it, and the writer forgets what it
+    // (a wallet that moved under this operation fails it, and the store forgets what it
     // remembered).
     this.version = this.start.version + 1;
     this.tx.add(
@@ -177,7 +177,7 @@ export class WalletMove {
       after === 'empty'
         ? `${entry.label} are empty.`
         : `${entry.label} are low: ${this.available.toLocaleString('en-US')} left.`;
-    this.tx.deferRun(
+    this.tx.write(
       `INSERT INTO notifications (workspace_id, wallet, kind, balance, message, created_at, delivery, next_attempt_at)
        SELECT id, ?, ?, ?, ?, ?, CASE WHEN alert_webhook_url IS NULL THEN 'none' ELSE 'pending' END, ?
        FROM workspaces WHERE id = ?`,
@@ -199,11 +199,11 @@ export class LedgerTx {
 
   /**
    * Lock the wallet row (PostgreSQL) and read it; the workspace must exist. Whoever opens a
-   * wallet this way may change it and its lots any way it likes, so the writer forgets what
+   * wallet this way may change it and its lots any way it likes, so the store forgets what
    * it remembered of them (see {@link readWalletAndLots}).
    */
   async openWallet(workspaceId: string, wallet: WalletKind): Promise<WalletMove> {
-    this.tx.cache?.delete(walletKey(workspaceId, wallet));
+    this.tx.forget(walletKey(workspaceId, wallet));
     const row = await this.tx.get<WalletRow>(
       `SELECT available, held, version FROM wallets WHERE workspace_id = ? AND kind = ? ${this.lockRows}`,
       [workspaceId, wallet],
@@ -236,21 +236,14 @@ export class LedgerTx {
   }
 
   /**
-   * The wallet and its live lots, read together (one round trip less; on PostgreSQL the
-   * client sends the wallet's lock first, so the lock order stays wallet, then lots).
-   */
-  /**
-   * Read the wallet row and its live lot rows together: reads only, nothing written. In a
-   * pipelined run on SQLite the writer may remember both from the last spend on this wallet
-   * ({@link remember}); then nothing is read.
+   * The wallet row and its live lot rows, read together: reads only, nothing written (one
+   * round trip less; on PostgreSQL the client sends the wallet's lock first, so the lock order
+   * stays wallet, then lots). When the store remembers both as the last operation on this
+   * wallet left them ({@link remember}) and this operation may plan on that, nothing is read
+   * (an operation run on its own always reads, so a refusal is decided on the database).
    */
   async readWalletAndLots(workspaceId: string, wallet: WalletKind): Promise<WalletRead> {
-    // Only a pipelined run trusts what the writer remembers. Whatever it refuses runs again on
-    // its own, and a run on its own reads the database: a refusal is always decided on what
-    // the database holds.
-    const known = this.tx.pipelined
-      ? this.tx.cache?.get<RememberedWallet>(walletKey(workspaceId, wallet))
-      : undefined;
+    const known = this.tx.recall<RememberedWallet>(walletKey(workspaceId, wallet));
     if (known) {
       return {
         w: new WalletMove(
@@ -300,8 +293,8 @@ export class LedgerTx {
       const lot = lotState(raw);
       if (lot.expiresAt !== null && lot.expiresAt <= now) {
         // Once: only a lot not yet expired is marked; its remainder goes by a checked
-        // addition (to exactly 0), which in a pipelined group adds up with earlier draws.
-        this.tx.deferRun(
+        // addition (to exactly 0, with every other move of the lot committed beside it).
+        this.tx.write(
           `UPDATE lots SET expired_at = ? WHERE id = ? AND expired_at IS NULL`,
           [now, lot.id],
           1,
@@ -330,7 +323,6 @@ export class LedgerTx {
    * the next spend on it. Kept only if the operation succeeds.
    */
   remember(w: WalletMove, live: readonly LotState[], drawn: readonly Allocation[]): void {
-    if (!this.tx.cache) return;
     const taken = new Map(drawn.map((a) => [a.lotId, a.amount]));
     const lots = live
       .map((l) => ({ ...l, remaining: l.remaining - (taken.get(l.id) ?? 0) }))
@@ -341,7 +333,7 @@ export class LedgerTx {
       version: w.version,
       lots,
     };
-    this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
+    this.tx.remember(walletKey(w.workspaceId, w.wallet), state);
   }
 
   /**
@@ -350,7 +342,6 @@ export class LedgerTx {
    * lot with `remaining` = what went back to it). Kept only if the operation succeeds.
    */
   rememberReturned(w: WalletMove, live: readonly LotState[], returned: readonly LotState[]): void {
-    if (!this.tx.cache) return;
     const lots = live.map((l) => ({ ...lotState(l) }));
     for (const r of returned) {
       const known = lots.find((l) => l.id === r.id);
@@ -365,7 +356,7 @@ export class LedgerTx {
       version: w.version,
       lots,
     };
-    this.tx.cache.set(walletKey(w.workspaceId, w.wallet), state);
+    this.tx.remember(walletKey(w.workspaceId, w.wallet), state);
   }
 
   /** Take allocations out of their lots (the spend path, money/spend.ts, plans them). */

@@ -1,9 +1,12 @@
 import {
+  NeedsOwnRun,
   StaleRead,
   type AddTarget,
   type AppendedRows,
   type Coalesced,
   type Executor,
+  type KeyClaim,
+  type KeyRow,
   type OpCache,
   type RowGroup,
   type TxExecutor,
@@ -32,6 +35,23 @@ export function groupBy<K, T, V>(
   }
   return out;
 }
+
+/** Claim an idempotency key: one row back when this operation has it, none when taken. */
+const CLAIM_KEY = `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at)
+  VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1 AS claimed`;
+
+/** A key claimed with its answer at once (grouped: the operation has already run). */
+const KEY_WITH_ANSWER: RowGroup = {
+  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
+  columns: 6,
+};
+
+/** A key's stored answer, written with the batch (the key itself was claimed first). */
+const KEY_ANSWERS: RowGroup = {
+  head: `INSERT INTO idempotency_keys (scope, key, operation, request_hash, created_at, response) VALUES`,
+  columns: 6,
+  tail: `ON CONFLICT (scope, key) DO UPDATE SET response = excluded.response`,
+};
 
 /** `(?, ?, …)` for one row of `n` values. */
 function placeholders(n: number): string {
@@ -207,6 +227,8 @@ function deepFreeze<T>(value: T): T {
 
 /** What a driver holds of an operation's executor besides the {@link TxExecutor} it hands over. */
 export interface TrackedExecutor extends TxExecutor {
+  /** Runs grouped (see {@link trackedExecutor}). */
+  readonly pipelined: boolean;
   /** Wait for every deferred statement; returns the first failure, if any, and forgets it. */
   drain(): Promise<Error | null>;
   /** The rows appended so far (forgotten here). */
@@ -222,13 +244,18 @@ export interface TrackedExecutor extends TxExecutor {
 }
 
 /**
- * Wrap an executor so deferred statements are tracked until `drain()`, appended rows kept
- * until `takeAppended()`, and cache writes staged until `keepCache()` (given the writer's
- * `shared` cache; without one, `cache` is null).
+ * The {@link TxExecutor} an adapter hands an operation, over one connection or transaction:
+ * `write`s are sent without waiting and tracked until `drain()`, appended rows kept until
+ * `takeAppended()`, and what the operation remembers staged until `keepCache()` (given the
+ * adapter's `shared` memory; without one, nothing is remembered).
  *
- * `pipelined`: the operation runs without a savepoint of its own, alongside others (see
- * {@link TxExecutor.pipelined}); its deferred statements are held until `release()` (an
- * operation that fails first has sent nothing), and it may only read with the waiting calls.
+ * `pipelined`: the operation runs grouped with others, without a transaction or savepoint of
+ * its own. It may read while it runs and plan on what the adapter remembers (`recall`); every
+ * write is held — statements until `release()`, inserts and additions for the group's
+ * coalesced statements (`takeCoalesced()`), its key claimed with its answer — so an operation
+ * that fails has sent nothing. A write it would wait for throws {@link NeedsOwnRun}: the
+ * adapter runs it on its own instead. Not pipelined, nothing is recalled: an operation run on
+ * its own decides on what the database holds.
  */
 export function trackedExecutor(
   inner: Executor,
@@ -240,6 +267,11 @@ export function trackedExecutor(
   let held: (() => Promise<unknown>)[] | null = pipelined ? [] : null;
   let coalesced: Coalesced = { inserts: [], adds: [] };
   const staged = new Map<string, unknown>();
+  const inflightOnly = (p: Promise<unknown>) => {
+    const t = p.catch(() => undefined);
+    inflight.add(t);
+    void t.finally(() => inflight.delete(t));
+  };
   const cache: OpCache | null = shared
     ? {
         get: <T>(key: string) =>
@@ -266,9 +298,7 @@ export function trackedExecutor(
   };
   const readOnly = (sql: string) => {
     if (pipelined && !/^\s*(SELECT|WITH|PRAGMA)\b/i.test(sql)) {
-      throw new Error(
-        `ledger bug: a pipelined operation may only read while it runs: ${sql.slice(0, 60)}`,
-      );
+      throw new NeedsOwnRun(`it waits for a write: ${sql.replace(/\s+/g, ' ').slice(0, 60)}`);
     }
   };
   return {
@@ -285,17 +315,38 @@ export function trackedExecutor(
       readOnly(sql);
       return inner.run(sql, params);
     },
-    deferRun(sql, params, expectChanges) {
+    write(sql, params, expect) {
       track(() =>
         inner.run(sql, params).then((r) => {
-          if (expectChanges !== undefined && r.changes !== expectChanges) {
-            throw new StaleRead(`${r.changes} of ${expectChanges} row(s): ${sql.slice(0, 80)}`);
+          if (expect !== undefined && r.changes !== expect) {
+            throw new StaleRead(`${r.changes} of ${expect} row(s): ${sql.slice(0, 80)}`);
           }
         }),
       );
     },
-    deferAll<T>(sql: string, params: readonly unknown[], check: (rows: T[]) => void) {
-      track(() => inner.all<T>(sql, params).then(check));
+    claim(k: KeyRow): KeyClaim {
+      const row = [k.scope, k.key, k.operation, k.requestHash, k.now];
+      if (pipelined) {
+        // Known only when the group's writes go in: a taken key fails them.
+        return {
+          held: Promise.resolve(true),
+          answer: (response) =>
+            coalesced.inserts.push({ rows: KEY_WITH_ANSWER, params: [...row, response] }),
+        };
+      }
+      const held = inner.all<{ claimed: number }>(CLAIM_KEY, row).then((r) => r.length === 1);
+      inflightOnly(held);
+      return {
+        held,
+        answer: (response) => appended.push({ rows: KEY_ANSWERS, params: [...row, response] }),
+      };
+    },
+    recall: <T>(key: string) => (pipelined ? cache?.get<T>(key) : undefined),
+    remember(key, value) {
+      cache?.set(key, value);
+    },
+    forget(key) {
+      cache?.delete(key);
     },
     append(rows, params) {
       if (params.length !== rows.columns)
@@ -333,7 +384,6 @@ export function trackedExecutor(
       coalesced = { inserts: [], adds: [] };
       return out;
     },
-    cache,
     keepCache() {
       if (!shared) return;
       for (const [k, v] of staged) shared.set(k, v);

@@ -207,7 +207,7 @@ export class SessionStore extends AccountPart {
     const windowStart = Math.floor(input.now / input.windowMs) * input.windowMs;
     const resetAt = windowStart + input.windowMs;
     return this.driver.write(async (tx) => {
-      tx.deferRun(`DELETE FROM rate_limits WHERE expires_at <= ?`, [input.now]);
+      tx.write(`DELETE FROM rate_limits WHERE expires_at <= ?`, [input.now]);
       const row = await tx.get<{ hits: number }>(
         `INSERT INTO rate_limits (key, window_start, hits, last_at, expires_at) VALUES (?, ?, 1, ?, ?)
          ON CONFLICT (key) DO UPDATE SET

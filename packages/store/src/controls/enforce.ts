@@ -20,8 +20,9 @@ import { notify } from './shared.js';
  * holds (bucket `held`) and the credits it spent in each cycle (bucket = the cycle's key).
  * A check reads those few rows, so it costs the same however many jobs a workspace has, and
  * the counters move in the same transaction as the balances: concurrent jobs cannot overshoot
- * (PostgreSQL: the wallet's row lock orders them; SQLite: one writer, and an operation a limit
- * applies to never runs pipelined — see {@link NeedsOwnRun}). {@link rebuildCounters} builds
+ * (PostgreSQL: the wallet's row lock orders them; SQLite: one writer). Moving a counter is a
+ * write whose outcome the operation waits for, so an adapter that groups operations runs an
+ * operation a limit applies to on its own. {@link rebuildCounters} builds
  * them from the jobs when a limit is set, and drops them when the wallet's last one goes.
  */
 
@@ -37,34 +38,22 @@ interface WalletLimits {
   }[];
 }
 
-/**
- * Thrown by a pipelined operation that a limit applies to: the SQLite writer runs it again
- * on its own (with its own savepoint, after the group's writes), where the counters it reads
- * are exact. It never reaches a caller.
- */
-export class NeedsOwnRun extends Error {
-  constructor() {
-    super('a spending limit applies: run this operation on its own');
-    this.name = 'NeedsOwnRun';
-  }
-}
-
 const cacheKey = (workspaceId: string, wallet: WalletKind) =>
   `limits\u0000${workspaceId}\u0000${wallet}`;
 
-/** The limits store calls this after any change, so the writer reads them again. */
+/** The limits store calls this after any change, so the next operation reads them again. */
 export function forgetLimits(tx: TxExecutor, workspaceId: string, wallet: WalletKind): void {
-  tx.cache?.delete(cacheKey(workspaceId, wallet));
+  tx.forget(cacheKey(workspaceId, wallet));
 }
 
-/** The wallet's limits (null when it has none): one indexed read, remembered by SQLite's writer. */
+/** The wallet's limits (null when it has none): one indexed read, remembered by the store where it can. */
 async function walletLimits(
   tx: TxExecutor,
   workspaceId: string,
   wallet: WalletKind,
 ): Promise<WalletLimits | null> {
   const key = cacheKey(workspaceId, wallet);
-  const known = tx.cache?.get<{ value: WalletLimits | null }>(key);
+  const known = tx.recall<{ value: WalletLimits | null }>(key);
   if (known) return known.value;
   const rows = await tx.all<{
     anchorDay: number;
@@ -92,7 +81,7 @@ async function walletLimits(
             thresholds: JSON.parse(r.thresholds) as number[],
           })),
         };
-  tx.cache?.set(key, { value });
+  tx.remember(key, { value });
   return value;
 }
 
@@ -163,7 +152,6 @@ export async function admitSpend(
 ): Promise<void> {
   const wl = await walletLimits(tx, input.workspaceId, input.wallet);
   if (!wl) return;
-  if (tx.pipelined) throw new NeedsOwnRun();
   const cycle = cycleAt({ anchorDay: wl.anchorDay, now: input.now });
   const limits = await usageOf(tx, { ...input, cycleKey: cycle.key }, wl);
   const verdict = checkLimits({ limits, needed: input.credits });
@@ -261,7 +249,6 @@ export async function settleSpend(
 ): Promise<void> {
   const wl = await walletLimits(tx, input.workspaceId, input.wallet);
   if (!wl) return;
-  if (tx.pipelined) throw new NeedsOwnRun();
   await tx.run(SUBTRACT, [input.held, input.workspaceId, input.wallet, input.actor, 'held']);
   if (input.captured > 0) {
     const cycle = cycleAt({ anchorDay: wl.anchorDay, now: input.now });
@@ -279,7 +266,6 @@ export async function refundSpend(
 ): Promise<void> {
   const wl = await walletLimits(tx, input.workspaceId, input.wallet);
   if (!wl) return;
-  if (tx.pipelined) throw new NeedsOwnRun();
   const cycle = cycleAt({ anchorDay: wl.anchorDay, now: input.now });
   const row = await tx.get<{ amount: number }>(
     `SELECT amount FROM spend_counters WHERE workspace_id = ? AND wallet = ? AND actor = ? AND bucket = ?`,

@@ -26,7 +26,6 @@ export function grant(m: MoneyContext, input: GrantInput): Promise<GrantResult> 
       requestHash: input.requestHash,
       now: input.now,
       audit: input.audit,
-      readsAppended: false,
     },
     async (tx) => {
       const w = await m.ltx(tx).openWallet(input.workspaceId, input.wallet);

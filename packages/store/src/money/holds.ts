@@ -41,8 +41,6 @@ export function reserve(m: MoneyContext, input: ReserveInput): Promise<ReserveRe
       operation: 'reserve',
       requestHash: input.requestHash,
       now: input.now,
-      readsAppended: false,
-      pipelined: true,
     },
     async (tx, read) => {
       const { w, allocations, remember } = await draw(m, tx, input, read);
@@ -50,7 +48,7 @@ export function reserve(m: MoneyContext, input: ReserveInput): Promise<ReserveRe
       await admitSpend(tx, { ...input, ...limitJob(priced), kind: 'hold' });
       const holdId = newId('hold');
       const expiresAt = input.now + input.ttlMs;
-      // The hold's job goes in with the operation; its lots with the batch, after it.
+      // The hold: its job row, and which lots it drew from (read when it settles).
       tx.insert(
         JOB_ROWS,
         jobParams({
@@ -101,8 +99,6 @@ export function capture(m: MoneyContext, input: CaptureInput): Promise<SettleRes
       operation: 'capture',
       requestHash: input.requestHash,
       now: input.now,
-      readsAppended: false,
-      pipelined: true,
     },
     async (tx, read) => {
       const hold = openHold(await read!, input.holdId, input.now);
@@ -138,8 +134,6 @@ export function release(m: MoneyContext, input: ReleaseInput): Promise<SettleRes
       operation: 'release',
       requestHash: input.requestHash,
       now: input.now,
-      readsAppended: false,
-      pipelined: true,
     },
     async (tx, read) => {
       const hold = openHold(await read!, input.holdId, input.now);
@@ -299,14 +293,14 @@ export async function settle(
   const expired = back.filter((a) => !isLive(a.lotId));
 
   // Once: the update matches only a reserved job.
-  tx.deferRun(
+  tx.write(
     `UPDATE jobs SET status = ?, captured = ?, settled_at = ? WHERE id = ? AND status = 'reserved'`,
     [s.status, s.captured, s.now, hold.id],
     1,
   );
   await settleSpend(tx, { ...hold, captured: s.captured, now: s.now });
   for (const a of returned) {
-    tx.deferRun(
+    tx.write(
       `UPDATE lots SET remaining = remaining + ?
        WHERE id = ? AND expired_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`,
       [a.amount, a.lotId, s.now],

@@ -159,8 +159,6 @@ export function charge(m: MoneyContext, input: ChargeInput): Promise<ChargeResul
       operation: 'charge',
       requestHash: input.requestHash,
       now: input.now,
-      readsAppended: false,
-      pipelined: true,
     },
     async (tx, read) => {
       const { w, allocations, remember } = await draw(m, tx, input, read);

@@ -166,6 +166,19 @@ const CONNECTION_RETRIES = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The operations the ledger names ({@link WriteOptions.operation}) that go to the database
+ * as one statement with the others waiting beside them ({@link OneStatementWriter}): their
+ * writes are inserts and checked additions only. Any other runs as a transaction.
+ */
+const ONE_STATEMENT: ReadonlySet<string> = new Set(['reserve', 'charge']);
+
+/** Options the PostgreSQL driver also takes directly (its own tests). */
+export interface PostgresWriteOptions extends WriteOptions {
+  /** Offer the operation to the one-statement writer; default from the operation. */
+  pipelined?: boolean;
+}
+
+/**
  * PostgreSQL: one transaction per operation. Concurrency between processes is held by the
  * database (row locks taken with `FOR UPDATE`, conditional updates, UNIQUE keys);
  * serialization failures and deadlocks are retried with backoff.
@@ -349,8 +362,9 @@ export class PostgresDriver implements Driver {
    * One transaction per operation; pipelined ones (reserve, charge) go as one statement with
    * the others waiting beside them (see {@link OneStatementWriter}).
    */
-  async write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
-    if (options?.pipelined) return this.oneStatement.write(op);
+  async write<T>(op: (tx: TxExecutor) => Promise<T>, options?: PostgresWriteOptions): Promise<T> {
+    if (options?.pipelined ?? ONE_STATEMENT.has(options?.operation ?? ''))
+      return this.oneStatement.write(op);
     this.counters.queued += 1;
     try {
       const value = await this.transaction('BEGIN', op);

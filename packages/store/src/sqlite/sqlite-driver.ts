@@ -16,6 +16,37 @@ import {
 } from '../executor.js';
 import { sendCoalesced, flushAppended, trackedExecutor } from '../tracked-executor.js';
 
+/**
+ * How this writer runs the operations the ledger names ({@link WriteOptions.operation}):
+ * grouped ones run pipelined with the grouped operations beside them (see
+ * {@link SqliteDriver.commitBatch}); any other runs on its own, in a savepoint. A grouped
+ * operation that turns out to need a write it waits for (a spending limit's counters, an
+ * audit row) runs on its own after the group.
+ */
+const GROUPED: ReadonlySet<string> = new Set(['reserve', 'charge', 'capture', 'release']);
+
+/**
+ * Operations that read none of the rows operations append (ledger entries, finished jobs, a
+ * hold's lots of this batch, stored answers other than through their own key's claim), so the
+ * rows waiting to be written need not go in before them. A hold's lots are read only by its
+ * settlement, which names a hold whose reserve has been answered, so committed.
+ */
+const READS_NO_APPENDED: ReadonlySet<string> = new Set([
+  'reserve',
+  'charge',
+  'capture',
+  'release',
+  'grant',
+]);
+
+/** Options the SQLite writer also takes directly (its own tests): how to run an operation. */
+export interface SqliteWriteOptions extends WriteOptions {
+  /** Run grouped (see {@link GROUPED}); default from the operation. */
+  pipelined?: boolean;
+  /** Written appended rows must go in first (see {@link READS_NO_APPENDED}); default from the operation. */
+  readsAppended?: boolean;
+}
+
 /** Most times one operation runs again after a commit before its failure is its answer. */
 const MAX_AGAIN = 8;
 
@@ -243,13 +274,14 @@ export class SqliteDriver implements Driver {
     return new SqliteDriver(writer, reader, opts.maxBatch ?? 512);
   }
 
-  write<T>(op: (tx: TxExecutor) => Promise<T>, options?: WriteOptions): Promise<T> {
+  write<T>(op: (tx: TxExecutor) => Promise<T>, options?: SqliteWriteOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error('store is closed'));
+    const operation = options?.operation ?? '';
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         run: op,
-        readsAppended: options?.readsAppended ?? true,
-        pipelined: options?.pipelined ?? false,
+        readsAppended: options?.readsAppended ?? !READS_NO_APPENDED.has(operation),
+        pipelined: options?.pipelined ?? GROUPED.has(operation),
         again: 0,
         resolve: resolve as (v: unknown) => void,
         reject,
