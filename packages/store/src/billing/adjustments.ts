@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CreditsError, type WalletKind } from '@credits/domain';
 import { writeAudit } from '../audit-log.js';
 import { spendFromLots } from '../money/spend.js';
-import type { Order } from './types.js';
+import type { BillingStore, Order } from './types.js';
 import { BillingPart, ORDER_COLUMNS, toOrder } from './part.js';
 
 /**
@@ -15,20 +15,9 @@ export class AdjustmentStore extends BillingPart {
    * lot closes (credits still held by running jobs expire when they return), and the answer
    * says how much had already been spent.
    */
-  refundOrder(input: {
-    orderId: string;
-    actor: string;
-    reason: string;
-    now: number;
-    idempotencyKey: string;
-    requestHash: string;
-  }): Promise<{
-    orderId: string;
-    refunded: number;
-    alreadySpent: number;
-    stillHeld: number;
-    balance: number;
-  }> {
+  refundOrder(
+    input: Parameters<BillingStore['refundOrder']>[0],
+  ): ReturnType<BillingStore['refundOrder']> {
     return this.idempotent(
       {
         scope: '_admin',

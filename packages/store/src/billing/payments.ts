@@ -3,7 +3,7 @@ import { cycleAt } from '@credits/domain';
 import { writeAudit } from '../audit-log.js';
 import type { TxExecutor } from '../executor.js';
 import { changePlanIn } from './cycles.js';
-import type { Order, PaymentEventResult, PaymentFacts } from './types.js';
+import type { BillingStore, Order, PaymentFacts } from './types.js';
 import { BillingPart, ORDER_COLUMNS, toOrder } from './part.js';
 
 /**
@@ -17,15 +17,9 @@ export class PaymentStore extends BillingPart {
    * for good), then a pending order becomes paid with a purchase lot in the pack's wallet
    * (never another), or declined/expired with no credits. Returns what happened.
    */
-  applyPaymentEvent(input: {
-    provider: string;
-    eventId: string;
-    type: string;
-    session: string;
-    outcome: 'paid' | 'declined' | 'expired';
-    payment: PaymentFacts | null;
-    now: number;
-  }): Promise<{ result: PaymentEventResult; order: Order | null; mismatch?: string[] }> {
+  applyPaymentEvent(
+    input: Parameters<BillingStore['applyPaymentEvent']>[0],
+  ): ReturnType<BillingStore['applyPaymentEvent']> {
     return this.driver.write(async (tx) => {
       const claimed = await tx.run(
         `INSERT INTO webhook_events (provider, event_id, type, received_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,

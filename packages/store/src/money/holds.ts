@@ -181,17 +181,14 @@ interface HoldRow {
   lotCreatedAt: number;
 }
 
-/** What settling needs of a hold: the job, what it drew and from which lots. */
-interface Hold {
-  id: string;
-  workspaceId: string;
-  wallet: WalletKind;
-  status: JobStatus;
-  held: number;
-  expiresAt: number | null;
-  ruleVersion: number | null;
-  /** Who reserved it (their spend counters move when it settles). */
-  actor: string;
+/**
+ * What settling needs of a hold: the job (`actor`: who reserved it, whose spend counters move
+ * when it settles), what it drew and from which lots.
+ */
+interface Hold extends Pick<
+  HoldRow,
+  'id' | 'workspaceId' | 'wallet' | 'status' | 'held' | 'expiresAt' | 'ruleVersion' | 'actor'
+> {
   drawn: Allocation[];
   /** The lots drawn from, as read. */
   lots: Map<string, LotState>;
